@@ -1,0 +1,85 @@
+# Blink: `make run` serves the site, `make test` runs the whole suite.
+SHELL := /bin/bash
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PANOPTES_VENV := .venv-panoptes
+HOST ?= 127.0.0.1
+PORT ?= 8000
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+DEMO_DIR ?= var/demo_alerts
+PYTEST_ARGS ?=
+
+.PHONY: run test venv services chromium panoptes lint format bench clean-db help
+
+help:
+	@echo "make run    - install, migrate, make demo data and accounts, train a starter model, serve on http://$(HOST):$(PORT)"
+	@echo "make test   - the whole test suite against PostgreSQL and Redis"
+	@echo "make lint   - ruff check and ruff format --check"
+	@echo "make bench  - run every benchmark under bench/ (prints JSON lines)"
+
+$(BIN)/.installed: requirements.txt
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+venv: $(BIN)/.installed
+
+# panoptes-aggregation pins numpy/scikit-learn versions Blink cannot share: it gets its own environment.
+$(PANOPTES_VENV)/.installed:
+	@test -x $(PANOPTES_VENV)/bin/python || $(PY) -m venv $(PANOPTES_VENV)
+	$(PANOPTES_VENV)/bin/pip install --quiet --disable-pip-version-check "panoptes-aggregation==5.3.1"
+	@touch $@
+
+panoptes: $(PANOPTES_VENV)/.installed
+
+# Debian's chromium drives the browser tests (Playwright never downloads its own browser here).
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  echo "Installing Debian's chromium for the browser tests..."; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO apt-get install -y -q chromium >/dev/null 2>&1 || { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium >/dev/null; } \
+	  || { echo "Could not install chromium: browser tests will be skipped."; }; \
+	fi
+
+# PostgreSQL and Redis are started if installed but stopped; make test fails clearly if PostgreSQL is unreachable.
+services:
+	@if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; then \
+	  echo "Starting PostgreSQL..."; \
+	  pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start || true; \
+	  for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done; \
+	fi
+	@if command -v redis-cli >/dev/null && ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then \
+	  echo "Starting Redis..."; \
+	  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no || true; \
+	  for i in $$(seq 1 10); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 1; done; \
+	fi
+	@$(BIN)/python -c "import psycopg,sys; psycopg.connect('$(TEST_DATABASE_URL)', connect_timeout=5).close()" 2>/dev/null \
+	  || { echo "ERROR: PostgreSQL is not reachable at $(TEST_DATABASE_URL). Start it (pg_ctlcluster ... main start) and retry."; exit 1; }
+
+test: venv panoptes chromium services
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) BLINK_PANOPTES_BIN=$(CURDIR)/$(PANOPTES_VENV)/bin \
+	  $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+run: venv
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py setup_demo --alerts-dir $(DEMO_DIR)
+	@echo ""
+	@echo "Blink is starting on http://$(HOST):$(PORT)"
+	@echo "Demo accounts (password blink-demo): volunteer, scientist, mllead, admin"
+	@echo ""
+	@trap 'kill 0' EXIT INT TERM; \
+	  $(BIN)/python manage.py db_worker --queue-name '*' & \
+	  $(BIN)/daphne -b $(HOST) -p $(PORT) config.asgi:application
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format:
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: venv services
+	@for f in bench/*.py; do echo "# $$f"; DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python $$f || exit 1; done

@@ -1,0 +1,1 @@
+"""REST endpoints of the activelearning app, one module per area; each exposes ``urlpatterns``."""

@@ -1,0 +1,18 @@
+"""Top-level URL map. Each app owns its URLs; the API lives under /api/ and the pages at the root."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from labeling.roles import public
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/schema/", public(SpectacularAPIView.as_view()), name="api-schema"),
+    path("api/docs/", public(SpectacularSwaggerView.as_view(url_name="api-schema")), name="api-docs"),
+    path("api/redoc/", public(SpectacularRedocView.as_view(url_name="api-schema")), name="api-redoc"),
+    path("api/", include("labeling.api_urls")),
+    path("api/", include("classifiers.api_urls")),
+    path("api/", include("activelearning.api_urls")),
+    path("", include("frontend.urls")),
+]

@@ -1,0 +1,1 @@
+"""Channels consumers, one module per live feature."""

@@ -1,0 +1,1 @@
+"""Page views, one module per area (accounts, alerts, classify, talk, campaigns, loop, console)."""

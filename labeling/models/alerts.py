@@ -1,0 +1,128 @@
+"""Alerts as ingested: one row per ZTF alert, its three stamps, and per-object light-curve points."""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+from django.db import models
+
+STAMP_KINDS = ("science", "template", "difference")
+FILTER_NAMES = {1: "g", 2: "r", 3: "i"}
+
+
+class Alert(models.Model):
+    """One alert packet. Fields people filter on are real (indexed) columns; the packet's whole
+    ``candidate`` record stays in ``candidate`` so nothing the survey sent is lost."""
+
+    candid = models.BigIntegerField(unique=True)
+    object_id = models.CharField(max_length=32, db_index=True)
+    schemavsn = models.CharField(max_length=16, blank=True)
+    publisher = models.CharField(max_length=64, blank=True)
+
+    jd = models.FloatField(db_index=True)
+    night = models.DateField(db_index=True, help_text="UTC date of the exposure")
+    nid = models.IntegerField(null=True, blank=True, db_index=True)
+    fid = models.SmallIntegerField(db_index=True)
+    ra = models.FloatField()
+    dec = models.FloatField()
+    gal_l = models.FloatField(help_text="Galactic longitude, degrees (astropy)")
+    gal_b = models.FloatField(db_index=True, help_text="Galactic latitude, degrees (astropy)")
+
+    magpsf = models.FloatField(null=True, blank=True, db_index=True)
+    sigmapsf = models.FloatField(null=True, blank=True)
+    diffmaglim = models.FloatField(null=True, blank=True)
+    isdiffpos = models.BooleanField(db_index=True, help_text="True for a positive subtraction ('t' or '1')")
+    rb = models.FloatField(null=True, blank=True, db_index=True)
+    drb = models.FloatField(null=True, blank=True, db_index=True)
+    fwhm = models.FloatField(null=True, blank=True, db_index=True)
+    elong = models.FloatField(null=True, blank=True, db_index=True)
+    classtar = models.FloatField(null=True, blank=True)
+    nbad = models.IntegerField(null=True, blank=True)
+    magdiff = models.FloatField(null=True, blank=True)
+    # ZTF writes -999 for "no PS1 / solar-system match"; those become NULL here, the raw value stays in candidate.
+    sgscore1 = models.FloatField(null=True, blank=True, db_index=True)
+    distpsnr1 = models.FloatField(null=True, blank=True, db_index=True)
+    ssdistnr = models.FloatField(null=True, blank=True, db_index=True)
+    ssnamenr = models.CharField(max_length=64, blank=True)
+    ssmagnr = models.FloatField(null=True, blank=True)
+    ndethist = models.IntegerField(null=True, blank=True, db_index=True)
+    ncovhist = models.IntegerField(null=True, blank=True)
+    jdstarthist = models.FloatField(null=True, blank=True)
+    programid = models.SmallIntegerField(null=True, blank=True, db_index=True)
+    field = models.IntegerField(null=True, blank=True)
+    rcid = models.IntegerField(null=True, blank=True)
+
+    candidate = models.JSONField(help_text="The packet's whole candidate record, as sent")
+    source = models.CharField(max_length=500, blank=True, help_text="File (and row) this alert was read from")
+    # Known truth of generated demo alerts ("real", "masked_star", ...); empty for real survey alerts.
+    demo_truth = models.CharField(max_length=32, blank=True, db_index=True)
+    ingested_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-jd"]
+        indexes = [models.Index(fields=["object_id", "jd"], name="alert_object_jd")]
+
+    def __str__(self) -> str:
+        return f"{self.object_id} {self.candid}"
+
+    @property
+    def filter_name(self) -> str:
+        return FILTER_NAMES.get(self.fid, str(self.fid))
+
+    @property
+    def is_demo(self) -> bool:
+        return bool(self.demo_truth)
+
+    @property
+    def days_since_first_detection(self) -> float | None:
+        if self.jdstarthist is None:
+            return None
+        return self.jd - self.jdstarthist
+
+
+class Stamps(models.Model):
+    """The three cutouts, decoded once at ingest: float32, row-major, zlib-compressed. NaN pixels are kept
+    as NaN (the renderer shows them distinctly; preprocessing replaces them)."""
+
+    alert = models.OneToOneField(Alert, on_delete=models.CASCADE, primary_key=True, related_name="stamps")
+    height = models.SmallIntegerField()
+    width = models.SmallIntegerField()
+    science = models.BinaryField()
+    template = models.BinaryField()
+    difference = models.BinaryField()
+    nan_fraction = models.FloatField(default=0.0)
+
+    @staticmethod
+    def pack(array: np.ndarray) -> bytes:
+        return zlib.compress(np.ascontiguousarray(array, dtype="<f4").tobytes(), 1)
+
+    def unpack(self, kind: str) -> np.ndarray:
+        if kind not in STAMP_KINDS:
+            raise ValueError(f"unknown stamp kind {kind!r}; expected one of {STAMP_KINDS}")
+        raw = zlib.decompress(bytes(getattr(self, kind)))
+        return np.frombuffer(raw, dtype="<f4").reshape(self.height, self.width)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return tuple(self.unpack(kind) for kind in STAMP_KINDS)
+
+
+class LightCurvePoint(models.Model):
+    """A detection or a non-detection (upper limit) at an object's position, deduplicated across the
+    alerts of that object: the same (object, jd, filter) is stored once."""
+
+    object_id = models.CharField(max_length=32)
+    jd = models.FloatField()
+    fid = models.SmallIntegerField()
+    is_detection = models.BooleanField()
+    magpsf = models.FloatField(null=True, blank=True)
+    sigmapsf = models.FloatField(null=True, blank=True)
+    diffmaglim = models.FloatField(null=True, blank=True)
+    isdiffpos = models.BooleanField(null=True, blank=True)
+    # Fink Parquet sometimes stores prv candid as a double (precision lost); never used as a key.
+    candid = models.BigIntegerField(null=True, blank=True)
+    programid = models.SmallIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["jd"]
+        constraints = [models.UniqueConstraint(fields=["object_id", "jd", "fid"], name="lightcurve_point_unique")]
