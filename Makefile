@@ -70,7 +70,7 @@ run: venv
 	@echo "Demo accounts (password blink-demo): volunteer, scientist, mllead, admin"
 	@echo ""
 	@trap 'kill 0' EXIT INT TERM; \
-	  $(BIN)/python manage.py db_worker --queue-name '*' & \
+	  $(BIN)/python manage.py db_worker --queue-name '*' --no-reload & \
 	  $(BIN)/daphne -b $(HOST) -p $(PORT) config.asgi:application
 
 lint:
