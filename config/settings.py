@@ -18,7 +18,17 @@ SHARED_DATA_DIR = Path(os.environ.get("BLINK_SHARED_DATA", BASE_DIR.parent / "sh
 VAR_DIR = Path(os.environ.get("BLINK_VAR_DIR", BASE_DIR / "var"))
 
 DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
+INSECURE_SECRET_KEY_PREFIX = "blink-insecure"
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "blink-insecure-development-key-do-not-use-in-production")
+if not DEBUG and (len(SECRET_KEY) < 50 or SECRET_KEY.startswith(INSECURE_SECRET_KEY_PREFIX)):
+    # Signed cookies, password-reset tokens and sessions all hang on this key: never run exposed on the
+    # well-known development one.
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY must be set to a random string of at least 50 characters when DJANGO_DEBUG=0 "
+        "(python -c 'import secrets; print(secrets.token_urlsafe(64))')."
+    )
 ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
 
 INSTALLED_APPS = [
@@ -52,6 +62,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    # Refuses oversized bodies before any parser reads them (DRF's JSON parser ignores DATA_UPLOAD_MAX_MEMORY_SIZE).
+    "frontend.middleware.RequestSizeLimitMiddleware",
     # Last, as django-axes asks: it must see the outcome of authentication.
     "axes.middleware.AxesMiddleware",
 ]
@@ -138,6 +150,9 @@ LOGOUT_REDIRECT_URL = "/accounts/login/"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
+# Whole-request ceilings enforced by frontend.middleware.RequestSizeLimitMiddleware from Content-Length:
+# JSON and form bodies share DATA_UPLOAD_MAX_MEMORY_SIZE; multipart uploads may be larger.
+BLINK_MAX_UPLOAD_BYTES = int(os.environ.get("BLINK_MAX_UPLOAD_BYTES", str(20 * 1024 * 1024)))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -180,6 +195,7 @@ AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "10"))
 AXES_COOLOFF_TIME = 0.25
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "frontend/accounts/lockout.html"
 AXES_VERBOSE = False
 
 # Content-Security-Policy: no inline script anywhere; bokeh's embed JSON lives in <script type="application/json">.

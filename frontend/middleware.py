@@ -1,0 +1,45 @@
+"""Request-size ceiling, checked before anything reads the body.
+
+Django enforces ``DATA_UPLOAD_MAX_MEMORY_SIZE`` only when ``request.body`` or a form is parsed; DRF's JSON
+parser reads the request as a stream and never looks at it, so a 1 GB JSON vote would be parsed whole.
+This middleware refuses, from the declared Content-Length, any body over the limit with 413 — JSON for
+the API, a short page elsewhere — so no view, parser or service sees it. A reverse proxy in front
+(``client_max_body_size``) is still the first line in production; this one keeps the app honest alone.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpResponse, JsonResponse
+
+
+def _limit_for(request) -> int:
+    if request.content_type == "multipart/form-data":
+        return int(getattr(settings, "BLINK_MAX_UPLOAD_BYTES", 20 * 1024 * 1024))
+    return int(settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 2 * 1024 * 1024)
+
+
+class RequestSizeLimitMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        raw = request.META.get("CONTENT_LENGTH") or "0"
+        try:
+            length = int(raw)
+        except ValueError:
+            return self._refuse(request, 400, f"Content-Length {raw[:40]!r} is not a number.")
+        if length < 0:
+            return self._refuse(request, 400, "Content-Length is negative.")
+        limit = _limit_for(request)
+        if length > limit:
+            return self._refuse(
+                request, 413, f"Request body of {length} bytes is over the limit of {limit} bytes for this request."
+            )
+        return self.get_response(request)
+
+    @staticmethod
+    def _refuse(request, status: int, message: str):
+        if request.path.startswith("/api/") or "application/json" in request.headers.get("Accept", ""):
+            return JsonResponse({"detail": message}, status=status)
+        return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
