@@ -144,6 +144,7 @@ def vote_record(
             subject.refresh_from_db()
             if reason:
                 transaction.on_commit(lambda: _after_retirement(campaign.pk, subject.pk))
+            transaction.on_commit(lambda: _after_vote(campaign.pk, vote.pk))
     except IntegrityError as exc:
         # Either the same key raced in from a repeated request, or this volunteer already voted here.
         again = Vote.objects.select_related("subject").filter(idempotency_key=key).first()
@@ -162,3 +163,14 @@ def _after_retirement(campaign_id: int, subject_id: int) -> None:
     hook = getattr(consensus, "on_subject_retired", None)
     if hook is not None:
         hook(campaign_id=campaign_id, subject_id=subject_id)
+
+
+def _after_vote(campaign_id: int, vote_id: int) -> None:
+    """Hook after every stored vote (the weighted consensus refits every N votes)."""
+    try:
+        from labeling import consensus
+    except ImportError:
+        return
+    hook = getattr(consensus, "on_vote_recorded", None)
+    if hook is not None:
+        hook(campaign_id=campaign_id, vote_id=vote_id)
