@@ -1,0 +1,262 @@
+"""Query strategies: which subjects volunteers should see next.
+
+Every strategy turns model outputs into a *utility* per pool item, higher = more worth a human label, on a common
+scale of [0, 1] so a campaign can switch strategy without the queue's other shares changing meaning:
+
+* ``uncertainty`` — modAL's classifier uncertainty ``1 - max_k p_k`` (scaled by ``k / (k - 1)``);
+* ``margin`` — one minus modAL's margin between the two most likely classes;
+* ``entropy`` — modAL's prediction entropy divided by ``log k``;
+* ``committee`` — disagreement of a committee (the streak ensemble's members, or several braai versions/seeds):
+  vote entropy or consensus entropy as modAL defines them;
+* ``ranked_batch`` — modAL's ranked batch-mode sampling (Cardoso et al. 2017) on penultimate-layer embeddings:
+  uncertainty balanced against distance to what is already labelled, so one batch is not fifty near-copies;
+* ``random`` — the subject's stable ``random_key``.
+
+The measures are modAL's own functions applied to a :class:`~activelearning.estimators.StoredProbabilityClassifier`,
+so the queue orders a campaign from stored ``Score`` rows without running a network. Where modAL loops in Python
+per sample (vote entropy) a vectorised equivalent is used and tested equal to modAL's.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from modAL.uncertainty import classifier_entropy, classifier_margin, classifier_uncertainty
+from modAL.utils.selection import multi_argmax
+
+from activelearning.estimators import StoredProbabilityClassifier, probabilities_from_sigmoid
+
+STRATEGIES = ("uncertainty", "margin", "entropy", "committee", "ranked_batch", "random")
+COMMITTEE_MEASURES = ("vote_entropy", "consensus_entropy")
+# Ranked batch-mode sampling compares every candidate with every labelled item; it runs on the most uncertain
+# RANKED_BATCH_CANDIDATES of the pool (the rest keep their uncertainty order). The shortlist also keeps the
+# sampler near the boundary: with few labels its weight alpha = |U| / (|U| + |D|) favours diversity almost alone.
+RANKED_BATCH_CANDIDATES = 1000
+
+
+def as_class_probabilities(proba) -> np.ndarray:
+    """``(n, k)`` class probabilities from either that or a 1-D P(positive)."""
+    p = np.asarray(proba, dtype=np.float64)
+    if p.ndim == 1:
+        return probabilities_from_sigmoid(p)
+    if p.ndim != 2:
+        raise ValueError(f"probabilities must be 1-D or 2-D, got shape {p.shape}")
+    return p
+
+
+def _stored(proba) -> tuple[StoredProbabilityClassifier, np.ndarray]:
+    table = as_class_probabilities(proba)
+    return StoredProbabilityClassifier(table), StoredProbabilityClassifier.rows(len(table))
+
+
+def uncertainty_utility(proba) -> np.ndarray:
+    clf, rows = _stored(proba)
+    k = clf.classes_.size
+    return classifier_uncertainty(clf, rows) * (k / (k - 1))
+
+
+def margin_utility(proba) -> np.ndarray:
+    clf, rows = _stored(proba)
+    return 1.0 - classifier_margin(clf, rows)
+
+
+def entropy_utility(proba) -> np.ndarray:
+    clf, rows = _stored(proba)
+    k = clf.classes_.size
+    return classifier_entropy(clf, rows) / math.log(k)
+
+
+def _member_probabilities(member_proba) -> np.ndarray:
+    """``(n, m, k)`` from ``(n, m)`` P(positive) per member or from ``(n, m, k)``."""
+    p = np.asarray(member_proba, dtype=np.float64)
+    if p.ndim == 2:
+        return np.stack([1.0 - p, p], axis=2)
+    if p.ndim != 3:
+        raise ValueError(f"committee probabilities must be (n, members) or (n, members, classes), got {p.shape}")
+    return p
+
+
+def vote_entropy(member_proba) -> np.ndarray:
+    """modAL's ``vote_entropy``: entropy of the members' hard votes (argmax), vectorised. Natural log."""
+    p = _member_probabilities(member_proba)
+    n, m, k = p.shape
+    votes = np.argmax(p, axis=2)
+    counts = np.stack([(votes == c).sum(axis=1) for c in range(k)], axis=1) / m
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(counts > 0, -counts * np.log(counts), 0.0)
+    return terms.sum(axis=1)
+
+
+def consensus_entropy(member_proba) -> np.ndarray:
+    """modAL's ``consensus_entropy``: entropy of the members' mean probabilities. Natural log."""
+    p = _member_probabilities(member_proba).mean(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(p > 0, -p * np.log(p), 0.0)
+    return terms.sum(axis=1)
+
+
+def committee_utility(member_proba, measure: str = "vote_entropy") -> np.ndarray:
+    if measure not in COMMITTEE_MEASURES:
+        raise ValueError(f"committee measure must be one of {COMMITTEE_MEASURES}, got {measure!r}")
+    p = _member_probabilities(member_proba)
+    k = p.shape[2]
+    if measure == "vote_entropy":
+        # Vote entropy of m voters over k classes tops out at log(min(m, k)).
+        top = math.log(min(p.shape[1], k)) if min(p.shape[1], k) > 1 else 1.0
+        return vote_entropy(p) / top
+    return consensus_entropy(p) / math.log(k)
+
+
+def ranked_batch_order(
+    *,
+    pool_embeddings: np.ndarray,
+    pool_uncertainty: np.ndarray,
+    labeled_embeddings: np.ndarray | None,
+    n_instances: int,
+    candidates: int = RANKED_BATCH_CANDIDATES,
+) -> np.ndarray:
+    """Indices into the pool, best first, chosen by modAL's ranked batch-mode sampler.
+
+    The sampler is run on the ``candidates`` most uncertain pool items only: each of its ``n_instances`` steps
+    computes distances from every candidate to every labelled item, which is what makes it slow on raw images.
+    """
+    from modAL.batch import ranked_batch
+    from modAL.models import ActiveLearner
+
+    n = len(pool_uncertainty)
+    if n == 0 or n_instances <= 0:
+        return np.zeros(0, dtype=np.int64)
+    pool_uncertainty = np.asarray(pool_uncertainty, dtype=np.float64)
+    if n > candidates:
+        shortlist, _ = multi_argmax(pool_uncertainty, n_instances=candidates)
+    else:
+        shortlist = np.arange(n)
+    emb = np.asarray(pool_embeddings, dtype=np.float32)[shortlist]
+    # The learner only carries the labelled set here; the uncertainties come in precomputed.
+    learner = ActiveLearner(estimator=StoredProbabilityClassifier(np.full(1, 0.5)))
+    if labeled_embeddings is not None and len(labeled_embeddings):
+        learner.X_training = np.asarray(labeled_embeddings, dtype=np.float32)
+    picked, _ = ranked_batch(
+        learner,
+        unlabeled=emb,
+        uncertainty_scores=pool_uncertainty[shortlist],
+        n_instances=min(n_instances, len(shortlist)),
+        metric="euclidean",
+        n_jobs=None,
+    )
+    return shortlist[np.asarray(picked, dtype=np.int64)]
+
+
+def select_batch(utility: np.ndarray, n_instances: int) -> np.ndarray:
+    """The ``n_instances`` highest-utility indices, best first (argpartition, then a sort of the few)."""
+    utility = np.asarray(utility)
+    n_instances = min(n_instances, len(utility))
+    if n_instances <= 0:
+        return np.zeros(0, dtype=np.int64)
+    idx, values = multi_argmax(utility, n_instances=n_instances)
+    return idx[np.argsort(-values, kind="stable")]
+
+
+@dataclass
+class PoolScores:
+    """What the queue knows about a campaign's unretired subjects, row-aligned.
+
+    ``proba`` is NaN where the active version has not scored the alert yet. ``members`` holds committee
+    probabilities ``(n, m)`` (NaN rows where missing); ``embeddings`` the penultimate-layer vectors (NaN rows
+    where missing) and ``labeled_embeddings`` those of already-labelled subjects, for ranked batch-mode sampling.
+    """
+
+    proba: np.ndarray
+    random_key: np.ndarray
+    members: np.ndarray | None = None
+    embeddings: np.ndarray | None = None
+    labeled_embeddings: np.ndarray | None = None
+
+
+@dataclass
+class Priorities:
+    priority: np.ndarray
+    strategy_used: str
+    note: str = ""
+
+
+def priorities(
+    strategy: str,
+    pool: PoolScores,
+    *,
+    committee_measure: str = "vote_entropy",
+    ranked_batch_size: int = 50,
+) -> Priorities:
+    """A priority per subject (higher = served first) from stored scores only.
+
+    Scored subjects get their utility in [0, 1]; ranked batch-mode picks sit above them, in their rank order, in
+    (1, 2]; subjects the active version has not scored yet come last in random order, in [-1, 0). With
+    ``random`` every subject's priority is its ``random_key``.
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
+    random_key = np.asarray(pool.random_key, dtype=np.float64)
+    n = len(random_key)
+    if strategy == "random":
+        return Priorities(random_key.copy(), "random")
+
+    proba = np.asarray(pool.proba, dtype=np.float64).reshape(n)
+    scored = ~np.isnan(proba)
+    out = random_key - 1.0
+    note = ""
+    used = strategy
+    if not scored.any():
+        return Priorities(out, strategy, "no stored scores from the active version: random order")
+
+    p = proba[scored]
+    if strategy == "uncertainty":
+        util = uncertainty_utility(p)
+    elif strategy == "margin":
+        util = margin_utility(p)
+    elif strategy == "entropy":
+        util = entropy_utility(p)
+    elif strategy == "committee":
+        members = None if pool.members is None else np.asarray(pool.members, dtype=np.float64)
+        if members is None or members.ndim != 2 or members.shape[1] < 2:
+            util = uncertainty_utility(p)
+            used = "uncertainty"
+            note = "committee needs at least two members' scores; used uncertainty"
+        else:
+            m = members[scored]
+            have = ~np.isnan(m).any(axis=1)
+            util = uncertainty_utility(p)
+            if have.any():
+                util[have] = committee_utility(m[have], committee_measure)
+            if not have.all():
+                note = f"{int((~have).sum())} subjects lack committee scores; ranked by uncertainty"
+    else:  # ranked_batch
+        util = uncertainty_utility(p)
+        emb = None if pool.embeddings is None else np.asarray(pool.embeddings, dtype=np.float32)
+        if emb is None or emb.ndim != 2:
+            used = "uncertainty"
+            note = "no embeddings stored for ranked batch-mode sampling; used uncertainty"
+        else:
+            emb_scored = emb[scored]
+            usable = ~np.isnan(emb_scored).any(axis=1)
+            if not usable.any():
+                used = "uncertainty"
+                note = "no embeddings stored for ranked batch-mode sampling; used uncertainty"
+            else:
+                usable_idx = np.flatnonzero(usable)
+                labeled = pool.labeled_embeddings
+                if labeled is not None:
+                    labeled = np.asarray(labeled, dtype=np.float32)
+                    labeled = labeled[~np.isnan(labeled).any(axis=1)] if len(labeled) else None
+                order = ranked_batch_order(
+                    pool_embeddings=emb_scored[usable_idx],
+                    pool_uncertainty=util[usable_idx],
+                    labeled_embeddings=labeled,
+                    n_instances=ranked_batch_size,
+                )
+                picks = usable_idx[order]
+                util = util.copy()
+                util[picks] = 1.0 + (len(picks) - np.arange(len(picks))) / len(picks)
+    out[scored] = util
+    return Priorities(out, used, note)
