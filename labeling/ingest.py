@@ -1,0 +1,728 @@
+"""Alert ingestion: ZTF Avro packets and Fink Parquet tables in, ``Alert`` + ``Stamps`` + ``LightCurvePoint`` rows out.
+
+One entry point, ``ingest_paths(paths)``, used by ``manage.py ingest_alerts``, ``setup_demo`` and the tests.
+
+How it stays correct:
+- every packet is validated and its cutouts decoded *before* anything is written, so a bad packet is
+  rejected with a message naming the file, the candid (when known) and the reason, and never half-written;
+- good packets are written in batches, each batch in one transaction (alerts, then their stamps, then
+  their light-curve points); if a batch fails in the database (say another process inserted the same
+  candid meanwhile) it is rolled back and retried alert by alert, each alert in its own transaction;
+- a candid already stored counts as "present" and is left untouched, so ingesting twice adds nothing.
+
+How it stays fast (the target is a ZTF night, ~1 million alerts, in under 17 minutes on 2 cores):
+- Avro containers are read with the writer schema parsed once per distinct schema (not once per file),
+- cutouts are decoded by a small FITS reader for the plain primary-HDU images ZTF writes (astropy is the
+  fallback for anything unusual),
+- Galactic coordinates are computed with astropy once per batch, vectorised,
+- rows go in with ``bulk_create``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import glob
+import hashlib
+import io
+import json
+import logging
+import math
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import fastavro
+import numpy as np
+from django.db import IntegrityError, transaction
+
+from labeling.models import Alert, LightCurvePoint, Stamps
+
+logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 500
+CUTOUT_FIELDS = (("science", "cutoutScience"), ("template", "cutoutTemplate"), ("difference", "cutoutDifference"))
+# Anything larger than this after gunzip is not a 63x63 stamp; refusing it keeps a gzip bomb harmless.
+MAX_STAMP_BYTES = 4 * 1024 * 1024
+MAX_STAMP_SIDE = 512
+# ZTF writes -999 where there is no match (no PS1 source, no known solar-system object nearby).
+SENTINEL_FIELDS = frozenset({"sgscore1", "distpsnr1", "ssdistnr", "ssmagnr"})
+FLOAT_COLUMNS = (
+    "magpsf", "sigmapsf", "diffmaglim", "rb", "drb", "fwhm", "elong", "classtar", "magdiff",
+    "sgscore1", "distpsnr1", "ssdistnr", "ssmagnr", "jdstarthist",
+)  # fmt: skip
+INT_COLUMNS = ("nbad", "ndethist", "ncovhist", "programid", "field", "rcid", "nid")
+JD_UNIX_EPOCH = 2440587.5
+TRUTH_METADATA_KEY = "blink.demo_truth"
+
+
+class AlertRejected(Exception):
+    """A packet that cannot be stored; the message says why."""
+
+
+@dataclass
+class IngestReport:
+    files: int = 0
+    new: int = 0
+    present: int = 0
+    rejected: int = 0
+    errors: list[str] = field(default_factory=list)
+    new_alert_ids: list[int] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def reject(self, message: str, count: int = 1) -> None:
+        self.rejected += count
+        self.errors.append(message)
+        logger.warning("ingest: %s", message)
+
+    @property
+    def summary(self) -> str:
+        return (
+            f"{self.files} file(s): {self.new} alert(s) new, {self.present} already present, {self.rejected} rejected"
+        )
+
+
+# ----------------------------------------------------------------------------------------------------
+# Finding files
+# ----------------------------------------------------------------------------------------------------
+
+ALERT_SUFFIXES = (".avro", ".parquet")
+
+
+def expand_paths(paths: Iterable) -> tuple[list[Path], list[str]]:
+    """Files named, files under directories (``*.avro``, ``*.parquet``, recursively) and glob matches.
+
+    Returns the files (sorted, without repeats) and a message for each path that matched nothing.
+    """
+    found: list[Path] = []
+    missing: list[str] = []
+    for raw in paths:
+        text = str(raw)
+        path = Path(text)
+        if path.is_dir():
+            hits = sorted(p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(ALERT_SUFFIXES))
+            if not hits:
+                missing.append(f"{text}: directory holds no .avro or .parquet file")
+        elif path.is_file():
+            hits = [path]
+        elif glob.has_magic(text):
+            hits = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
+            if not hits:
+                missing.append(f"{text}: the pattern matches no file")
+        else:
+            hits = []
+            missing.append(f"{text}: no such file or directory")
+        found.extend(hits)
+    seen: set[Path] = set()
+    unique = []
+    for p in found:
+        key = p.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(p)
+    return unique, missing
+
+
+# ----------------------------------------------------------------------------------------------------
+# Reading packets
+# ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RawAlert:
+    record: dict
+    source: str
+    truth: str = ""
+
+
+class FileUnreadable(Exception):
+    pass
+
+
+_AVRO_MAGIC = b"Obj\x01"
+_PARQUET_MAGIC = b"PAR1"
+
+
+def _zigzag_long(buf: memoryview, pos: int) -> tuple[int, int]:
+    shift = 0
+    acc = 0
+    while True:
+        if pos >= len(buf):
+            raise FileUnreadable("truncated Avro header")
+        b = buf[pos]
+        pos += 1
+        acc |= (b & 0x7F) << shift
+        if not b & 0x80:
+            break
+        shift += 7
+        if shift > 63:
+            raise FileUnreadable("corrupt Avro header (bad varint)")
+    return (acc >> 1) ^ -(acc & 1), pos
+
+
+_schema_cache: dict[bytes, object] = {}
+
+
+def _parsed_schema(schema_bytes: bytes):
+    # Parsing a 25 kB ZTF schema costs more than decoding the alert; packets of a night share a handful.
+    key = hashlib.sha1(schema_bytes).digest()
+    parsed = _schema_cache.get(key)
+    if parsed is None:
+        try:
+            parsed = fastavro.parse_schema(json.loads(schema_bytes))
+        except Exception as exc:
+            raise FileUnreadable(f"its Avro schema cannot be parsed ({exc})") from exc
+        if len(_schema_cache) > 64:
+            _schema_cache.clear()
+        _schema_cache[key] = parsed
+    return parsed
+
+
+def read_avro(data: bytes) -> tuple[list[dict], dict[str, bytes]]:
+    """Decode an Avro object container (uncompressed or deflate) into records and its user metadata.
+
+    A direct reader for the container format (magic, metadata map, sync marker, blocks) so the schema
+    parse can be cached across files; other codecs go through ``fastavro.reader``.
+    """
+    if not data.startswith(_AVRO_MAGIC):
+        raise FileUnreadable("not an Avro file (no 'Obj\\x01' magic)")
+    buf = memoryview(data)
+    pos = 4
+    meta: dict[str, bytes] = {}
+    while True:
+        count, pos = _zigzag_long(buf, pos)
+        if count == 0:
+            break
+        if count < 0:
+            count = -count
+            _, pos = _zigzag_long(buf, pos)  # block size in bytes, unused
+        for _ in range(count):
+            klen, pos = _zigzag_long(buf, pos)
+            key = bytes(buf[pos : pos + klen]).decode("utf-8", "replace")
+            pos += klen
+            vlen, pos = _zigzag_long(buf, pos)
+            if pos + vlen > len(buf):
+                raise FileUnreadable("truncated Avro header")
+            meta[key] = bytes(buf[pos : pos + vlen])
+            pos += vlen
+    sync = bytes(buf[pos : pos + 16])
+    pos += 16
+    if len(sync) != 16 or "avro.schema" not in meta:
+        raise FileUnreadable("truncated Avro header (no schema or sync marker)")
+    codec = meta.get("avro.codec", b"null").decode()
+    if codec not in ("null", "deflate"):
+        return _read_avro_with_fastavro(data)
+    schema = _parsed_schema(meta["avro.schema"])
+    records: list[dict] = []
+    while pos < len(buf):
+        n_records, pos = _zigzag_long(buf, pos)
+        size, pos = _zigzag_long(buf, pos)
+        if size < 0 or pos + size + 16 > len(buf):
+            raise FileUnreadable(f"truncated Avro data after {len(records)} record(s)")
+        block = bytes(buf[pos : pos + size])
+        pos += size
+        if bytes(buf[pos : pos + 16]) != sync:
+            raise FileUnreadable(f"corrupt Avro block after {len(records)} record(s) (sync marker mismatch)")
+        pos += 16
+        if codec == "deflate":
+            try:
+                block = zlib.decompress(block, -15)
+            except zlib.error as exc:
+                raise FileUnreadable(f"corrupt deflate block ({exc})") from exc
+        stream = io.BytesIO(block)
+        try:
+            for _ in range(n_records):
+                records.append(fastavro.schemaless_reader(stream, schema, None))
+        except Exception as exc:  # fastavro raises EOFError, ValueError, UnicodeDecodeError...
+            raise FileUnreadable(f"corrupt Avro record #{len(records) + 1} ({type(exc).__name__}: {exc})") from exc
+    return records, meta
+
+
+def _read_avro_with_fastavro(data: bytes) -> tuple[list[dict], dict[str, bytes]]:
+    try:
+        reader = fastavro.reader(io.BytesIO(data))
+        records = list(reader)
+    except Exception as exc:
+        raise FileUnreadable(f"unreadable Avro ({type(exc).__name__}: {exc})") from exc
+    meta = {k: (v.encode() if isinstance(v, str) else v) for k, v in reader.metadata.items()}
+    return records, meta
+
+
+def _truth_by_candid(meta: dict[str, bytes]) -> dict[int, str]:
+    raw = meta.get(TRUTH_METADATA_KEY)
+    if not raw:
+        return {}
+    try:
+        return {int(k): str(v) for k, v in json.loads(raw).items()}
+    except (ValueError, AttributeError):
+        return {}
+
+
+def read_file(path: Path) -> Iterator[RawAlert]:
+    """Yield every alert record of one Avro or Parquet file. Raises FileUnreadable with a reason."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+            if head == _PARQUET_MAGIC:
+                data = None
+            else:
+                data = head + fh.read()
+    except OSError as exc:
+        raise FileUnreadable(f"cannot be read ({exc.strerror or exc})") from exc
+    if data is None:
+        yield from _read_parquet(path)
+        return
+    if not data:
+        raise FileUnreadable("empty file")
+    if not data.startswith(_AVRO_MAGIC):
+        raise FileUnreadable("neither an Avro container nor a Parquet file")
+    records, meta = read_avro(data)
+    truth = _truth_by_candid(meta)
+    many = len(records) > 1
+    for i, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise FileUnreadable("its records are not ZTF alert records")
+        source = f"{path}#{i}" if many else str(path)
+        candid = record.get("candid")
+        yield RawAlert(record, source, truth.get(candid, "") if isinstance(candid, int) else "")
+
+
+def _read_parquet(path: Path) -> Iterator[RawAlert]:
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as exc:
+        raise FileUnreadable(f"unreadable Parquet ({exc})") from exc
+    names = set(pf.schema_arrow.names)
+    missing = {"candid", "candidate"} - names
+    if missing:
+        raise FileUnreadable(f"not a ZTF alert table (no column {', '.join(sorted(missing))})")
+    # Fink adds its own science columns; only the alert's own columns are read.
+    wanted = [c for c in ("objectId", "candid", "schemavsn", "publisher", "candidate", "prv_candidates",
+                          "cutoutScience", "cutoutTemplate", "cutoutDifference") if c in names]  # fmt: skip
+    row = 0
+    try:
+        for batch in pf.iter_batches(batch_size=256, columns=wanted):
+            for record in batch.to_pylist():
+                yield RawAlert(record, f"{path}#row={row}")
+                row += 1
+    except Exception as exc:
+        raise FileUnreadable(f"unreadable Parquet after {row} row(s) ({exc})") from exc
+
+
+# ----------------------------------------------------------------------------------------------------
+# Cutouts
+# ----------------------------------------------------------------------------------------------------
+
+_FITS_DTYPES = {-32: ">f4", -64: ">f8", 8: "u1", 16: ">i2", 32: ">i4", 64: ">i8"}
+
+
+class _UnusualFits(Exception):
+    """Outside the fast reader's plain case: let astropy decide."""
+
+
+def _gunzip(data: bytes) -> bytes:
+    if data[:2] != b"\x1f\x8b":
+        if data[:6] == b"SIMPLE":
+            return data  # an uncompressed FITS stamp is fine too
+        raise AlertRejected("stamp is neither gzip nor FITS")
+    d = zlib.decompressobj(wbits=31)
+    try:
+        out = d.decompress(data, MAX_STAMP_BYTES)
+    except zlib.error as exc:
+        raise AlertRejected(f"corrupt gzip ({exc})") from exc
+    if d.unconsumed_tail:
+        raise AlertRejected(f"stamp larger than {MAX_STAMP_BYTES // 1024 // 1024} MiB once decompressed")
+    if not d.eof:
+        raise AlertRejected("corrupt gzip (truncated stream)")
+    return out
+
+
+def _fast_fits(raw: bytes) -> np.ndarray:
+    """Read a plain primary-HDU FITS image: header cards in 2880-byte blocks, then big-endian pixels."""
+    cards: dict[str, str] = {}
+    pos = 0
+    end = False
+    while not end:
+        block = raw[pos : pos + 2880]
+        if len(block) < 2880:
+            raise AlertRejected("corrupt FITS (header without END)")
+        pos += 2880
+        for i in range(0, 2880, 80):
+            key = block[i : i + 8].rstrip()
+            if key == b"END":
+                end = True
+                break
+            if block[i + 8 : i + 10] == b"= ":
+                cards[key.decode("ascii", "replace")] = (
+                    block[i + 10 : i + 80].split(b"/", 1)[0].strip().decode("ascii", "replace")
+                )
+    if cards.get("SIMPLE") != "T" and "XTENSION" not in cards:
+        if not raw.startswith(b"SIMPLE"):
+            raise AlertRejected("corrupt FITS (no SIMPLE card)")
+        raise _UnusualFits()
+    if "BLANK" in cards or "ZIMAGE" in cards or cards.get("EXTEND") == "T" and cards.get("NAXIS") == "0":
+        raise _UnusualFits()
+    try:
+        bitpix = int(cards["BITPIX"])
+        naxis = int(cards["NAXIS"])
+        shape = tuple(int(cards[f"NAXIS{i}"]) for i in range(naxis, 0, -1))
+        bscale = float(cards.get("BSCALE", "1").replace("D", "E"))
+        bzero = float(cards.get("BZERO", "0").replace("D", "E"))
+    except (KeyError, ValueError) as exc:
+        raise _UnusualFits() from exc
+    if bitpix not in _FITS_DTYPES:
+        raise AlertRejected(f"corrupt FITS (BITPIX {bitpix})")
+    if naxis != 2:
+        raise AlertRejected(f"stamp is not 2-D (NAXIS = {naxis}, shape {shape})")
+    dtype = np.dtype(_FITS_DTYPES[bitpix])
+    count = shape[0] * shape[1]
+    if len(raw) - pos < count * dtype.itemsize:
+        raise AlertRejected(f"corrupt FITS (truncated data: {shape[1]}x{shape[0]} pixels declared)")
+    data = np.frombuffer(raw, dtype=dtype, count=count, offset=pos).reshape(shape)
+    out = data.astype(np.float32)
+    if bscale != 1.0 or bzero != 0.0:
+        out = (out * np.float32(bscale) + np.float32(bzero)).astype(np.float32)
+    return out
+
+
+def _astropy_fits(raw: bytes) -> np.ndarray:
+    import warnings
+
+    from astropy.io import fits
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with fits.open(io.BytesIO(raw), memmap=False) as hdul:
+                hdu = next((h for h in hdul if h.data is not None), None)
+                if hdu is None:
+                    raise AlertRejected("FITS holds no image")
+                data = np.asarray(hdu.data)
+    except AlertRejected:
+        raise
+    except Exception as exc:
+        raise AlertRejected(f"corrupt FITS ({type(exc).__name__}: {exc})") from exc
+    if data.ndim != 2:
+        raise AlertRejected(f"stamp is not 2-D (shape {data.shape})")
+    return data.astype(np.float32)
+
+
+def decode_stamp(stamp_data: bytes) -> np.ndarray:
+    """gzip → FITS → 2-D float32 array (native byte order), checked; raises AlertRejected with a reason."""
+    if not isinstance(stamp_data, bytes | bytearray | memoryview) or len(stamp_data) == 0:
+        raise AlertRejected("stamp has no data")
+    raw = _gunzip(bytes(stamp_data))
+    try:
+        array = _fast_fits(raw)
+    except _UnusualFits:
+        array = _astropy_fits(raw)
+    h, w = array.shape
+    if h == 0 or w == 0 or h > MAX_STAMP_SIDE or w > MAX_STAMP_SIDE:
+        raise AlertRejected(f"stamp has an implausible shape {w}x{h}")
+    finite = np.isfinite(array)
+    if not finite.any():
+        raise AlertRejected("all pixels are NaN")
+    if not finite.all():
+        array = np.where(finite, array, np.float32(np.nan))  # +-inf is as unusable as NaN
+    return array
+
+
+def _common_shape(arrays: list[np.ndarray]) -> list[np.ndarray]:
+    # ZTF cuts the three stamps of an edge candidate alike; should they ever differ, pad with NaN
+    # (the value ZTF itself uses off the CCD) rather than lose one.
+    h = max(a.shape[0] for a in arrays)
+    w = max(a.shape[1] for a in arrays)
+    out = []
+    for a in arrays:
+        if a.shape != (h, w):
+            padded = np.full((h, w), np.nan, dtype=np.float32)
+            padded[: a.shape[0], : a.shape[1]] = a
+            a = padded
+        out.append(a)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------
+# Preparing rows
+# ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PreparedAlert:
+    candid: int
+    fields: dict
+    stamps: dict
+    points: list[dict]
+    source: str
+
+
+def _clean_number(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _json_safe(record: dict) -> dict:
+    # PostgreSQL's jsonb refuses NaN/Infinity, which Fink's tables contain.
+    out = {}
+    for k, v in record.items():
+        if isinstance(v, float) and not math.isfinite(v):
+            v = None
+        elif isinstance(v, bytes):
+            continue
+        out[k] = v
+    return out
+
+
+def night_of(jd: float) -> dt.date:
+    return dt.date(1970, 1, 1) + dt.timedelta(days=math.floor(jd - JD_UNIX_EPOCH))
+
+
+def _isdiffpos(value) -> bool | None:
+    if value is None:
+        return None
+    return str(value).strip().lower() in ("t", "1", "true")
+
+
+def _lightcurve_point(object_id: str, p: dict, own_candid: int | None = None) -> dict | None:
+    jd, fid = _clean_number(p.get("jd")), p.get("fid")
+    if jd is None or fid is None:
+        return None
+    magpsf = _clean_number(p.get("magpsf"))
+    diffmaglim = _clean_number(p.get("diffmaglim"))
+    if magpsf is None and diffmaglim is None:
+        return None
+    candid = own_candid if own_candid is not None else p.get("candid")
+    # Some Fink tables store prv candid as a double, with precision lost: such a value is no identifier.
+    if not isinstance(candid, int) or isinstance(candid, bool):
+        candid = None
+    return {
+        "object_id": object_id,
+        "jd": float(jd),
+        "fid": int(fid),
+        "is_detection": magpsf is not None,
+        "magpsf": magpsf,
+        "sigmapsf": _clean_number(p.get("sigmapsf")) if magpsf is not None else None,
+        "diffmaglim": diffmaglim,
+        "isdiffpos": _isdiffpos(p.get("isdiffpos")) if magpsf is not None else None,
+        "candid": candid,
+        "programid": p.get("programid"),
+    }
+
+
+def prepare(raw: RawAlert) -> PreparedAlert:
+    """Validate one packet and decode its cutouts; nothing touches the database here."""
+    record = raw.record
+    missing = [k for k in ("candid", "objectId", "candidate") if record.get(k) is None]
+    if missing:
+        raise AlertRejected(f"not a ZTF alert packet (missing {', '.join(missing)})")
+    candid = record["candid"]
+    if not isinstance(candid, int) or isinstance(candid, bool) or candid <= 0:
+        raise AlertRejected(f"candid {candid!r} is not a positive integer")
+    cand = record["candidate"]
+    if not isinstance(cand, dict):
+        raise AlertRejected("candidate is not a record")
+    for key in ("jd", "fid", "ra", "dec"):
+        value = _clean_number(cand.get(key))
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise AlertRejected(f"candidate.{key} is missing or not a number")
+    if not (0.0 <= cand["ra"] <= 360.0 and -90.0 <= cand["dec"] <= 90.0):
+        raise AlertRejected(f"position out of range (ra={cand['ra']}, dec={cand['dec']})")
+
+    arrays = []
+    for kind, key in CUTOUT_FIELDS:
+        cutout = record.get(key)
+        if not isinstance(cutout, dict) or cutout.get("stampData") is None:
+            raise AlertRejected(f"no {kind} cutout ({key})")
+        try:
+            arrays.append(decode_stamp(cutout["stampData"]))
+        except AlertRejected as exc:
+            raise AlertRejected(f"{kind} cutout: {exc}") from None
+    arrays = _common_shape(arrays)
+    h, w = arrays[0].shape
+    nan_fraction = float(np.mean([np.isnan(a).mean() for a in arrays]))
+
+    object_id = str(record["objectId"])
+    fields = {
+        "candid": candid,
+        "object_id": object_id,
+        "schemavsn": str(record.get("schemavsn") or ""),
+        "publisher": str(record.get("publisher") or "")[:64],
+        "jd": float(cand["jd"]),
+        "night": night_of(float(cand["jd"])),
+        "fid": int(cand["fid"]),
+        "ra": float(cand["ra"]),
+        "dec": float(cand["dec"]),
+        "isdiffpos": bool(_isdiffpos(cand.get("isdiffpos"))),
+        "ssnamenr": "" if cand.get("ssnamenr") in (None, "null") else str(cand["ssnamenr"])[:64],
+        "candidate": _json_safe(cand),
+        "source": raw.source[-500:],
+        "demo_truth": raw.truth,
+    }
+    for name in FLOAT_COLUMNS:
+        value = _clean_number(cand.get(name))
+        if value is not None and name in SENTINEL_FIELDS and value <= -998.5:
+            value = None
+        fields[name] = float(value) if value is not None else None
+    for name in INT_COLUMNS:
+        value = cand.get(name)
+        fields[name] = int(value) if isinstance(value, int | float) and math.isfinite(value) else None
+
+    points = []
+    for p in record.get("prv_candidates") or ():
+        if isinstance(p, dict):
+            point = _lightcurve_point(object_id, p)
+            if point is not None:
+                points.append(point)
+    own = _lightcurve_point(object_id, cand, own_candid=candid)
+    if own is not None:
+        points.append(own)
+
+    stamps = {
+        "height": h,
+        "width": w,
+        "science": Stamps.pack(arrays[0]),
+        "template": Stamps.pack(arrays[1]),
+        "difference": Stamps.pack(arrays[2]),
+        "nan_fraction": nan_fraction,
+    }
+    return PreparedAlert(candid, fields, stamps, points, raw.source)
+
+
+def galactic(ra: list[float], dec: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    from astropy import units as u
+    from astropy.coordinates import SkyCoord
+
+    gal = SkyCoord(ra=np.asarray(ra) * u.deg, dec=np.asarray(dec) * u.deg, frame="icrs").galactic
+    return gal.l.deg, gal.b.deg
+
+
+# ----------------------------------------------------------------------------------------------------
+# Writing
+# ----------------------------------------------------------------------------------------------------
+
+
+def _unique_points(prepared: list[PreparedAlert]) -> list[LightCurvePoint]:
+    # The same observation appears in the prv_candidates of every later alert of an object; keep one,
+    # preferring a detection over an upper limit at the same (object, jd, filter).
+    points: dict[tuple, dict] = {}
+    for p in prepared:
+        for point in p.points:
+            key = (point["object_id"], point["jd"], point["fid"])
+            old = points.get(key)
+            if old is None or (point["is_detection"] and not old["is_detection"]):
+                points[key] = point
+    return [LightCurvePoint(**p) for p in points.values()]
+
+
+def _write_batch(prepared: list[PreparedAlert]) -> list[int]:
+    """Write alerts not yet stored, with their stamps and points, in one transaction; return new alert ids."""
+    with transaction.atomic():
+        alerts = Alert.objects.bulk_create([Alert(**p.fields) for p in prepared])
+        Stamps.objects.bulk_create([Stamps(alert_id=a.pk, **p.stamps) for a, p in zip(alerts, prepared, strict=True)])
+        LightCurvePoint.objects.bulk_create(_unique_points(prepared), ignore_conflicts=True, batch_size=2000)
+    return [a.pk for a in alerts]
+
+
+def _flush(batch: list[PreparedAlert], report: IngestReport) -> None:
+    if not batch:
+        return
+    by_candid: dict[int, PreparedAlert] = {}
+    for p in batch:
+        if p.candid in by_candid:
+            report.present += 1  # the same packet twice in one run
+        else:
+            by_candid[p.candid] = p
+    stored = set(Alert.objects.filter(candid__in=list(by_candid)).values_list("candid", flat=True))
+    report.present += len(stored)
+    fresh = [p for c, p in by_candid.items() if c not in stored]
+    if not fresh:
+        return
+    ls, bs = galactic([p.fields["ra"] for p in fresh], [p.fields["dec"] for p in fresh])
+    for p, gl, gb in zip(fresh, ls, bs, strict=True):
+        p.fields["gal_l"] = float(gl)
+        p.fields["gal_b"] = float(gb)
+    try:
+        report.new_alert_ids.extend(_write_batch(fresh))
+        report.new += len(fresh)
+        return
+    except IntegrityError:
+        logger.info("ingest: batch of %d hit a conflict; retrying alert by alert", len(fresh))
+    for p in fresh:
+        try:
+            if Alert.objects.filter(candid=p.candid).exists():
+                report.present += 1
+                continue
+            report.new_alert_ids.extend(_write_batch([p]))
+            report.new += 1
+        except IntegrityError as exc:
+            if Alert.objects.filter(candid=p.candid).exists():
+                report.present += 1  # another process stored it meanwhile
+            else:
+                report.reject(f"{p.source}: candid {p.candid}: not stored ({exc})")
+
+
+def _describe(raw: RawAlert) -> str:
+    candid = raw.record.get("candid") if isinstance(raw.record, dict) else None
+    return f"{raw.source}: candid {candid}" if candid is not None else f"{raw.source}"
+
+
+def ingest_paths(paths: Iterable, *, progress: bool = False, batch_size: int = BATCH_SIZE) -> IngestReport:
+    """Ingest every alert in the given files, directories and globs. See the module docstring."""
+    report = IngestReport()
+    files, missing = expand_paths(paths if not isinstance(paths, str | Path) else [paths])
+    for message in missing:
+        report.reject(message, count=0)
+        report.rejected += 1
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(files), unit="file", desc="Ingesting", dynamic_ncols=True)
+    batch: list[PreparedAlert] = []
+    for path in files:
+        report.files += 1
+        try:
+            for raw in read_file(path):
+                try:
+                    batch.append(prepare(raw))
+                except AlertRejected as exc:
+                    report.reject(f"{_describe(raw)}: {exc}")
+                if len(batch) >= batch_size:
+                    _flush(batch, report)
+                    batch = []
+        except FileUnreadable as exc:
+            report.reject(f"{path}: {exc}")
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(new=report.new + len(batch), present=report.present, rejected=report.rejected)
+    _flush(batch, report)
+    if bar is not None:
+        bar.set_postfix(new=report.new, present=report.present, rejected=report.rejected)
+        bar.close()
+    _score_new(report)
+    return report
+
+
+def _score_new(report: IngestReport) -> None:
+    """Score the new alerts with the active model, when the classifiers app provides one."""
+    if not report.new_alert_ids:
+        return
+    import importlib
+
+    try:
+        scoring = importlib.import_module("classifiers.scoring")
+    except ModuleNotFoundError as exc:
+        if exc.name != "classifiers.scoring":
+            raise
+        return
+    score_new_alerts = getattr(scoring, "score_new_alerts", None)
+    if score_new_alerts is None:
+        return
+    try:
+        score_new_alerts(report.new_alert_ids)
+    except Exception as exc:  # scoring must never undo or fail an ingest that succeeded
+        logger.exception("ingest: scoring the new alerts failed")
+        report.notes.append(f"scoring the new alerts failed: {exc}")

@@ -1,0 +1,42 @@
+"""``manage.py ingest_alerts PATH [PATH ...]``: ZTF Avro packets and Fink Parquet tables into Blink."""
+
+from __future__ import annotations
+
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+
+
+class Command(BaseCommand):
+    help = (
+        "Ingest ZTF alerts: Avro packets (one or many records per file) and Fink Parquet alert tables (one alert "
+        "a row), given as files, directories (searched recursively for *.avro and *.parquet) or glob patterns "
+        "(quote them). Cutouts are decoded once, Galactic coordinates computed, light-curve points from "
+        "prv_candidates stored once per object. Alerts already stored (same candid) are counted as present and "
+        "left alone, so running it twice adds nothing. A bad file or packet is reported with its file, candid "
+        "and reason, and the rest still goes in. Exit status 1 when anything was rejected."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("paths", nargs="+", metavar="PATH", help="file, directory or glob of alert packets")
+        parser.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
+        parser.add_argument("--batch-size", type=int, default=500, help="alerts written per transaction (default 500)")
+
+    def handle(self, *args, **opts):
+        from labeling.ingest import ingest_paths
+
+        if opts["batch_size"] < 1:
+            raise CommandError("--batch-size must be at least 1")
+        started = time.monotonic()
+        report = ingest_paths(opts["paths"], progress=not opts["no_progress"], batch_size=opts["batch_size"])
+        elapsed = time.monotonic() - started
+        for message in report.errors:
+            self.stderr.write(self.style.ERROR(f"rejected: {message}"))
+        for note in report.notes:
+            self.stderr.write(self.style.WARNING(note))
+        rate = f", {report.new / elapsed:.0f} alerts/s" if report.new and elapsed > 0 else ""
+        line = f"{report.summary} in {elapsed:.1f} s{rate}"
+        if report.rejected:
+            self.stderr.write(self.style.ERROR(line))
+            raise CommandError(f"{report.rejected} alert(s) or file(s) rejected; see the messages above", returncode=1)
+        self.stdout.write(self.style.SUCCESS(line))
