@@ -1,0 +1,174 @@
+"""Selectors: the labelled candidates a version is evaluated on, with its scores and slice fields.
+
+Labels come from volunteer consensus first: the retired subjects of campaigns asking the task's question
+(real/bogus campaigns for braai, streak-type campaigns for the streak ensemble), weighted consensus where
+computed, else majority. Demo alerts nobody has labelled yet fall back to the generator's known truth.
+Real survey alerts without consensus are left out: there is nothing to compare with. Every result says how
+many labels came from which source, and the pages show it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+
+from classifiers.models import ModelVersion, Score, Task
+from labeling.models import Alert, Campaign, Subject
+
+CONSENSUS = "consensus"
+DEMO_TRUTH = "demo_truth"
+SOURCE_LABELS = {CONSENSUS: "volunteer consensus (retired subjects)", DEMO_TRUTH: "demo truth (generated alerts)"}
+
+# Which answers count as the positive class of each task.
+POSITIVE_ANSWERS = {
+    Task.REAL_BOGUS: frozenset({"real"}),
+    # DeepStreaks' goal: streaking near-Earth asteroids are what an ML lead must not lose.
+    Task.STREAKS: frozenset({"asteroid", "plausible_asteroid"}),
+}
+QUESTION_TYPES = {Task.REAL_BOGUS: Campaign.QuestionType.REAL_BOGUS, Task.STREAKS: Campaign.QuestionType.STREAK}
+DEMO_POSITIVES = {Task.REAL_BOGUS: frozenset({"real"}), Task.STREAKS: frozenset({"asteroid"})}
+
+
+def positive_answers(task: str) -> frozenset[str]:
+    try:
+        return POSITIVE_ANSWERS[Task(task)]
+    except ValueError:
+        raise ValueError(f"unknown task {task!r}; expected one of {', '.join(Task.values)}") from None
+
+
+def operating_threshold(version: ModelVersion | None) -> float:
+    """The version's operating threshold (stored by the registry), 0.5 when none was stored."""
+    if version is None:
+        return 0.5
+    for source in (version.thresholds or {}, version.metrics or {}):
+        value = source.get("threshold") if isinstance(source, dict) else None
+        if isinstance(value, int | float):
+            return float(value)
+    return 0.5
+
+
+@dataclass
+class Labels:
+    alert_ids: np.ndarray  # sorted
+    y: np.ndarray  # 1 positive, 0 negative
+    source: np.ndarray  # CONSENSUS or DEMO_TRUTH, per alert
+
+    def counts(self) -> dict[str, int]:
+        return {s: int(np.count_nonzero(self.source == s)) for s in (CONSENSUS, DEMO_TRUTH)}
+
+    def __len__(self) -> int:
+        return int(self.alert_ids.size)
+
+
+def consensus_labels(task: str) -> dict[int, int]:
+    """alert id -> 1/0 from retired subjects of campaigns asking this task's question. An alert in several
+    campaigns takes the subject with the most votes."""
+    positives = positive_answers(task)
+    rows = (
+        Subject.objects.filter(campaign__question_type=QUESTION_TYPES[Task(task)], retired=True)
+        .exclude(weighted_label="", majority_label="")
+        .order_by("alert_id", "-n_votes")
+        .values_list("alert_id", "weighted_label", "majority_label")
+    )
+    out: dict[int, int] = {}
+    for alert_id, weighted, majority in rows:
+        if alert_id in out:
+            continue
+        label = weighted or majority
+        if label and label != "skip":
+            out[alert_id] = int(label in positives)
+    return out
+
+
+def evaluation_labels(task: str) -> Labels:
+    consensus = consensus_labels(task)
+    demo = DEMO_POSITIVES[Task(task)]
+    truth = dict(Alert.objects.exclude(demo_truth="").values_list("id", "demo_truth"))
+    ids = sorted(set(consensus) | set(truth))
+    y = np.array([consensus[i] if i in consensus else int(truth[i] in demo) for i in ids], dtype=np.int8)
+    source = np.array([CONSENSUS if i in consensus else DEMO_TRUTH for i in ids], dtype=object)
+    return Labels(alert_ids=np.array(ids, dtype=np.int64), y=y, source=source)
+
+
+@dataclass
+class EvaluationSet:
+    """Labelled candidates scored by every one of ``versions``, with what the slices need."""
+
+    alert_ids: np.ndarray
+    y: np.ndarray
+    source: np.ndarray
+    scores: dict[int, np.ndarray]  # version pk -> scores aligned with alert_ids
+    fid: np.ndarray
+    magpsf: np.ndarray
+    gal_b: np.ndarray
+    isdiffpos: np.ndarray
+    ssdistnr: np.ndarray
+    night: list[dt.date]
+
+    def __len__(self) -> int:
+        return int(self.alert_ids.size)
+
+    def source_counts(self) -> dict[str, int]:
+        return {s: int(np.count_nonzero(self.source == s)) for s in (CONSENSUS, DEMO_TRUTH)}
+
+    def source_note(self) -> str:
+        counts = self.source_counts()
+        parts = [f"{n} from {SOURCE_LABELS[s]}" for s, n in counts.items() if n]
+        return f"{len(self)} labelled candidates: " + ("; ".join(parts) if parts else "none")
+
+
+def evaluation_set(task: str, versions: list[ModelVersion]) -> EvaluationSet:
+    """The candidates with a label and a score from every given version (the same set for all of them)."""
+    labels = evaluation_labels(task)
+    keep = np.ones(len(labels), dtype=bool)
+    scores: dict[int, np.ndarray] = {}
+    for version in versions:
+        rows = dict(
+            Score.objects.filter(version=version, alert_id__in=labels.alert_ids.tolist()).values_list(
+                "alert_id", "score"
+            )
+        )
+        s = np.array([rows.get(int(i), np.nan) for i in labels.alert_ids], dtype=np.float64)
+        keep &= np.isfinite(s)
+        scores[version.pk] = s
+    ids = labels.alert_ids[keep]
+    fields = {
+        row[0]: row[1:]
+        for row in Alert.objects.filter(id__in=ids.tolist()).values_list(
+            "id", "fid", "magpsf", "gal_b", "isdiffpos", "ssdistnr", "night"
+        )
+    }
+    cols = list(zip(*(fields[int(i)] for i in ids), strict=True)) if ids.size else [[], [], [], [], [], []]
+    return EvaluationSet(
+        alert_ids=ids,
+        y=labels.y[keep],
+        source=labels.source[keep],
+        scores={pk: s[keep] for pk, s in scores.items()},
+        fid=np.array(cols[0], dtype=np.int64),
+        magpsf=np.array(cols[1], dtype=np.float64),
+        gal_b=np.array(cols[2], dtype=np.float64),
+        isdiffpos=np.array(cols[3], dtype=bool),
+        ssdistnr=np.array(cols[4], dtype=np.float64),
+        night=list(cols[5]),
+    )
+
+
+def volunteer_positive_fraction(task: str) -> tuple[np.ndarray, np.ndarray]:
+    """(alert ids, share of volunteers' non-skip votes that chose the positive class), over every campaign
+    asking this task's question. Votes, not consensus, so unretired subjects count too."""
+    from django.db.models import Count, Q
+
+    from labeling.models import SKIP, Vote
+
+    rows = (
+        Vote.objects.filter(campaign__question_type=QUESTION_TYPES[Task(task)])
+        .exclude(answer=SKIP)
+        .values("subject__alert_id")
+        .annotate(n=Count("id"), positive=Count("id", filter=Q(answer__in=positive_answers(task))))
+        .values_list("subject__alert_id", "n", "positive")
+        .order_by("subject__alert_id")
+    )
+    arr = np.array(list(rows), dtype=np.float64).reshape(-1, 3)
+    return arr[:, 0].astype(np.int64), arr[:, 2] / np.maximum(arr[:, 1], 1)
