@@ -1,0 +1,94 @@
+"""Stamp rendering: a float32 cutout in, a PNG out.
+
+What a volunteer sees, and why:
+- **Interval**: ZScale (astropy's ``ZScaleInterval``), what DS9 users and SkyPortal scanners expect; it is
+  computed on the finite pixels only, so NaN padding at a CCD edge does not skew it.
+- **Stretch**: ``linear`` (default), ``log`` or ``asinh``, applied after the interval (astropy's
+  conventions: ``log`` is log10(a x + 1) / log10(a) with a = 1000, ``asinh`` is asinh(x / 0.1) / asinh(10)).
+- **NaN pixels** (off the CCD, masked) are painted ``NAN_COLOUR``, a dark magenta that no grey level can
+  be mistaken for, so "no data" never looks like "dark sky".
+- **Orientation**: a FITS image's first row is the *bottom* row (its y axis points up). Image formats
+  draw their first row at the top, so the rows are flipped before encoding: the stamp then appears as DS9
+  shows it, which for ZTF cutouts is north up, east left — the same flip SkyPortal and Kowalski apply to
+  ZTF cutouts. The page says "ZScale, north up, east left".
+- **Size**: ``size`` (pixels of the longer side) enlarges by nearest-neighbour, so each survey pixel stays a
+  crisp square; a browser's own smoothing would blur exactly the sharp features (cosmic rays, dipoles)
+  volunteers must judge.
+"""
+
+from __future__ import annotations
+
+import io
+import zlib
+
+import numpy as np
+from astropy.visualization import ZScaleInterval
+from PIL import Image
+
+STRETCHES = ("linear", "log", "asinh")
+NAN_COLOUR = (139, 0, 139)  # dark magenta
+MAX_SIZE = 1024
+_LOG_A = 1000.0
+_ASINH_A = 0.1
+_zscale = ZScaleInterval()
+
+
+def zscale_limits(array: np.ndarray) -> tuple[float, float]:
+    finite = array[np.isfinite(array)]
+    if finite.size == 0:
+        return 0.0, 1.0
+    lo, hi = _zscale.get_limits(finite)
+    if not hi > lo:  # a flat stamp: show it mid-grey instead of dividing by zero
+        lo, hi = float(finite.min()) - 0.5, float(finite.min()) + 0.5
+    return float(lo), float(hi)
+
+
+def stretch_values(x: np.ndarray, stretch: str) -> np.ndarray:
+    """Map interval-normalised values in [0, 1] through the stretch (astropy's definitions)."""
+    if stretch == "linear":
+        return x
+    if stretch == "log":
+        return np.log10(_LOG_A * x + 1.0) / np.log10(_LOG_A)
+    if stretch == "asinh":
+        return np.arcsinh(x / _ASINH_A) / np.arcsinh(1.0 / _ASINH_A)
+    raise ValueError(f"unknown stretch {stretch!r}; expected one of {', '.join(STRETCHES)}")
+
+
+def stamp_rgb(array: np.ndarray, *, stretch: str = "linear") -> np.ndarray:
+    """The stamp as an (h, w, 3) uint8 image, north up (rows flipped), NaNs in ``NAN_COLOUR``."""
+    if stretch not in STRETCHES:
+        raise ValueError(f"unknown stretch {stretch!r}; expected one of {', '.join(STRETCHES)}")
+    data = np.asarray(array, dtype=np.float32)
+    if data.ndim != 2:
+        raise ValueError(f"a stamp is 2-D; got shape {data.shape}")
+    data = data[::-1]
+    lo, hi = zscale_limits(data)
+    nan = ~np.isfinite(data)
+    with np.errstate(invalid="ignore"):
+        x = np.clip((data - lo) / (hi - lo), 0.0, 1.0)
+    x[nan] = 0.0
+    grey = (stretch_values(x, stretch) * 255.0 + 0.5).astype(np.uint8)
+    rgb = np.repeat(grey[:, :, None], 3, axis=2)
+    if nan.any():
+        rgb[nan] = NAN_COLOUR
+    return rgb
+
+
+def stamp_png(array: np.ndarray, *, stretch: str = "linear", size: int | None = None) -> bytes:
+    """Render a stamp as PNG bytes. ``size`` is the longer side in pixels (nearest-neighbour enlargement)."""
+    rgb = stamp_rgb(array, stretch=stretch)
+    image = Image.fromarray(rgb, mode="RGB")
+    if size is not None:
+        if not 1 <= size <= MAX_SIZE:
+            raise ValueError(f"size must be between 1 and {MAX_SIZE}; got {size}")
+        h, w = rgb.shape[:2]
+        scale = size / max(h, w)
+        image = image.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.NEAREST)
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", compress_level=3)
+    return buf.getvalue()
+
+
+def stamp_etag(raw: bytes, *, stretch: str, size: int | None) -> str:
+    """A strong validator for one rendering of one stored stamp: its bytes plus how it is drawn."""
+    return f'"{zlib.crc32(raw):08x}-{len(raw)}-{stretch}-{size or 0}-v1"'
