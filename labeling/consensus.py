@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -63,7 +64,10 @@ def dawid_skene(votes: pd.DataFrame, *, n_iter: int = DS_ITERATIONS) -> pd.DataF
 
     if votes.empty:
         return pd.DataFrame(columns=["label", "posterior"])
-    model = DawidSkene(n_iter=n_iter, tol=1e-6).fit(votes)
+    with warnings.catch_warnings():
+        # crowd-kit 1.4.2 works with pandas 3 but still passes inplace=/copy=, which pandas 3.1 deprecates.
+        warnings.filterwarnings("ignore", message=r".*(inplace|copy) keyword.*", module=r"crowdkit\..*")
+        model = DawidSkene(n_iter=n_iter, tol=1e-6).fit(votes)
     probas = model.probas_
     labels = probas.idxmax(axis=1)
     return pd.DataFrame({"label": labels.astype(str), "posterior": probas.max(axis=1).astype(float)})
