@@ -1,0 +1,327 @@
+"""Read API for alerts: list and detail, light curve (JSON and bokeh), cutouts as PNG.
+
+Every endpoint needs a signed-in user (any role: volunteers look at alerts too). Machine real/bogus scores
+(``rb``, ``drb``) are shown to scientists and ML leads only, as on the classify page, so they cannot bias a
+volunteer's own judgement. Demo truth is never served.
+
+Cutouts are rendered by ``labeling.stamps.stamp_png`` and cached: a strong ETag per (stamp bytes, stretch,
+size) answers a repeated request with 304, ``Cache-Control`` lets the browser keep it, and the server keeps
+rendered PNGs in Django's cache so one stamp is rendered once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import path
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
+from rest_framework import generics, serializers
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.exceptions import ValidationError
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from labeling.lightcurves import light_curve_item, light_curve_json
+from labeling.models import STAMP_KINDS, Alert, Stamps
+from labeling.roles import MLLEAD, SCIENTIST, VOLUNTEER, HasRole, has_role
+from labeling.stamps import MAX_SIZE, STRETCHES, stamp_etag, stamp_png
+
+ANY_SIGNED_IN = [HasRole.of(VOLUNTEER)]
+# Token first: DRF answers an anonymous request with the first class's WWW-Authenticate challenge, and only
+# a challenge makes it a 401 (with session auth first it would be a 403).
+AUTHENTICATION = [TokenAuthentication, SessionAuthentication]
+# Machine verdicts and server paths are for scientists and ML leads; volunteers judge for themselves.
+PRIVILEGED_FIELDS = ("rb", "drb", "source")
+PRIVILEGED_CANDIDATE_KEYS = ("rb", "drb", "rbversion", "drbversion")
+
+
+def sees_scores(user) -> bool:
+    return has_role(user, SCIENTIST, MLLEAD)
+
+
+def alert_urls(candid: int) -> dict:
+    return {
+        "page": f"/alerts/{candid}/",
+        "api": f"/api/alerts/{candid}/",
+        "lightcurve": f"/api/alerts/{candid}/lightcurve/",
+        "lightcurve_plot": f"/api/alerts/{candid}/lightcurve/plot/",
+        "cutouts": {kind: f"/api/alerts/{candid}/cutouts/{kind}.png" for kind in STAMP_KINDS},
+    }
+
+
+class AlertSummarySerializer(serializers.ModelSerializer):
+    filter = serializers.CharField(source="filter_name", read_only=True)
+    urls = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Alert
+        fields = (
+            "candid", "object_id", "jd", "night", "nid", "fid", "filter", "ra", "dec", "gal_l", "gal_b",
+            "magpsf", "sigmapsf", "isdiffpos", "rb", "drb", "programid", "urls",
+        )  # fmt: skip
+
+    def get_urls(self, alert) -> dict:
+        return alert_urls(alert.candid)
+
+    def to_representation(self, alert):
+        data = super().to_representation(alert)
+        request = self.context.get("request")
+        if request is None or not sees_scores(request.user):
+            for name in PRIVILEGED_FIELDS:
+                data.pop(name, None)
+            if isinstance(data.get("candidate"), dict):
+                data["candidate"] = {k: v for k, v in data["candidate"].items() if k not in PRIVILEGED_CANDIDATE_KEYS}
+        return data
+
+
+class StampsMetaSerializer(serializers.Serializer):
+    height = serializers.IntegerField()
+    width = serializers.IntegerField()
+    nan_fraction = serializers.FloatField()
+
+
+class AlertDetailSerializer(AlertSummarySerializer):
+    days_since_first_detection = serializers.FloatField(read_only=True, allow_null=True)
+    is_demo = serializers.BooleanField(read_only=True)
+    stamps = serializers.SerializerMethodField()
+
+    class Meta(AlertSummarySerializer.Meta):
+        fields = (
+            *AlertSummarySerializer.Meta.fields,
+            "schemavsn", "publisher", "diffmaglim", "fwhm", "elong", "classtar", "nbad", "magdiff",
+            "sgscore1", "distpsnr1", "ssdistnr", "ssnamenr", "ssmagnr", "ndethist", "ncovhist", "jdstarthist",
+            "field", "rcid", "days_since_first_detection", "is_demo", "stamps", "candidate", "source",
+            "ingested_at",
+        )  # fmt: skip
+
+    @extend_schema_field(StampsMetaSerializer(allow_null=True))
+    def get_stamps(self, alert) -> dict | None:
+        try:
+            stamps = alert.stamps
+        except Stamps.DoesNotExist:
+            return None
+        return {"height": stamps.height, "width": stamps.width, "nan_fraction": stamps.nan_fraction}
+
+
+URLS_SCHEMA = inline_serializer(
+    "AlertUrls",
+    {
+        "page": serializers.CharField(),
+        "api": serializers.CharField(),
+        "lightcurve": serializers.CharField(),
+        "lightcurve_plot": serializers.CharField(),
+        "cutouts": serializers.DictField(child=serializers.CharField()),
+    },
+)
+AlertSummarySerializer.get_urls = extend_schema_field(URLS_SCHEMA)(AlertSummarySerializer.get_urls)
+
+
+def _alert_or_404(candid: int) -> Alert:
+    return get_object_or_404(Alert, candid=candid)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Alerts
+# ----------------------------------------------------------------------------------------------------
+
+
+@extend_schema(
+    summary="List alerts",
+    description="Alerts, newest first, paginated. Filter by objectId and/or UTC night. "
+    "rb and drb are included for scientists and ML leads only.",
+    parameters=[
+        OpenApiParameter("object_id", str, description="ZTF objectId, e.g. ZTF20aahgyet"),
+        OpenApiParameter("night", OpenApiTypes.DATE, description="UTC date of the exposure, YYYY-MM-DD"),
+    ],
+)
+class AlertList(generics.ListAPIView):
+    authentication_classes = AUTHENTICATION
+    permission_classes = ANY_SIGNED_IN
+    serializer_class = AlertSummarySerializer
+
+    def get_queryset(self):
+        qs = Alert.objects.order_by("-jd", "candid").defer("candidate")
+        object_id = self.request.query_params.get("object_id")
+        if object_id:
+            qs = qs.filter(object_id=object_id)
+        night = self.request.query_params.get("night")
+        if night:
+            try:
+                qs = qs.filter(night=dt.date.fromisoformat(night))
+            except ValueError:
+                raise ValidationError({"night": f"{night!r} is not a date; use YYYY-MM-DD"}) from None
+        return qs
+
+
+@extend_schema(
+    summary="One alert", responses={200: AlertDetailSerializer, 404: OpenApiResponse(description="No such candid")}
+)
+class AlertDetail(APIView):
+    authentication_classes = AUTHENTICATION
+    permission_classes = ANY_SIGNED_IN
+
+    def get(self, request, candid: int):
+        alert = get_object_or_404(
+            Alert.objects.select_related("stamps").defer("stamps__science", "stamps__template", "stamps__difference"),
+            candid=candid,
+        )
+        return Response(AlertDetailSerializer(alert, context={"request": request}).data)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Light curves
+# ----------------------------------------------------------------------------------------------------
+
+LIGHT_CURVE_POINT_FIELDS = {
+    "jd": serializers.FloatField(),
+    "mjd": serializers.FloatField(),
+    "fid": serializers.IntegerField(),
+    "filter": serializers.CharField(),
+    "is_detection": serializers.BooleanField(),
+    "magpsf": serializers.FloatField(allow_null=True),
+    "sigmapsf": serializers.FloatField(allow_null=True),
+    "diffmaglim": serializers.FloatField(allow_null=True),
+    "isdiffpos": serializers.BooleanField(allow_null=True),
+    "candid": serializers.IntegerField(allow_null=True),
+}
+LIGHT_CURVE = inline_serializer(
+    "LightCurve",
+    {
+        "object_id": serializers.CharField(),
+        "candid": serializers.IntegerField(),
+        "alert_jd": serializers.FloatField(),
+        "n_detections": serializers.IntegerField(),
+        "n_upper_limits": serializers.IntegerField(),
+        "points": inline_serializer("LightCurvePointOut", LIGHT_CURVE_POINT_FIELDS, many=True),
+    },
+)
+
+
+@extend_schema(
+    summary="Light curve of the alert's object",
+    description="Every stored detection and upper limit of the object (from all its alerts' prv_candidates), "
+    "oldest first.",
+    responses={200: LIGHT_CURVE, 404: OpenApiResponse(description="No such candid")},
+)
+class AlertLightCurve(APIView):
+    authentication_classes = AUTHENTICATION
+    permission_classes = ANY_SIGNED_IN
+
+    def get(self, request, candid: int):
+        return Response(light_curve_json(_alert_or_404(candid)))
+
+
+@extend_schema(
+    summary="Light curve as a bokeh figure",
+    description="A bokeh json_item (magnitude vs time per filter, error bars, upper limits as open triangles, "
+    "y inverted) for Bokeh.embed.embed_item. BokehJS is served at /static/bokeh/.",
+    responses={200: OpenApiTypes.OBJECT, 404: OpenApiResponse(description="No such candid")},
+)
+class AlertLightCurvePlot(APIView):
+    authentication_classes = AUTHENTICATION
+    permission_classes = ANY_SIGNED_IN
+
+    def get(self, request, candid: int):
+        return Response(light_curve_item(_alert_or_404(candid)))
+
+
+# ----------------------------------------------------------------------------------------------------
+# Cutouts
+# ----------------------------------------------------------------------------------------------------
+
+
+class ImagesIgnoreAccept(BaseContentNegotiation):
+    """An <img> asks for image/*; errors still go out as JSON, so negotiation must not refuse it with 406."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+def _etag_matches(request, etag: str) -> bool:
+    header = request.headers.get("If-None-Match", "")
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    tags = {t.strip().removeprefix("W/") for t in header.split(",")}
+    return etag in tags
+
+
+@extend_schema(
+    summary="A cutout as PNG",
+    description="ZScale interval, linear / log / asinh stretch, north up and east left, NaN pixels in dark "
+    "magenta. Cached: send If-None-Match with the ETag to get 304.",
+    parameters=[
+        OpenApiParameter("kind", str, OpenApiParameter.PATH, enum=list(STAMP_KINDS)),
+        OpenApiParameter("stretch", str, enum=list(STRETCHES), default="linear"),
+        OpenApiParameter("size", int, description=f"longer side in pixels, 16..{MAX_SIZE} (default: the stamp's own)"),
+    ],
+    responses={
+        (200, "image/png"): OpenApiTypes.BINARY,
+        304: OpenApiResponse(description="Not modified (ETag matched)"),
+        400: OpenApiResponse(description="Unknown stretch or bad size"),
+        404: OpenApiResponse(description="No such candid or kind"),
+    },
+)
+class AlertCutout(APIView):
+    authentication_classes = AUTHENTICATION
+    permission_classes = ANY_SIGNED_IN
+    content_negotiation_class = ImagesIgnoreAccept
+
+    def get(self, request, candid: int, kind: str):
+        if kind not in STAMP_KINDS:
+            return Response(
+                {"detail": f"unknown cutout {kind!r}; expected one of {', '.join(STAMP_KINDS)}"}, status=404
+            )
+        stretch = request.query_params.get("stretch", "linear")
+        if stretch not in STRETCHES:
+            raise ValidationError({"stretch": f"unknown stretch {stretch!r}; expected one of {', '.join(STRETCHES)}"})
+        size = request.query_params.get("size")
+        if size is not None:
+            try:
+                size = int(size)
+            except ValueError:
+                raise ValidationError({"size": f"{size!r} is not an integer"}) from None
+            if not 16 <= size <= MAX_SIZE:
+                raise ValidationError({"size": f"size must be between 16 and {MAX_SIZE}"})
+        stamps = get_object_or_404(Stamps.objects.only("height", "width", kind), alert__candid=candid)
+        raw = bytes(getattr(stamps, kind))
+        etag = stamp_etag(raw, stretch=stretch, size=size)
+        max_age = settings.BLINK.get("STAMP_CACHE_SECONDS", 86400)
+        headers = {"ETag": etag, "Cache-Control": f"private, max-age={max_age}"}
+        if _etag_matches(request, etag):
+            response = HttpResponse(status=304)
+        else:
+            key = f"blink:stamp:{candid}:{kind}:{etag}"
+            png = cache.get(key)
+            if png is None:
+                png = stamp_png(stamps.unpack(kind), stretch=stretch, size=size)
+                cache.set(key, png, timeout=max_age)
+            response = HttpResponse(png, content_type="image/png")
+        for name, value in headers.items():
+            response[name] = value
+        return response
+
+
+urlpatterns = [
+    path("alerts/", AlertList.as_view(), name="api-alerts"),
+    path("alerts/<int:candid>/", AlertDetail.as_view(), name="api-alert"),
+    path("alerts/<int:candid>/lightcurve/", AlertLightCurve.as_view(), name="api-alert-lightcurve"),
+    path("alerts/<int:candid>/lightcurve/plot/", AlertLightCurvePlot.as_view(), name="api-alert-lightcurve-plot"),
+    path("alerts/<int:candid>/cutouts/<str:kind>.png", AlertCutout.as_view(), name="api-alert-cutout"),
+]

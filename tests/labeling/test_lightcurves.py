@@ -1,0 +1,55 @@
+"""Light curves: points gathered from every alert of an object, deduplicated; the bokeh figure."""
+
+from __future__ import annotations
+
+import pytest
+from bokeh.models import GlyphRenderer
+
+from labeling.lightcurves import light_curve_figure, light_curve_item, light_curve_json
+from labeling.models import Alert, LightCurvePoint
+
+pytestmark = pytest.mark.django_db
+
+
+def test_an_objects_points_are_stored_once_across_its_alerts(demo_alerts):
+    object_id = next(o for o in {a.object_id for a in demo_alerts} if sum(a.object_id == o for a in demo_alerts) > 1)
+    alerts = Alert.objects.filter(object_id=object_id).order_by("jd")
+    points = LightCurvePoint.objects.filter(object_id=object_id)
+    keys = list(points.values_list("jd", "fid"))
+    assert len(keys) == len(set(keys))
+    # The earlier alert is a detection in the later alert's history, stored once.
+    first = alerts[0]
+    assert points.filter(jd=first.jd, fid=first.fid, is_detection=True).count() == 1
+
+
+def test_the_json_has_detections_and_upper_limits_in_time_order(demo_alerts):
+    alert = max(demo_alerts, key=lambda a: LightCurvePoint.objects.filter(object_id=a.object_id).count())
+    data = light_curve_json(alert)
+    jds = [p["jd"] for p in data["points"]]
+    assert jds == sorted(jds)
+    assert data["n_detections"] >= 1
+    assert data["n_upper_limits"] >= 1
+    limit = next(p for p in data["points"] if not p["is_detection"])
+    assert limit["magpsf"] is None
+    assert limit["diffmaglim"] is not None
+
+
+def test_the_figure_inverts_magnitudes_and_draws_limits_as_open_inverted_triangles():
+    points = [
+        {"jd": 2460000.5, "fid": 1, "is_detection": True, "magpsf": 18.0, "sigmapsf": 0.1, "diffmaglim": 20.0},
+        {"jd": 2460001.5, "fid": 2, "is_detection": True, "magpsf": 18.5, "sigmapsf": 0.1, "diffmaglim": 20.0},
+        {"jd": 2459998.5, "fid": 2, "is_detection": False, "magpsf": None, "sigmapsf": None, "diffmaglim": 20.3},
+    ]
+    fig = light_curve_figure(points, alert_jd=2460001.5)
+    assert fig.y_range.flipped is True
+    glyphs = [r.glyph for r in fig.renderers if isinstance(r, GlyphRenderer)]
+    triangles = [g for g in glyphs if getattr(g, "marker", None) == "inverted_triangle"]
+    assert len(triangles) == 1
+    assert triangles[0].fill_alpha == 0.0
+    labels = {item.label["value"] for item in fig.legend.items}
+    assert labels == {"g detection", "r detection", "r upper limit"}
+
+
+def test_the_bokeh_item_is_json_for_embed_item(demo_alerts):
+    item = light_curve_item(demo_alerts[0])
+    assert {"target_id", "root_id", "doc"} <= set(item)
