@@ -27,6 +27,7 @@ import io
 import json
 import logging
 import math
+import os
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from pathlib import Path
 
 import fastavro
 import numpy as np
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, connection, models, transaction
 
 from labeling.models import Alert, LightCurvePoint, Stamps
 
@@ -45,6 +46,11 @@ CUTOUT_FIELDS = (("science", "cutoutScience"), ("template", "cutoutTemplate"), (
 # Anything larger than this after gunzip is not a 63x63 stamp; refusing it keeps a gzip bomb harmless.
 MAX_STAMP_BYTES = 4 * 1024 * 1024
 MAX_STAMP_SIDE = 512
+# The same for whole files and Avro deflate blocks: a packet is ~100 kB, a block of a few MB at most.
+MAX_FILE_BYTES = 1024 * 1024 * 1024
+MAX_AVRO_BLOCK_BYTES = 64 * 1024 * 1024
+# Plausible exposure times (1858 to 2132): anything else is a corrupt or hostile packet, not an alert.
+JD_RANGE = (2400000.5, 2500000.5)
 # ZTF writes -999 where there is no match (no PS1 source, no known solar-system object nearby).
 SENTINEL_FIELDS = frozenset({"sgscore1", "distpsnr1", "ssdistnr", "ssmagnr"})
 FLOAT_COLUMNS = (
@@ -225,10 +231,15 @@ def read_avro(data: bytes) -> tuple[list[dict], dict[str, bytes]]:
             raise FileUnreadable(f"corrupt Avro block after {len(records)} record(s) (sync marker mismatch)")
         pos += 16
         if codec == "deflate":
+            inflater = zlib.decompressobj(-15)
             try:
-                block = zlib.decompress(block, -15)
+                block = inflater.decompress(block, MAX_AVRO_BLOCK_BYTES)
             except zlib.error as exc:
                 raise FileUnreadable(f"corrupt deflate block ({exc})") from exc
+            if inflater.unconsumed_tail:
+                raise FileUnreadable(
+                    f"deflate block larger than {MAX_AVRO_BLOCK_BYTES // 1024 // 1024} MiB once decompressed"
+                )
         stream = io.BytesIO(block)
         try:
             for _ in range(n_records):
@@ -262,11 +273,18 @@ def read_file(path: Path) -> Iterator[RawAlert]:
     """Yield every alert record of one Avro or Parquet file. Raises FileUnreadable with a reason."""
     try:
         with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size > MAX_FILE_BYTES:
+                raise FileUnreadable(
+                    f"larger than {MAX_FILE_BYTES // 1024 // 1024} MiB ({size} bytes); split it into smaller files"
+                )
             head = fh.read(4)
             if head == _PARQUET_MAGIC:
                 data = None
-            else:
+            elif head == _AVRO_MAGIC:
                 data = head + fh.read()
+            else:
+                data = head
     except OSError as exc:
         raise FileUnreadable(f"cannot be read ({exc.strerror or exc})") from exc
     if data is None:
@@ -276,7 +294,11 @@ def read_file(path: Path) -> Iterator[RawAlert]:
         raise FileUnreadable("empty file")
     if not data.startswith(_AVRO_MAGIC):
         raise FileUnreadable("neither an Avro container nor a Parquet file")
-    records, meta = read_avro(data)
+    try:
+        records, meta = read_avro(data)
+    except (IndexError, ValueError, OverflowError, MemoryError) as exc:
+        # Lengths and counts in a corrupt container point anywhere; none of it may escape as a crash.
+        raise FileUnreadable(f"corrupt Avro container ({type(exc).__name__}: {exc})") from exc
     truth = _truth_by_candid(meta)
     many = len(records) > 1
     for i, record in enumerate(records):
@@ -376,6 +398,8 @@ def _fast_fits(raw: bytes) -> np.ndarray:
         raise AlertRejected(f"corrupt FITS (BITPIX {bitpix})")
     if naxis != 2:
         raise AlertRejected(f"stamp is not 2-D (NAXIS = {naxis}, shape {shape})")
+    if min(shape) <= 0:
+        raise AlertRejected(f"corrupt FITS (image axes {shape[1]}x{shape[0]})")
     dtype = np.dtype(_FITS_DTYPES[bitpix])
     count = shape[0] * shape[1]
     if len(raw) - pos < count * dtype.itemsize:
@@ -530,6 +554,8 @@ def prepare(raw: RawAlert) -> PreparedAlert:
             raise AlertRejected(f"candidate.{key} is missing or not a number")
     if not (0.0 <= cand["ra"] <= 360.0 and -90.0 <= cand["dec"] <= 90.0):
         raise AlertRejected(f"position out of range (ra={cand['ra']}, dec={cand['dec']})")
+    if not JD_RANGE[0] < cand["jd"] < JD_RANGE[1]:
+        raise AlertRejected(f"candidate.jd = {cand['jd']} is not a plausible exposure time")
 
     arrays = []
     for kind, key in CUTOUT_FIELDS:
@@ -588,7 +614,32 @@ def prepare(raw: RawAlert) -> PreparedAlert:
         "difference": Stamps.pack(arrays[2]),
         "nan_fraction": nan_fraction,
     }
+    _check_columns(Alert, fields, "")
+    for i, point in enumerate(points):
+        _check_columns(LightCurvePoint, point, f"light-curve point {i}: ")
     return PreparedAlert(candid, fields, stamps, points, raw.source)
+
+
+_PACKET_NAMES = {"object_id": "objectId"}
+
+
+def _check_columns(model, values: dict, where: str) -> None:
+    """Refuse values the database would refuse (text too long, integers out of range, absurd times) with
+    the packet's own field name, before the batch is written: one hostile packet must not sink a batch."""
+    for name, value in values.items():
+        if value is None:
+            continue
+        f = model._meta.get_field(name)
+        label = _PACKET_NAMES.get(name, name)
+        if isinstance(f, models.CharField) and f.max_length and len(value) > f.max_length:
+            raise AlertRejected(f"{where}{label} is {len(value)} characters long, more than {f.max_length}")
+        if isinstance(f, models.IntegerField):
+            low, high = connection.ops.integer_field_range(f.get_internal_type())
+            if (low is not None and value < low) or (high is not None and value > high):
+                raise AlertRejected(f"{where}{label} = {value} is out of range")
+    jd = values.get("jd")
+    if jd is not None and not JD_RANGE[0] < jd < JD_RANGE[1]:
+        raise AlertRejected(f"{where}jd = {jd} is not a plausible exposure time")
 
 
 def galactic(ra: list[float], dec: list[float]) -> tuple[np.ndarray, np.ndarray]:
@@ -648,7 +699,7 @@ def _flush(batch: list[PreparedAlert], report: IngestReport) -> None:
         report.new_alert_ids.extend(_write_batch(fresh))
         report.new += len(fresh)
         return
-    except IntegrityError:
+    except (IntegrityError, DataError):
         logger.info("ingest: batch of %d hit a conflict; retrying alert by alert", len(fresh))
     for p in fresh:
         try:
@@ -657,7 +708,7 @@ def _flush(batch: list[PreparedAlert], report: IngestReport) -> None:
                 continue
             report.new_alert_ids.extend(_write_batch([p]))
             report.new += 1
-        except IntegrityError as exc:
+        except (IntegrityError, DataError) as exc:
             if Alert.objects.filter(candid=p.candid).exists():
                 report.present += 1  # another process stored it meanwhile
             else:
@@ -690,6 +741,9 @@ def ingest_paths(paths: Iterable, *, progress: bool = False, batch_size: int = B
                     batch.append(prepare(raw))
                 except AlertRejected as exc:
                     report.reject(f"{_describe(raw)}: {exc}")
+                except (ValueError, TypeError, OverflowError, KeyError, IndexError) as exc:
+                    # A value no check above foresaw: refuse this packet, keep going with the others.
+                    report.reject(f"{_describe(raw)}: unreadable value ({type(exc).__name__}: {exc})")
                 if len(batch) >= batch_size:
                     _flush(batch, report)
                     batch = []

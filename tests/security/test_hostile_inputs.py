@@ -1,0 +1,374 @@
+"""A corpus of hostile inputs. Each gets a clear error naming what was wrong, and leaves what is stored
+untouched: every Blink table is fingerprinted (row count + checksum of every value) before and after."""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import io
+import json
+import zlib
+
+import fastavro
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from fixtures.demo_alerts import TRUTH_METADATA_KEY, load_schema, write_demo_alerts
+from labeling.backups import table_fingerprints
+from labeling.ingest import ingest_paths
+from labeling.models import Alert, LightCurvePoint, Stamps
+
+pytestmark = pytest.mark.django_db
+
+
+# ============================================================================ ingest
+
+
+@pytest.fixture(scope="module")
+def packets(tmp_path_factory):
+    return write_demo_alerts(tmp_path_factory.mktemp("hostile_good"), n=4, seed=5)
+
+
+@pytest.fixture
+def stored(packets):
+    """Two good alerts already stored, so "untouched" means something."""
+    report = ingest_paths(packets[:2])
+    assert report.new == 2, report.errors
+    return report
+
+
+def read_packet(path) -> tuple[dict, dict]:
+    with open(path, "rb") as fh:
+        reader = fastavro.reader(fh)
+        return next(reader), dict(reader.metadata)
+
+
+def write_packet(path, record: dict, *, schema: dict | None = None, codec: str = "null") -> None:
+    with open(path, "wb") as fh:
+        fastavro.writer(fh, fastavro.parse_schema(schema or load_schema()), [record], codec=codec)
+
+
+def fits_bytes(header_cards: list[str], data: bytes = b"") -> bytes:
+    """A FITS file written card by card, so headers can be as odd as a hostile sender likes."""
+    cards = [c.ljust(80)[:80] for c in header_cards] + ["END".ljust(80)]
+    header = "".join(cards).encode("ascii")
+    header += b" " * (-len(header) % 2880)
+    return header + data + b"\0" * (-len(data) % 2880)
+
+
+def plain_stamp_cards(naxis1="63", naxis2="63", bitpix="-32", extra=()) -> list[str]:
+    return [
+        "SIMPLE  =                    T",
+        f"BITPIX  = {bitpix:>20}",
+        "NAXIS   =                    2",
+        f"NAXIS1  = {naxis1:>20}",
+        f"NAXIS2  = {naxis2:>20}",
+        *extra,
+    ]
+
+
+def avro_long(n: int) -> bytes:
+    """Avro's zig-zag varint, written by hand to frame a container fastavro would never write."""
+    n = (n << 1) ^ (n >> 63)
+    out = bytearray()
+    while n & ~0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def gzip_bomb(decompressed_bytes: int) -> bytes:
+    """gzip of that many zero bytes, built in chunks so the test itself never holds them."""
+    comp = zlib.compressobj(9, zlib.DEFLATED, 31)
+    chunk = b"\0" * (1 << 20)
+    out = [comp.compress(chunk) for _ in range(decompressed_bytes >> 20)]
+    out.append(comp.flush())
+    return b"".join(out)
+
+
+def check_refused(tmp_path, packets, bad_path, *expected_words):
+    """Ingest the hostile file together with a good one: the good one goes in, the hostile one is refused
+    with a message naming its file and the reason, and nothing that was stored before changes."""
+    before = table_fingerprints()
+    n_alerts = Alert.objects.count()
+    report = ingest_paths([packets[2], bad_path])
+    assert report.rejected >= 1, f"{bad_path.name} was not refused: {report.summary}"
+    message = " | ".join(report.errors)
+    assert bad_path.name in message, message
+    for word in expected_words:
+        assert word in message, f"expected {word!r} in: {message}"
+    # The good packet went in; no trace of the hostile one.
+    assert report.new == 1, report.errors
+    assert Alert.objects.count() == n_alerts + 1
+    assert Stamps.objects.count() == Alert.objects.count()
+    new = Alert.objects.order_by("-pk").first()
+    assert new.source.endswith(packets[2].name)
+    Alert.objects.filter(pk=new.pk).delete()
+    LightCurvePoint.objects.filter(object_id=new.object_id).exclude(
+        object_id__in=Alert.objects.values("object_id")
+    ).delete()
+    after = table_fingerprints()
+    assert after == before, "stored data changed"
+    return message
+
+
+@pytest.mark.parametrize("fraction", [0.001, 0.05, 0.5, 0.999], ids=["header", "schema", "block", "last-byte"])
+def test_ingest_refuses_a_truncated_packet(stored, packets, tmp_path, fraction):
+    data = packets[3].read_bytes()
+    bad = tmp_path / "truncated.avro"
+    bad.write_bytes(data[: max(1, int(len(data) * fraction))])
+    check_refused(tmp_path, packets, bad)
+
+
+def test_ingest_refuses_an_empty_file(stored, packets, tmp_path):
+    bad = tmp_path / "empty.avro"
+    bad.write_bytes(b"")
+    check_refused(tmp_path, packets, bad, "empty")
+
+
+def test_ingest_refuses_random_bytes_with_the_avro_magic(stored, packets, tmp_path):
+    bad = tmp_path / "noise.avro"
+    bad.write_bytes(b"Obj\x01" + np.random.default_rng(3).bytes(50_000))
+    check_refused(tmp_path, packets, bad)
+
+
+def test_ingest_refuses_a_packet_of_another_schema(stored, packets, tmp_path):
+    bad = tmp_path / "weather.avro"
+    schema = {"type": "record", "name": "weather", "fields": [{"name": "temperature", "type": "double"}]}
+    write_packet(bad, {"temperature": 12.5}, schema=schema)
+    check_refused(tmp_path, packets, bad, "not a ZTF alert packet")
+
+
+def test_ingest_refuses_an_avro_file_whose_records_are_not_records(stored, packets, tmp_path):
+    bad = tmp_path / "strings.avro"
+    with open(bad, "wb") as fh:
+        fastavro.writer(fh, fastavro.parse_schema({"type": "string"}), ["candid", "objectId"])
+    check_refused(tmp_path, packets, bad, "not ZTF alert records")
+
+
+def test_ingest_refuses_an_unparseable_schema(stored, packets, tmp_path):
+    good = packets[3].read_bytes()
+    bad = tmp_path / "badschema.avro"
+    # Same length keeps the container framing intact while breaking the schema JSON.
+    bad.write_bytes(
+        good.replace(b'"type": "record"', b'"type": "rec{rd"', 1).replace(b'"type":"record"', b'"type":"rec{rd"', 1)
+    )
+    assert bad.read_bytes() != good
+    check_refused(tmp_path, packets, bad)
+
+
+def test_ingest_refuses_a_stamp_gzip_bomb_without_inflating_it(stored, packets, tmp_path):
+    record, _ = read_packet(packets[3])
+    record["cutoutScience"]["stampData"] = gzip_bomb(256 << 20)  # 256 MiB of zeros in ~250 kB
+    bad = tmp_path / "bomb.avro"
+    write_packet(bad, record)
+    message = check_refused(tmp_path, packets, bad, str(record["candid"]), "science cutout", "decompressed")
+    assert "MiB" in message
+
+
+def test_ingest_refuses_an_avro_deflate_block_bomb(stored, packets, tmp_path):
+    """A container whose one deflate block inflates to 512 MiB: refused before it is inflated whole."""
+    good = packets[3].read_bytes()
+    with open(packets[3], "rb") as fh:
+        reader = fastavro.reader(fh)
+        schema = json.dumps(reader.writer_schema)
+    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+    chunk = b"\0" * (1 << 20)
+    block = b"".join(comp.compress(chunk) for _ in range(512)) + comp.flush()
+    sync = b"S" * 16
+
+    long = avro_long
+
+    def blob(b: bytes) -> bytes:
+        return long(len(b)) + b
+
+    header = b"Obj\x01" + long(2) + blob(b"avro.schema") + blob(schema.encode()) + blob(b"avro.codec")
+    header += blob(b"deflate") + long(0) + sync
+    bad = tmp_path / "deflatebomb.avro"
+    bad.write_bytes(header + long(1) + long(len(block)) + block + sync)
+    assert len(bad.read_bytes()) < len(good) * 20
+    check_refused(tmp_path, packets, bad, "deflate block larger than")
+
+
+def test_ingest_refuses_an_oversized_file_without_reading_it(stored, packets, tmp_path, settings):
+    bad = tmp_path / "huge.avro"
+    with open(bad, "wb") as fh:
+        fh.write(b"Obj\x01")
+        fh.truncate(3 << 30)  # 3 GiB, sparse: costs no disk and, if refused up front, no memory
+    check_refused(tmp_path, packets, bad, "larger than")
+
+
+def test_ingest_refuses_an_oversized_stamp(stored, packets, tmp_path):
+    record, _ = read_packet(packets[3])
+    buf = io.BytesIO()
+    fits.PrimaryHDU(np.zeros((700, 700), dtype=">f4") + 1).writeto(buf)
+    record["cutoutDifference"]["stampData"] = gzip.compress(buf.getvalue())
+    bad = tmp_path / "bigstamp.avro"
+    write_packet(bad, record)
+    check_refused(tmp_path, packets, bad, "difference cutout", "shape")
+
+
+ODD_FITS = {
+    "negative-naxis": (plain_stamp_cards(naxis1="-63", naxis2="-63"), 63 * 63 * 4),
+    "one-negative-naxis": (plain_stamp_cards(naxis1="-1", naxis2="1"), 63 * 63 * 4),
+    "zero-naxis": (plain_stamp_cards(naxis1="0"), 0),
+    "huge-naxis": (plain_stamp_cards(naxis1="999999999", naxis2="999999999"), 63 * 63 * 4),
+    "bad-bitpix": (plain_stamp_cards(bitpix="7"), 63 * 63 * 4),
+    "text-naxis": (plain_stamp_cards(naxis1="'sixty-three'"), 63 * 63 * 4),
+    "nan-bscale": (plain_stamp_cards(extra=["BSCALE  =                  NAN"]), 63 * 63 * 4),
+    "text-bscale": (plain_stamp_cards(extra=["BSCALE  = 'one'"]), 63 * 63 * 4),
+    "no-end": (None, 0),
+    "ten-thousand-cards": (plain_stamp_cards(extra=[f"C{i:07d}= {i}" for i in range(10_000)]), 63 * 63 * 4),
+    "non-ascii-header": (plain_stamp_cards(extra=["OBJECT  = 'caf\u00e9'"]), 63 * 63 * 4),
+    "naxis-3": (
+        ["SIMPLE  =                    T", "BITPIX  =                  -32", "NAXIS   =                    3",
+         "NAXIS1  =                   63", "NAXIS2  =                   63", "NAXIS3  =                    2"],
+        63 * 63 * 8,
+    ),
+    "image-only-in-extension": (
+        ["SIMPLE  =                    T", "BITPIX  =                    8", "NAXIS   =                    0",
+         "EXTEND  =                    T"],
+        0,
+    ),
+}  # fmt: skip
+
+
+# Odd but legal: a header of ten thousand cards, Latin-1 bytes in a string card. Read, not refused.
+READABLE_ODD_FITS = ("ten-thousand-cards", "non-ascii-header")
+
+
+def _odd_fits_packet(packets, tmp_path, case):
+    cards, n_data = ODD_FITS[case]
+    if cards is None:
+        raw = ("SIMPLE  =                    T".ljust(80) * 36).encode()  # one block, never an END card
+    else:
+        safe = [c.encode("ascii", "replace").decode() for c in cards]
+        raw = fits_bytes(safe, np.ones(n_data // 4, dtype=">f4").tobytes()).replace(b"caf?", b"caf\xe9")
+    record, _ = read_packet(packets[3])
+    record["cutoutTemplate"]["stampData"] = gzip.compress(raw)
+    bad = tmp_path / f"odd-{case}.avro"
+    write_packet(bad, record)
+    return bad, record
+
+
+@pytest.mark.parametrize("case", [c for c in ODD_FITS if c not in READABLE_ODD_FITS])
+def test_ingest_refuses_fits_stamps_with_broken_headers(stored, packets, tmp_path, case):
+    bad, record = _odd_fits_packet(packets, tmp_path, case)
+    check_refused(tmp_path, packets, bad, str(record["candid"]), "template cutout")
+
+
+@pytest.mark.parametrize("case", READABLE_ODD_FITS)
+def test_ingest_reads_fits_stamps_with_odd_but_legal_headers(stored, packets, tmp_path, case):
+    bad, record = _odd_fits_packet(packets, tmp_path, case)
+    report = ingest_paths([bad])
+    assert report.new == 1, report.errors
+    stamps = Alert.objects.get(candid=record["candid"]).stamps
+    assert (stamps.height, stamps.width) == (63, 63)
+    assert float(stamps.unpack("template").mean()) == 1.0
+
+
+def _mutated(packets, tmp_path, name: str, mutate) -> object:
+    record, _ = read_packet(packets[3])
+    mutate(record)
+    bad = tmp_path / name
+    write_packet(bad, record)
+    return bad, record
+
+
+ABSURD_VALUES = {
+    "object-id-10k-chars": (lambda r: r.update(objectId="ZTF" + "x" * 10_000), "objectId"),
+    "fid-out-of-range": (lambda r: r["candidate"].update(fid=70_000), "fid"),
+    "programid-out-of-range": (lambda r: r["candidate"].update(programid=2**31 - 1), "programid"),
+    "ndethist-out-of-range": (lambda r: r["candidate"].update(ndethist=2**40), "ndethist"),
+    "jd-far-future": (lambda r: r["candidate"].update(jd=1e20), "jd"),
+    "jd-negative": (lambda r: r["candidate"].update(jd=-1e9), "jd"),
+    "ra-nan": (lambda r: r["candidate"].update(ra=float("nan")), "ra"),
+    "dec-out-of-range": (lambda r: r["candidate"].update(dec=123.0), "position"),
+    "candid-negative": (lambda r: r.update(candid=-5), "candid"),
+    "schemavsn-long": (lambda r: r.update(schemavsn="3." + "3" * 100), "schemavsn"),
+    "prv-fid-out-of-range": (
+        lambda r: r["prv_candidates"].__setitem__(0, {**r["prv_candidates"][0], "fid": 70_000, "magpsf": 18.0}),
+        "fid",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(ABSURD_VALUES), ids=list(ABSURD_VALUES))
+def test_ingest_refuses_absurd_values_cleanly(stored, packets, tmp_path, case):
+    mutate, field = ABSURD_VALUES[case]
+    bad, record = _mutated(packets, tmp_path, f"absurd-{case}.avro", mutate)
+    if not record.get("prv_candidates") and case.startswith("prv"):
+        pytest.skip("this demo packet has no prv_candidates")
+    check_refused(tmp_path, packets, bad, field)
+
+
+def _parquet(path, rows: list[dict]) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.Table.from_pylist(rows), path)
+
+
+def test_ingest_refuses_a_parquet_table_with_wrong_types(stored, packets, tmp_path):
+    record, _ = read_packet(packets[3])
+    row = copy.deepcopy(record)
+    row["candidate"] = json.dumps({k: v for k, v in record["candidate"].items() if not isinstance(v, bytes)})
+    bad = tmp_path / "wrongtypes.parquet"
+    _parquet(bad, [row])
+    check_refused(tmp_path, packets, bad, "candidate")
+
+
+def test_ingest_refuses_parquet_rows_with_strings_where_numbers_go(stored, packets, tmp_path):
+    record, _ = read_packet(packets[3])
+    row = copy.deepcopy(record)
+    row["candidate"] = {**row["candidate"], "fid": "r", "jd": "yesterday"}
+    row["prv_candidates"] = None
+    bad = tmp_path / "strings.parquet"
+    _parquet(bad, [row])
+    check_refused(tmp_path, packets, bad, "jd")
+
+
+def test_ingest_refuses_parquet_integers_beyond_the_database_columns(stored, packets, tmp_path):
+    """Avro's int type keeps nid within 32 bits; a Parquet table has no such limit."""
+    record, _ = read_packet(packets[3])
+    row = copy.deepcopy(record)
+    row["candidate"] = {**row["candidate"], "nid": 2**40}
+    bad = tmp_path / "bignid.parquet"
+    _parquet(bad, [row])
+    check_refused(tmp_path, packets, bad, "nid", "out of range")
+
+
+def test_ingest_refuses_a_truncated_parquet_table(stored, packets, tmp_path):
+    record, _ = read_packet(packets[3])
+    good = tmp_path / "good.parquet"
+    _parquet(good, [record])
+    bad = tmp_path / "cut.parquet"
+    data = good.read_bytes()
+    bad.write_bytes(data[: len(data) // 2])
+    check_refused(tmp_path, packets, bad)
+
+
+def test_ingest_refuses_a_parquet_table_of_another_kind(stored, packets, tmp_path):
+    bad = tmp_path / "weather.parquet"
+    _parquet(bad, [{"temperature": 12.5}])
+    check_refused(tmp_path, packets, bad, "not a ZTF alert table")
+
+
+def test_a_hostile_truth_metadata_block_is_ignored_not_trusted(stored, packets, tmp_path):
+    """The demo-truth metadata is ours; a hostile value must not crash ingest (it is simply unused)."""
+    record, _ = read_packet(packets[3])
+    bad = tmp_path / "truth.avro"
+    with open(bad, "wb") as fh:
+        fastavro.writer(fh, fastavro.parse_schema(load_schema()), [record], metadata={TRUTH_METADATA_KEY: "[1, 2"})
+    report = ingest_paths([bad])
+    assert report.new == 1, report.errors
+    assert Alert.objects.get(candid=record["candid"]).demo_truth == ""
+
+
+@pytest.mark.parametrize("n", [0, 1, -1, 63, 64, 300, -300, 2**40])
+def test_the_hand_written_avro_long_matches_fastavro(n):
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, "long", n)
+    assert avro_long(n) == buf.getvalue()
