@@ -164,13 +164,13 @@ class PoolScores:
     """What the queue knows about a campaign's unretired subjects, row-aligned.
 
     ``proba`` is NaN where the active version has not scored the alert yet. ``members`` holds committee
-    probabilities ``(n, m)`` (NaN rows where missing); ``embeddings`` the penultimate-layer vectors (NaN rows
+    probabilities ``(n, m)`` (NaN rows where missing), or a list of such arrays, one committee per question; ``embeddings`` the penultimate-layer vectors (NaN rows
     where missing) and ``labeled_embeddings`` those of already-labelled subjects, for ranked batch-mode sampling.
     """
 
     proba: np.ndarray
     random_key: np.ndarray
-    members: np.ndarray | None = None
+    members: np.ndarray | list[np.ndarray] | None = None
     embeddings: np.ndarray | None = None
     labeled_embeddings: np.ndarray | None = None
 
@@ -218,19 +218,25 @@ def priorities(
     elif strategy == "entropy":
         util = entropy_utility(p)
     elif strategy == "committee":
-        members = None if pool.members is None else np.asarray(pool.members, dtype=np.float64)
-        if members is None or members.ndim != 2 or members.shape[1] < 2:
-            util = uncertainty_utility(p)
+        groups = pool.members if isinstance(pool.members, list | tuple) else [pool.members]
+        groups = [np.asarray(g, dtype=np.float64) for g in groups if g is not None]
+        groups = [g for g in groups if g.ndim == 2 and g.shape[1] >= 2]
+        util = uncertainty_utility(p)
+        if not groups:
             used = "uncertainty"
             note = "committee needs at least two members' scores; used uncertainty"
         else:
-            m = members[scored]
-            have = ~np.isnan(m).any(axis=1)
-            util = uncertainty_utility(p)
-            if have.any():
-                util[have] = committee_utility(m[have], committee_measure)
-            if not have.all():
-                note = f"{int((~have).sum())} subjects lack committee scores; ranked by uncertainty"
+            # Several committees (the streak ensemble's rb, sl and kd groups): the most disputed question counts.
+            per_group = np.full((len(p), len(groups)), np.nan)
+            for j, g in enumerate(groups):
+                m = g[scored]
+                have = ~np.isnan(m).any(axis=1)
+                if have.any():
+                    per_group[have, j] = committee_utility(m[have], committee_measure)
+            have_any = ~np.isnan(per_group).all(axis=1)
+            util[have_any] = np.nanmax(per_group[have_any], axis=1)
+            if not have_any.all():
+                note = f"{int((~have_any).sum())} subjects lack committee scores; ranked by uncertainty"
     else:  # ranked_batch
         util = uncertainty_utility(p)
         emb = None if pool.embeddings is None else np.asarray(pool.embeddings, dtype=np.float32)

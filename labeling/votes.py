@@ -156,6 +156,11 @@ def vote_record(
 
 def _after_retirement(campaign_id: int, subject_id: int) -> None:
     """Hook for work that follows a retirement (weighted consensus, auto-retraining counters)."""
+    # A retired subject is a new consensus label: the active-learning loop counts it towards the campaign's
+    # automatic retraining (off unless the campaign sets retrain_every). It never raises.
+    from activelearning.retraining import note_consensus_labels
+
+    note_consensus_labels(campaign_id=campaign_id)
     try:
         from labeling import consensus
     except ImportError:

@@ -118,3 +118,15 @@ def test_unscored_subjects_come_after_scored_ones_in_random_order(toy):
 def test_unknown_strategy_is_refused_by_name():
     with pytest.raises(ValueError, match="unknown strategy 'newest'"):
         strategies.priorities("newest", strategies.PoolScores(proba=np.zeros(2), random_key=np.zeros(2)))
+
+
+def test_grouped_committees_rank_by_the_most_disputed_question(toy):
+    x, proba, keys = toy
+    agree = np.column_stack([proba, proba])
+    # The second question's two members disagree only where x1 > 0.9.
+    dispute = np.column_stack([np.where(x[:, 1] > 0.9, 0.9, 0.1), np.full(len(x), 0.1)])
+    result = strategies.priorities(
+        "committee", strategies.PoolScores(proba=proba, random_key=keys, members=[agree, dispute])
+    )
+    picked = strategies.select_batch(result.priority, 30)
+    assert np.all(x[picked, 1] > 0.9)
