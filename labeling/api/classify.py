@@ -1,0 +1,319 @@
+"""The classify API: the next subjects of a campaign for a volunteer, and their votes.
+
+Both endpoints sit on the volunteers' hot path (a page asks for subjects ahead of time and sends each vote in
+the background), so they do a handful of indexed queries and nothing else: the queue order is precomputed
+(``labeling.queue``), the vote goes through ``labeling.votes.vote_record`` (the one write path), and the live
+counter is told after the commit, best-effort (``labeling.live``).
+
+Every refusal is JSON ``{"detail": <reason>, "code": <machine code>, "field": <field or null>}``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from functools import partial
+
+from django.db import transaction
+from django.urls import path
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from labeling.cards import subject_cards
+from labeling.live import publish_vote
+from labeling.models import Campaign, TutorialSeen
+from labeling.progress import campaign_progress, volunteer_stats
+from labeling.queue import MAX_BATCH, MAX_EXCLUDE, next_subjects
+from labeling.roles import VOLUNTEER, HasRole
+from labeling.votes import VoteRefused, can_classify, vote_record
+
+MAX_VOTE_BYTES = 4096
+VOTE_FIELDS = ("subject", "answer", "idempotency_key", "duration_ms")
+REQUIRED_VOTE_FIELDS = ("subject", "answer", "idempotency_key")
+# VoteRefused codes that are about one input field, so the client can say which.
+FIELD_OF_CODE = {"answer": "answer", "idempotency_key": "idempotency_key", "duration_ms": "duration_ms"}
+
+
+def refusal(status: int, code: str, detail: str, field: str | None = None) -> Response:
+    return Response({"detail": detail, "code": code, "field": field}, status=status)
+
+
+class Invalid(Exception):
+    def __init__(self, field: str | None, detail: str, code: str = "invalid", status: int = 400):
+        super().__init__(detail)
+        self.field, self.detail, self.code, self.status = field, detail, code, status
+
+    def response(self) -> Response:
+        return refusal(self.status, self.code, self.detail, self.field)
+
+
+def _campaign_for(request, slug: str) -> Campaign:
+    campaign = Campaign.objects.filter(slug=slug).first()
+    if campaign is None:
+        raise Invalid(None, f"no campaign {slug!r}", code="not_found", status=404)
+    if not can_classify(campaign=campaign, volunteer=request.user):
+        if campaign.state != Campaign.State.LIVE:
+            detail = f"this campaign is {campaign.get_state_display().lower()}, not live: it takes no classifications"
+        else:
+            detail = "this campaign is open to listed volunteers only, and you are not listed"
+        raise Invalid(None, detail, code="no_access", status=403)
+    return campaign
+
+
+def _strict_int(value, field: str, *, low: int, high: int) -> int:
+    # bool is an int in Python and "12" parses as one in DRF; neither is what a client meant to send.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Invalid(field, f"{field} must be an integer, not {type(value).__name__}")
+    if not low <= value <= high:
+        raise Invalid(field, f"{field} must be between {low} and {high}")
+    return value
+
+
+def parse_vote(data) -> dict:
+    """Check a vote body's shape and types; the campaign-specific rules are vote_record's."""
+    if not isinstance(data, dict):
+        raise Invalid(None, "the body must be a JSON object with subject, answer and idempotency_key")
+    unknown = sorted(set(data) - set(VOTE_FIELDS))
+    if unknown:
+        raise Invalid(unknown[0][:64], f"unknown field {unknown[0][:64]!r}; expected {', '.join(VOTE_FIELDS)}")
+    for field in REQUIRED_VOTE_FIELDS:
+        if field not in data or data[field] is None:
+            raise Invalid(field, f"{field} is required", code="required")
+    subject = _strict_int(data["subject"], "subject", low=1, high=2**63 - 1)
+    answer = data["answer"]
+    if not isinstance(answer, str) or not 0 < len(answer) <= 64:
+        raise Invalid("answer", "answer must be a class key (a string of 1 to 64 characters)")
+    key = data["idempotency_key"]
+    try:
+        if not isinstance(key, str):
+            raise ValueError
+        key = uuid.UUID(key)
+    except ValueError:
+        raise Invalid("idempotency_key", "idempotency_key must be a UUID string") from None
+    duration = data.get("duration_ms")
+    if duration is not None:
+        duration = _strict_int(duration, "duration_ms", low=0, high=86_400_000)
+    return {"subject_id": subject, "answer": answer, "idempotency_key": key, "duration_ms": duration}
+
+
+def _parse_next_query(params) -> tuple[int, list[int]]:
+    raw_n = params.get("n", "5")
+    try:
+        n = int(raw_n)
+    except ValueError:
+        raise Invalid("n", f"n must be an integer between 1 and {MAX_BATCH}") from None
+    if not 1 <= n <= MAX_BATCH:
+        raise Invalid("n", f"n must be an integer between 1 and {MAX_BATCH}")
+    raw = params.get("exclude", "")
+    parts = [p for p in raw.split(",") if p.strip()] if raw else []
+    if len(parts) > MAX_EXCLUDE:
+        raise Invalid("exclude", f"exclude takes at most {MAX_EXCLUDE} subject ids")
+    try:
+        exclude = [int(p) for p in parts]
+    except ValueError:
+        raise Invalid("exclude", "exclude must be comma-separated subject ids (integers)") from None
+    return n, exclude
+
+
+def _gold_feedback(campaign: Campaign, outcome) -> dict | None:
+    if not outcome.gold_answer:
+        return None
+    return {
+        "answer": outcome.gold_answer,
+        "label": campaign.class_label(outcome.gold_answer),
+        "note": outcome.subject.gold_note,
+        "agreed": outcome.vote.answer == outcome.gold_answer,
+    }
+
+
+ERROR = inline_serializer(
+    "ClassifyError",
+    {
+        "detail": serializers.CharField(),
+        "code": serializers.CharField(),
+        "field": serializers.CharField(allow_null=True),
+    },
+)
+SUBJECT_CARD_FIELDS = {
+    "id": serializers.IntegerField(),
+    "candid": serializers.IntegerField(),
+    "object_id": serializers.CharField(),
+    "stamps": serializers.DictField(child=serializers.CharField()),
+    "light_curve_url": serializers.CharField(),
+    "talk_url": serializers.CharField(),
+    "fields": serializers.DictField(),
+    "model": serializers.DictField(allow_null=True),
+}
+VOTE_IN = inline_serializer(
+    "VoteInput",
+    {
+        "subject": serializers.IntegerField(min_value=1),
+        "answer": serializers.CharField(max_length=64),
+        "idempotency_key": serializers.UUIDField(),
+        "duration_ms": serializers.IntegerField(min_value=0, max_value=86_400_000, required=False, allow_null=True),
+    },
+)
+VOTE_OUT = inline_serializer(
+    "VoteStored",
+    {
+        "created": serializers.BooleanField(),
+        "vote": serializers.DictField(),
+        "subject": serializers.DictField(),
+        "gold": serializers.DictField(allow_null=True),
+        "stats": serializers.DictField(),
+        "progress": serializers.DictField(),
+    },
+)
+REFUSALS = {code: OpenApiResponse(ERROR) for code in (400, 403, 404)}
+
+
+class NextSubjects(APIView):
+    """The next subjects for the signed-in volunteer, in the campaign's queue order."""
+
+    permission_classes = [HasRole.of(VOLUNTEER)]
+
+    @extend_schema(
+        operation_id="classify_next",
+        parameters=[
+            OpenApiParameter("n", int, description=f"How many subjects (1-{MAX_BATCH}, default 5)"),
+            OpenApiParameter("exclude", str, description="Comma-separated subject ids already queued in the page"),
+        ],
+        responses={
+            200: inline_serializer(
+                "NextSubjects",
+                {
+                    "subjects": inline_serializer("SubjectCard", SUBJECT_CARD_FIELDS, many=True),
+                    "exhausted": serializers.BooleanField(),
+                },
+            ),
+            **REFUSALS,
+        },
+    )
+    def get(self, request, slug: str):
+        try:
+            campaign = _campaign_for(request, slug)
+            n, exclude = _parse_next_query(request.query_params)
+        except Invalid as exc:
+            return exc.response()
+        subjects = next_subjects(campaign=campaign, volunteer=request.user, n=n, exclude_ids=exclude, with_alert=True)
+        return Response({"subjects": subject_cards(subjects), "exhausted": len(subjects) < n})
+
+
+class Votes(APIView):
+    """Store one classification. Repeating a request with the same idempotency_key stores nothing new and
+    answers 200 with the stored vote (201 the first time)."""
+
+    permission_classes = [HasRole.of(VOLUNTEER)]
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        operation_id="classify_vote",
+        request=VOTE_IN,
+        responses={
+            201: VOTE_OUT,
+            200: VOTE_OUT,
+            409: OpenApiResponse(ERROR),
+            413: OpenApiResponse(ERROR),
+            415: OpenApiResponse(ERROR),
+            **REFUSALS,
+        },
+    )
+    def post(self, request, slug: str):
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > MAX_VOTE_BYTES:
+            return refusal(413, "too_large", f"a vote is at most {MAX_VOTE_BYTES} bytes; this one is {length}")
+        campaign = Campaign.objects.filter(slug=slug).first()
+        if campaign is None:
+            return refusal(404, "not_found", f"no campaign {slug!r}")
+        try:
+            fields = parse_vote(request.data)
+        except Invalid as exc:
+            return exc.response()
+        try:
+            outcome = vote_record(
+                campaign=campaign,
+                volunteer=request.user,
+                user_agent=request.headers.get("User-Agent", ""),
+                **fields,
+            )
+        except VoteRefused as exc:
+            field = FIELD_OF_CODE.get(exc.code, "subject" if exc.code in ("subject", "retired", "duplicate") else None)
+            return refusal(exc.status, exc.code, exc.message, field)
+        if outcome.created:
+            transaction.on_commit(partial(publish_vote, campaign_id=campaign.pk))
+        vote, subject = outcome.vote, outcome.subject
+        body = {
+            "created": outcome.created,
+            "vote": {
+                "id": vote.pk,
+                "subject": vote.subject_id,
+                "answer": vote.answer,
+                "answer_label": campaign.class_label(vote.answer),
+                "idempotency_key": str(vote.idempotency_key),
+                "created_at": vote.created_at.isoformat(),
+            },
+            "subject": {"id": subject.pk, "retired": subject.retired},
+            "gold": _gold_feedback(campaign, outcome),
+            "stats": volunteer_stats(campaign=campaign, volunteer=request.user),
+            "progress": campaign_progress(campaign_id=campaign.pk),
+        }
+        return Response(body, status=201 if outcome.created else 200)
+
+
+class MyProgress(APIView):
+    """The signed-in volunteer's classifications and agreement in the campaign, and the campaign's progress."""
+
+    permission_classes = [HasRole.of(VOLUNTEER)]
+
+    @extend_schema(
+        operation_id="classify_progress",
+        responses={
+            200: inline_serializer(
+                "ClassifyProgress", {"stats": serializers.DictField(), "progress": serializers.DictField()}
+            ),
+            **REFUSALS,
+        },
+    )
+    def get(self, request, slug: str):
+        try:
+            campaign = _campaign_for(request, slug)
+        except Invalid as exc:
+            return exc.response()
+        return Response(
+            {
+                "stats": volunteer_stats(campaign=campaign, volunteer=request.user),
+                "progress": campaign_progress(campaign_id=campaign.pk),
+            }
+        )
+
+
+class TutorialSeenView(APIView):
+    """Record that the volunteer has been through the campaign's tutorial, so it no longer opens by itself."""
+
+    permission_classes = [HasRole.of(VOLUNTEER)]
+
+    @extend_schema(
+        operation_id="classify_tutorial_seen",
+        request=None,
+        responses={200: inline_serializer("TutorialSeen", {"seen": serializers.BooleanField()}), **REFUSALS},
+    )
+    def post(self, request, slug: str):
+        try:
+            campaign = _campaign_for(request, slug)
+        except Invalid as exc:
+            return exc.response()
+        TutorialSeen.objects.get_or_create(campaign=campaign, volunteer=request.user)
+        return Response({"seen": True})
+
+
+urlpatterns = [
+    path("campaigns/<slug:slug>/next/", NextSubjects.as_view(), name="classify-next"),
+    path("campaigns/<slug:slug>/votes/", Votes.as_view(), name="classify-vote"),
+    path("campaigns/<slug:slug>/me/", MyProgress.as_view(), name="classify-progress"),
+    path("campaigns/<slug:slug>/tutorial-seen/", TutorialSeenView.as_view(), name="classify-tutorial-seen"),
+]

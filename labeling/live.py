@@ -1,0 +1,88 @@
+"""Best-effort live messages to the classify pages (Channels groups; Redis in production).
+
+Votes are the scarce thing, live counters are not: every function here swallows channel-layer failures (Redis
+down, slow or misconfigured) after logging them, and gives up after ``SEND_TIMEOUT_S``, so a vote never fails
+or waits because of them. Message formats are documented in ``frontend.consumers.classify``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+from labeling.progress import campaign_progress
+
+log = logging.getLogger(__name__)
+
+BROADCAST_GROUP = "blink.broadcast"
+SEND_TIMEOUT_S = 0.5
+# A burst of votes sends at most one count per campaign per interval and process; the page also takes the count
+# from each vote's own response, so nothing is stale for long.
+MIN_INTERVAL_S = 0.2
+
+_last_sent: dict[int, float] = {}
+_last_lock = threading.Lock()
+
+
+def campaign_group(campaign_id: int) -> str:
+    return f"campaign.{campaign_id}"
+
+
+async def _send(group: str, message: dict) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    await asyncio.wait_for(layer.group_send(group, message), timeout=SEND_TIMEOUT_S)
+
+
+def _send_quietly(group: str, message: dict) -> bool:
+    try:
+        async_to_sync(_send)(group, message)
+    except Exception as exc:  # noqa: BLE001 - any layer failure must leave the caller untouched
+        log.warning("live message to %s not sent: %s", group, exc or type(exc).__name__)
+        return False
+    return True
+
+
+def count_message(campaign_id: int, *, fresh: bool = False) -> dict:
+    progress = campaign_progress(campaign_id=campaign_id, fresh=fresh)
+    return {"type": "campaign.count", "campaign": campaign_id, **progress}
+
+
+def publish_vote(*, campaign_id: int) -> bool:
+    """Tell the campaign's open pages its new classification count. Call through ``transaction.on_commit`` so
+    only stored votes are announced. Returns whether a message went out."""
+    now = time.monotonic()
+    with _last_lock:
+        if now - _last_sent.get(campaign_id, -1e9) < MIN_INTERVAL_S:
+            return False
+        _last_sent[campaign_id] = now
+    try:
+        message = count_message(campaign_id)
+    except Exception as exc:  # noqa: BLE001 - a counting hiccup must not turn a stored vote into an error
+        log.warning("live count for campaign %s not computed: %s", campaign_id, exc)
+        return False
+    return _send_quietly(campaign_group(campaign_id), message)
+
+
+def publish_model_live(*, task: str, version: int | str, text: str = "") -> bool:
+    """Tell every open classify page that a new model version is live (sent by the active-learning loop after
+    a promotion). ``text`` replaces the default notice."""
+    label = f"{task} v{version}"
+    message = {
+        "type": "model.live",
+        "task": task,
+        "version": str(version),
+        "text": text or f"A new model is live ({label}): scores and queue order now come from it.",
+    }
+    return _send_quietly(BROADCAST_GROUP, message)
+
+
+def reset_throttle() -> None:
+    with _last_lock:
+        _last_sent.clear()
