@@ -42,9 +42,13 @@ def operating_threshold(version: ModelVersion | None) -> float:
     """The version's operating threshold (stored by the registry), 0.5 when none was stored."""
     if version is None:
         return 0.5
-    for source in (version.thresholds or {}, version.metrics or {}):
-        value = source.get("threshold") if isinstance(source, dict) else None
-        if isinstance(value, int | float):
+    for source, key in (
+        (version.thresholds, "operating"),
+        (version.thresholds, "threshold"),
+        (version.metrics, "threshold"),
+    ):
+        value = source.get(key) if isinstance(source, dict) else None
+        if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
     return 0.5
 

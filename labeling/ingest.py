@@ -757,6 +757,7 @@ def ingest_paths(paths: Iterable, *, progress: bool = False, batch_size: int = B
         bar.set_postfix(new=report.new, present=report.present, rejected=report.rejected)
         bar.close()
     _score_new(report)
+    _enqueue_drift(report)
     return report
 
 
@@ -780,3 +781,16 @@ def _score_new(report: IngestReport) -> None:
     except Exception as exc:  # scoring must never undo or fail an ingest that succeeded
         logger.exception("ingest: scoring the new alerts failed")
         report.notes.append(f"scoring the new alerts failed: {exc}")
+
+
+def _enqueue_drift(report: IngestReport) -> None:
+    """Queue the ML console's night-by-night drift recompute when new alerts came in (best effort)."""
+    if not report.new_alert_ids:
+        return
+    try:
+        from classifiers.drift import enqueue_drift_recompute
+
+        enqueue_drift_recompute()
+    except Exception as exc:  # drift is a summary for the ML console: it must never fail an ingest
+        logger.exception("ingest: queueing the drift recompute failed")
+        report.notes.append(f"queueing the drift recompute failed: {exc}")
