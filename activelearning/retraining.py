@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
-from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -643,7 +643,6 @@ def rescore_and_reorder_version(version_id: int, *, run_id: int | None = None) -
         reorder_campaign(campaign, version=version, progress=lambda e: emit(e.pop("event"), **e))
     seconds = round(time.perf_counter() - started, 2)
     emit("done", rescored=len(todo), campaigns=[c.slug for c in campaigns], seconds=seconds)
-    close_old_connections()
     return {"version": version.version, "rescored": len(todo), "campaigns": len(campaigns), "seconds": seconds}
 
 
