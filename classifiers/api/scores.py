@@ -1,0 +1,121 @@
+"""Scores and explanations of one alert: every version's score, and explanation overlays as PNG.
+
+Any signed-in user may read them (the classify page shows the model's hint to volunteers).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import path
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from classifiers.models import Explanation, ModelVersion, Task
+from classifiers.selectors import alert_scores
+from labeling.api.alerts import AUTHENTICATION, ImagesIgnoreAccept
+from labeling.models import Alert
+from labeling.roles import VOLUNTEER, HasRole
+
+KINDS = [k.value for k in Explanation.Kind]
+
+
+class ScoreSerializer(serializers.Serializer):
+    task = serializers.ChoiceField(choices=Task.choices)
+    version = serializers.IntegerField()
+    version_id = serializers.IntegerField()
+    label = serializers.CharField()
+    status = serializers.ChoiceField(choices=ModelVersion.Status.choices)
+    score = serializers.FloatField()
+    scored_at = serializers.DateTimeField(allow_null=True)
+    plausible = serializers.BooleanField(required=False, help_text="Streak ensemble only: the DeepStreaks decision")
+    groups = serializers.DictField(required=False, help_text="Streak ensemble only: member scores per group")
+
+
+@extend_schema(
+    summary="Scores of an alert, one per model version",
+    responses={
+        200: inline_serializer(
+            "AlertScores", {"candid": serializers.IntegerField(), "scores": ScoreSerializer(many=True)}
+        ),
+        404: OpenApiResponse(description="No such candid"),
+    },
+)
+class AlertScores(APIView):
+    authentication_classes = AUTHENTICATION
+    permission_classes = [HasRole.of(VOLUNTEER)]
+
+    def get(self, request, candid: int):
+        alert = get_object_or_404(Alert.objects.only("pk", "candid"), candid=candid)
+        return Response({"candid": alert.candid, "scores": alert_scores(alert)})
+
+
+def _version_for(request) -> ModelVersion:
+    raw = request.query_params.get("version")
+    if raw is None:
+        version = ModelVersion.objects.defer("weights").filter(task=Task.REAL_BOGUS, status="active").first()
+        if version is None:
+            raise NotFound("no real/bogus model is active yet, so there is nothing to explain")
+        return version
+    try:
+        pk = int(raw)
+    except ValueError:
+        raise ValidationError({"version": f"{raw!r} is not a version id"}) from None
+    version = ModelVersion.objects.defer("weights").filter(pk=pk).first()
+    if version is None:
+        raise NotFound(f"no model version with id {pk}")
+    return version
+
+
+@extend_schema(
+    summary="An explanation overlay of an alert as PNG",
+    description="Science, reference and difference stamps (as the alert page draws them) with the model's "
+    "explanation laid over them: `gradcam` (Grad-CAM at the last convolutional layer) or `saliency` (gradient "
+    "of the score with respect to each input pixel, per stamp). Computed on first request and cached per "
+    "(alert, version, kind). `version` is a model version id (default: the active real/bogus version).",
+    parameters=[
+        OpenApiParameter("kind", str, OpenApiParameter.PATH, enum=KINDS),
+        OpenApiParameter("version", int, description="model version id (default: the active real/bogus one)"),
+    ],
+    responses={
+        (200, "image/png"): OpenApiTypes.BINARY,
+        304: OpenApiResponse(description="Not modified (ETag matched)"),
+        400: OpenApiResponse(description="Bad version parameter"),
+        404: OpenApiResponse(description="No such candid, kind or version, or no active model"),
+    },
+)
+class AlertExplanation(APIView):
+    authentication_classes = AUTHENTICATION
+    permission_classes = [HasRole.of(VOLUNTEER)]
+    content_negotiation_class = ImagesIgnoreAccept
+
+    def get(self, request, candid: int, kind: str):
+        if kind not in KINDS:
+            return Response({"detail": f"unknown explanation {kind!r}; expected one of {', '.join(KINDS)}"}, status=404)
+        alert = get_object_or_404(Alert.objects.only("pk", "candid"), candid=candid)
+        version = _version_for(request)
+        etag = f'"{version.sha256[:16]}-{kind}-{alert.candid}-v1"'
+        headers = {
+            "ETag": etag,
+            "Cache-Control": f"private, max-age={settings.BLINK.get('STAMP_CACHE_SECONDS', 86400)}",
+        }
+        if etag in {t.strip().removeprefix("W/") for t in request.headers.get("If-None-Match", "").split(",")}:
+            response = HttpResponse(status=304)
+        else:
+            from classifiers.explanations import explanation_png
+
+            response = HttpResponse(explanation_png(alert, version, kind), content_type="image/png")
+        for name, value in headers.items():
+            response[name] = value
+        return response
+
+
+urlpatterns = [
+    path("alerts/<int:candid>/scores/", AlertScores.as_view(), name="api-alert-scores"),
+    path("alerts/<int:candid>/explanations/<str:kind>.png", AlertExplanation.as_view(), name="api-alert-explanation"),
+]

@@ -1,0 +1,193 @@
+"""Why a model scored a candidate the way it did: vanilla saliency and Grad-CAM, batched and cached.
+
+* Saliency (Simonyan et al. 2014): the gradient of the score with respect to the network input, kept per
+  channel (science, template, difference), so one sees which pixels of which stamp moved the score.
+* Grad-CAM (Selvaraju et al. 2017): the last convolutional layer's activations (``conv4`` in VGG6), weighted by
+  the spatial mean of the score's gradient with respect to them, summed over channels, ReLU, upsampled
+  bilinearly to 63x63. It keeps spatial information the dense layers lose.
+
+Both are computed in batches of preprocessed stamps (the same ``preprocess()`` as training and scoring) and
+stored per (alert, version, kind) as float16, zlib-compressed, normalised to a maximum absolute value of 1
+(raw gradients of a confident sigmoid are tiny and would underflow float16).
+"""
+
+from __future__ import annotations
+
+import io
+import zlib
+from collections.abc import Sequence
+
+import numpy as np
+
+from classifiers.architectures import last_conv_layer_name
+from classifiers.models import Explanation, ModelVersion, Task
+from classifiers.preprocessing import INPUT_SHAPE, load_inputs, load_stamp_batch
+from classifiers.runtime import keras, tensorflow
+
+KINDS = (Explanation.Kind.SALIENCY, Explanation.Kind.GRADCAM)
+BATCH_SIZE = 256
+
+
+def explained_model(version: ModelVersion):
+    """The Keras model explanations are computed on: braai itself, or the streak ensemble's first rb member
+    (whether the candidate is a real streak at all)."""
+    from classifiers.registry import load_model
+
+    model = load_model(version)
+    if version.task == Task.STREAKS:
+        return model.members["rb"][0]
+    return model
+
+
+class Explainer:
+    """Traced saliency and Grad-CAM functions for one model."""
+
+    def __init__(self, model, conv_layer: str | None = None):
+        tf = tensorflow()
+        self.model = model
+        self.conv_layer = conv_layer or last_conv_layer_name(model)
+        spec = tf.TensorSpec(shape=(None, *INPUT_SHAPE), dtype=tf.float32)
+        conv_and_score = keras().Model(model.inputs, [model.get_layer(self.conv_layer).output, model.outputs[0]])
+
+        @tf.function(input_signature=[spec], reduce_retracing=True)
+        def saliency(x):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                # Each output depends only on its own input, so the gradient of the sum is every sample's gradient.
+                total = tf.reduce_sum(model(x, training=False))
+            return tape.gradient(total, x)
+
+        @tf.function(input_signature=[spec], reduce_retracing=True)
+        def gradcam(x):
+            with tf.GradientTape() as tape:
+                activations, score = conv_and_score(x, training=False)
+                total = tf.reduce_sum(score)
+            grads = tape.gradient(total, activations)
+            channel_weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
+            cam = tf.nn.relu(tf.reduce_sum(activations * channel_weights, axis=-1, keepdims=True))
+            return tf.image.resize(cam, INPUT_SHAPE[:2], method="bilinear")[..., 0]
+
+        self._saliency = saliency
+        self._gradcam = gradcam
+
+    def _batched(self, fn, x: np.ndarray, batch_size: int) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float32)
+        parts = [fn(x[i : i + batch_size]).numpy() for i in range(0, len(x), batch_size)]
+        return np.concatenate(parts, axis=0) if parts else np.zeros((0, *INPUT_SHAPE[:2]), dtype=np.float32)
+
+    def saliency(self, x: np.ndarray, batch_size: int = BATCH_SIZE) -> np.ndarray:
+        """(N, 63, 63, 3): d score / d input, per channel."""
+        return self._batched(self._saliency, x, batch_size)
+
+    def gradcam(self, x: np.ndarray, batch_size: int = BATCH_SIZE) -> np.ndarray:
+        """(N, 63, 63): Grad-CAM at the last convolutional layer, upsampled to the stamp."""
+        return self._batched(self._gradcam, x, batch_size)
+
+    def compute(self, kind: str, x: np.ndarray) -> np.ndarray:
+        if kind == Explanation.Kind.SALIENCY:
+            return self.saliency(x)
+        if kind == Explanation.Kind.GRADCAM:
+            return self.gradcam(x)
+        raise ValueError(f"unknown explanation kind {kind!r}; expected one of {', '.join(KINDS)}")
+
+
+def explainer_for(model) -> Explainer:
+    explainer = getattr(model, "_blink_explainer", None)
+    if explainer is None:
+        explainer = Explainer(model)
+        object.__setattr__(model, "_blink_explainer", explainer)  # dies with the model, outside Keras tracking
+    return explainer
+
+
+def pack(maps: np.ndarray) -> bytes:
+    scale = float(np.max(np.abs(maps))) if maps.size else 0.0
+    normalised = maps / scale if scale > 0 else maps
+    return zlib.compress(normalised.astype("<f2").tobytes(), 6)
+
+
+def unpack(explanation: Explanation) -> np.ndarray:
+    raw = zlib.decompress(bytes(explanation.data))
+    return np.frombuffer(raw, dtype="<f2").astype(np.float32).reshape(explanation.shape)
+
+
+def explain_alerts(alert_ids: Sequence[int], version: ModelVersion, kind: str) -> dict[int, np.ndarray]:
+    """Explanation maps (normalised to max |value| 1) for these alerts by ``version``: read from the cache,
+    computing and storing the missing ones in batches."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown explanation kind {kind!r}; expected one of {', '.join(KINDS)}")
+    ids = [int(i) for i in alert_ids]
+    cached = {e.alert_id: unpack(e) for e in Explanation.objects.filter(alert_id__in=ids, version=version, kind=kind)}
+    missing = [i for i in ids if i not in cached]
+    if missing:
+        explainer = explainer_for(explained_model(version))
+        rows = []
+        for start in range(0, len(missing), BATCH_SIZE * 4):
+            part = missing[start : start + BATCH_SIZE * 4]
+            maps = explainer.compute(kind, load_inputs(part))
+            for alert_id, amap in zip(part, maps, strict=True):
+                data = pack(amap)
+                rows.append(
+                    Explanation(alert_id=alert_id, version=version, kind=kind, data=data, shape=list(amap.shape))
+                )
+                cached[alert_id] = (
+                    np.frombuffer(zlib.decompress(data), dtype="<f2").astype(np.float32).reshape(amap.shape)
+                )
+        # Another request may have computed the same maps meanwhile: the first stored copy wins.
+        Explanation.objects.bulk_create(rows, batch_size=500, ignore_conflicts=True)
+    return {i: cached[i] for i in ids}
+
+
+# ------------------------------------------------------------------------------------------------------------
+# The overlay picture
+# ------------------------------------------------------------------------------------------------------------
+
+PANEL_SCALE = 4
+GAP = 6
+OVERLAY_OPACITY = 0.65
+
+
+def _heat(values: np.ndarray) -> np.ndarray:
+    """0..1 importance to an RGB heat colour (black -> red -> yellow)."""
+    v = np.clip(values, 0, 1)[..., None]
+    return np.concatenate([np.clip(2 * v, 0, 1), np.clip(2 * v - 1, 0, 1), np.zeros_like(v)], axis=-1)
+
+
+def overlay_png(stamps: Sequence[np.ndarray], maps: np.ndarray, kind: str, *, stretch: str = "linear") -> bytes:
+    """PNG of the three stamps (science, reference, difference) with the explanation laid over each: Grad-CAM's one
+    map on all three, saliency's per-channel magnitude on its own stamp. Each stamp is drawn by the alert page's
+    own renderer (ZScale, rows flipped so north is up, NaN in magenta) after padding to 63x63 as the network saw
+    it, and the map is flipped the same way so it sits on the pixels it explains."""
+    from PIL import Image
+
+    from labeling.stamps import stamp_rgb
+
+    size = INPUT_SHAPE[0]
+    panels = []
+    for channel, stamp in enumerate(stamps):
+        padded = np.full((size, size), np.nan, dtype=np.float32)
+        padded[: stamp.shape[0], : stamp.shape[1]] = stamp
+        base = stamp_rgb(padded, stretch=stretch).astype(np.float32) / 255.0
+        importance = (
+            np.abs(maps[..., channel]) if (kind == Explanation.Kind.SALIENCY and maps.ndim == 3) else np.abs(maps)
+        )
+        peak = float(importance.max())
+        importance = (importance / peak if peak > 0 else importance)[::-1]
+        # Below a fifth of the peak nothing is tinted, so the stamp stays readable where the model did not look.
+        alpha = (OVERLAY_OPACITY * np.clip((importance - 0.2) / 0.8, 0, 1))[..., None]
+        rgb = (1 - alpha) * base + alpha * _heat(importance)
+        panels.append((np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8))
+    side = size * PANEL_SCALE
+    canvas = Image.new("RGB", (3 * side + 2 * GAP, side), (255, 255, 255))
+    for i, panel in enumerate(panels):
+        image = Image.fromarray(panel, "RGB").resize((side, side), Image.Resampling.NEAREST)
+        canvas.paste(image, (i * (side + GAP), 0))
+    buffer = io.BytesIO()
+    canvas.save(buffer, format="PNG", compress_level=3)
+    return buffer.getvalue()
+
+
+def explanation_png(alert, version: ModelVersion, kind: str) -> bytes:
+    """The overlay PNG of one alert's explanation by ``version`` (computed and cached on first request)."""
+    maps = explain_alerts([alert.pk], version, kind)[alert.pk]
+    stamps = load_stamp_batch([alert.pk])[0]
+    return overlay_png(stamps, maps, kind)

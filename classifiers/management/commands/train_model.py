@@ -1,0 +1,98 @@
+"""``manage.py train_model``: train braai or the streak ensemble now, in this process, with a progress bar."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+
+
+class Command(BaseCommand):
+    help = (
+        "Train a model and register it as a candidate version (--promote makes it active). Labels come from a "
+        "campaign's consensus (retired subjects' skill-weighted or majority labels) with --campaign SLUG, else from "
+        "the demo alerts' known truth. real_bogus trains braai's VGG6; streaks trains the DeepStreaks-style ensemble "
+        "(rb / sl / kd groups). The split is by objectId; metrics are on held-out objects. The same training runs in "
+        "the background when triggered from the web (a TrainingRun handled by manage.py db_worker)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--task", required=True, choices=["real_bogus", "streaks"], help="which model to train")
+        parser.add_argument("--campaign", metavar="SLUG", help="train on this campaign's consensus labels")
+        parser.add_argument("--epochs", type=int, help="maximum epochs per network (early stopping may end sooner)")
+        parser.add_argument("--seed", type=int, help="random seed for the split, initialisation and augmentation")
+        parser.add_argument("--warm-start", action="store_true", help="start from the active version's weights")
+        parser.add_argument("--promote", action="store_true", help="make the new version active once registered")
+
+    def handle(self, *args, **opts):
+        from tqdm import tqdm
+
+        from classifiers.runs import TrainingAlreadyInFlight, request_training, run_training
+        from labeling.models import Campaign
+
+        campaign = None
+        if opts["campaign"]:
+            campaign = Campaign.objects.filter(slug=opts["campaign"]).first()
+            if campaign is None:
+                raise CommandError(f"--campaign: no campaign with slug {opts['campaign']!r}")
+        if opts["epochs"] is not None and opts["epochs"] < 1:
+            raise CommandError("--epochs must be at least 1")
+        options = {
+            "epochs": opts["epochs"],
+            "seed": opts["seed"],
+            "warm_start": opts["warm_start"],
+            "promote": opts["promote"],
+        }
+        try:
+            run = request_training(
+                task=opts["task"],
+                campaign=campaign,
+                trigger="command",
+                options={k: v for k, v in options.items() if v is not None},
+                enqueue=False,
+            )
+        except TrainingAlreadyInFlight as exc:
+            raise CommandError(str(exc)) from exc
+
+        bar = tqdm(unit="epoch", desc="loading", dynamic_ncols=True)
+
+        def on_progress(event: dict) -> None:
+            kind = event.get("event")
+            if kind == "start":
+                members = 1 if opts["task"] == "real_bogus" else 6
+                bar.reset(total=event["epochs"] * members)
+                bar.set_description(
+                    f"train {event['split']['train']} / val {event['split']['val']} / test {event['split']['test']}"
+                )
+            elif kind == "epoch":
+                bar.update(1)
+                bar.set_postfix(member=event["member"], loss=event["loss"], val_loss=event["val_loss"])
+            elif kind == "early_stop":
+                bar.write(f"{event['member']}: early stop at epoch {event['epoch']} (best {event['best_epoch']})")
+
+        try:
+            version = run_training(run.pk, progress=on_progress)
+        except Exception as exc:
+            bar.close()
+            raise CommandError(f"training failed: {exc}") from exc
+        bar.close()
+        if version is None:
+            run.refresh_from_db()
+            raise CommandError(f"training diverged and nothing was registered: {run.error}")
+        m = version.metrics
+        ts = version.training_set
+
+        def fmt(value):
+            return "n/a" if value is None else f"{value:.3f}"
+
+        self.stdout.write(
+            self.style.SUCCESS(f"Registered {version.label} ({version.status}), sha256 {version.sha256[:12]}…")
+        )
+        self.stdout.write(
+            f"  labels: {ts.get('n_labels')} from {ts.get('source')} {ts.get('campaigns') or ''}; split {ts.get('split')}"
+        )
+        self.stdout.write(
+            f"  held-out test: accuracy {fmt(m.get('accuracy'))}, precision {fmt(m.get('precision'))}, "
+            f"recall {fmt(m.get('recall'))}, FPR {fmt(m.get('fpr'))}, FNR {fmt(m.get('fnr'))}, "
+            f"ROC AUC {fmt(m.get('roc_auc'))} at threshold {m.get('threshold')}"
+        )
+        if version.thresholds and opts["task"] == "streaks":
+            self.stdout.write(f"  group thresholds (chosen on validation data): {version.thresholds}")

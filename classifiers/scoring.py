@@ -1,0 +1,152 @@
+"""Batch scoring: stamps in, one ``Score`` row per (alert, version) out.
+
+Scores are kept per version so two versions can be compared on the same alerts. Writing is idempotent
+(an upsert on the (alert, version) key), so a rerun after a crash or on overlapping selections is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+
+import numpy as np
+from django.db import transaction
+from django.db.models import QuerySet
+
+from classifiers.models import ModelVersion, Score, Task
+from classifiers.preprocessing import load_inputs
+
+log = logging.getLogger(__name__)
+
+# Alerts per database round trip: ten network batches of 1,024, a few tens of MB of stamps in memory.
+CHUNK = 10240
+
+
+def score_inputs(version: ModelVersion, x: np.ndarray, *, embeddings: bool = False):
+    """Scores of preprocessed stamps by a version: ``(scores, details, embeddings)``.
+
+    ``details`` holds, for the streak ensemble, each group's member scores and the plausible decision (None for
+    braai); ``embeddings`` the ``dense1`` activations as float16 when asked for and the model has them."""
+    from classifiers.inference import predictor_for
+    from classifiers.registry import load_model
+
+    model = load_model(version)
+    if version.task == Task.STREAKS:
+        score, plausible, member_scores = model.predict(x)
+        details = [
+            {
+                **{g: [round(float(v), 5) for v in member_scores[g][i]] for g in member_scores},
+                "plausible": bool(plausible[i]),
+            }
+            for i in range(len(x))
+        ]
+        return score, details, None
+    predictor = predictor_for(model)
+    if embeddings:
+        score, embedding = predictor.scores_and_embeddings(x)
+        return score, None, embedding.astype(np.float16)
+    return predictor.scores(x), None, None
+
+
+def _alert_ids(alerts: QuerySet | Iterable) -> list[int]:
+    if isinstance(alerts, QuerySet):
+        return list(alerts.order_by("pk").values_list("pk", flat=True))
+    ids = []
+    for item in alerts:
+        ids.append(int(getattr(item, "pk", item)))
+    return ids
+
+
+def score_alerts(
+    alerts: QuerySet | Iterable,
+    version: ModelVersion,
+    *,
+    embeddings: bool = False,
+    progress: Callable[[dict], None] | None = None,
+    chunk: int = CHUNK,
+) -> int:
+    """Score alerts (a queryset, alerts or alert ids) by ``version`` and store one ``Score`` per alert.
+
+    Returns the number of scores written. ``progress`` gets ``{"event": "scored", "done": n, "total": N}``
+    after each chunk."""
+    ids = _alert_ids(alerts)
+    total = len(ids)
+    done = 0
+    for start in range(0, total, chunk):
+        part = ids[start : start + chunk]
+        x = load_inputs(part)
+        scores, details, embedding = score_inputs(version, x, embeddings=embeddings)
+        _store(version, part, scores, details, embedding)
+        done += len(part)
+        if progress is not None:
+            progress({"event": "scored", "done": done, "total": total, "version_id": version.pk})
+    return done
+
+
+def _store(
+    version: ModelVersion,
+    alert_ids: Sequence[int],
+    scores: np.ndarray,
+    details: list[dict] | None,
+    embedding: np.ndarray | None,
+) -> None:
+    rows = [
+        Score(
+            alert_id=alert_id,
+            version=version,
+            score=float(scores[i]),
+            details=details[i] if details is not None else {},
+            embedding=embedding[i].tobytes() if embedding is not None else None,
+        )
+        for i, alert_id in enumerate(alert_ids)
+    ]
+    update_fields = ["score", "details"] + (["embedding"] if embedding is not None else [])
+    with transaction.atomic():
+        Score.objects.bulk_create(
+            rows,
+            batch_size=2000,
+            update_conflicts=True,
+            unique_fields=["alert", "version"],
+            update_fields=update_fields,
+        )
+
+
+def score_new_alerts(alert_ids: Sequence[int]) -> dict[str, int]:
+    """Score freshly ingested alerts by each task's active version (nothing, and no TensorFlow import, when no
+    model is active). Returns ``{task: n_scored}``. A scoring failure is logged, never raised: ingest must not
+    lose alerts because a model could not run."""
+    versions = list(ModelVersion.objects.defer("weights").filter(status=ModelVersion.Status.ACTIVE))
+    result: dict[str, int] = {}
+    if not versions or not alert_ids:
+        return result
+    for version in versions:
+        try:
+            result[version.task] = score_alerts(list(alert_ids), version)
+        except Exception:
+            log.exception("scoring %d new alerts with %s failed", len(alert_ids), version.label)
+            result[version.task] = 0
+    return result
+
+
+def current_score(alert, task: str = Task.REAL_BOGUS) -> Score | None:
+    """The alert's score by the task's active version, or None (no active model, or not scored yet)."""
+    return (
+        Score.objects.select_related("version")
+        .defer("version__weights", "embedding")
+        .filter(alert=alert, version__task=task, version__status=ModelVersion.Status.ACTIVE)
+        .first()
+    )
+
+
+def unscored_alerts(version: ModelVersion, alerts: QuerySet | None = None) -> QuerySet:
+    """Alerts (all, or of ``alerts``) with no score by ``version`` yet."""
+    from labeling.models import Alert
+
+    queryset = alerts if alerts is not None else Alert.objects.all()
+    return queryset.exclude(scores__version=version)
+
+
+def embedding_of(score: Score) -> np.ndarray | None:
+    if score.embedding is None:
+        return None
+    return np.frombuffer(bytes(score.embedding), dtype=np.float16).astype(np.float32)

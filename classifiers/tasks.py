@@ -1,0 +1,33 @@
+"""Background tasks of the classifiers app (django-tasks, database backend; run by ``manage.py db_worker``)."""
+
+from __future__ import annotations
+
+from django_tasks import task
+
+
+@task()
+def train_model_task(run_id: int) -> int | None:
+    """Do the queued ``TrainingRun`` ``run_id``; returns the registered version's id (None when it diverged)."""
+    from classifiers.runs import run_training
+
+    version = run_training(run_id)
+    return version.pk if version is not None else None
+
+
+@task()
+def score_alerts_task(version_id: int | None = None, task_name: str = "real_bogus", alert_ids: list[int] | None = None,
+                      only_unscored: bool = True, embeddings: bool = False) -> int:  # fmt: skip
+    """Score alerts (the given ids, else every alert not yet scored) by a version (default: the task's active one).
+    Returns the number of scores written."""
+    from classifiers.models import ModelVersion
+    from classifiers.registry import active_version
+    from classifiers.scoring import score_alerts, unscored_alerts
+    from labeling.models import Alert
+
+    version = ModelVersion.objects.defer("weights").get(pk=version_id) if version_id else active_version(task_name)
+    if version is None:
+        return 0
+    alerts = Alert.objects.filter(pk__in=alert_ids) if alert_ids is not None else Alert.objects.all()
+    if only_unscored:
+        alerts = unscored_alerts(version, alerts)
+    return score_alerts(alerts, version, embeddings=embeddings)
