@@ -16,6 +16,8 @@ from astropy.io import fits
 
 from fixtures.demo_alerts import TRUTH_METADATA_KEY, load_schema, write_demo_alerts
 from labeling.backups import table_fingerprints
+from labeling.campaigns import CampaignError, campaign_create
+from labeling.filters import FilterError, count_matching, select_alerts
 from labeling.ingest import ingest_paths
 from labeling.models import Alert, LightCurvePoint, Stamps
 
@@ -376,8 +378,6 @@ def test_the_hand_written_avro_long_matches_fastavro(n):
 
 # ============================================================================ campaign filters
 
-from labeling.campaigns import CampaignError, campaign_create  # noqa: E402
-from labeling.filters import FilterError, compile_filter, count_matching, select_alerts  # noqa: E402
 
 HOSTILE_FIELD_NAMES = [
     "rb; DROP TABLE labeling_alert;--",
@@ -448,7 +448,9 @@ def test_filters_refuse_hostile_field_names(stored, name):
     assert table_fingerprints() == before
 
 
-@pytest.mark.parametrize(("spec", "field"), HOSTILE_CONDITIONS, ids=[f"cond{i}" for i in range(len(HOSTILE_CONDITIONS))])
+@pytest.mark.parametrize(
+    ("spec", "field"), HOSTILE_CONDITIONS, ids=[f"cond{i}" for i in range(len(HOSTILE_CONDITIONS))]
+)
 def test_filters_refuse_hostile_or_absurd_conditions_naming_the_field(stored, spec, field):
     before = table_fingerprints()
     with pytest.raises(FilterError) as err:
@@ -458,8 +460,11 @@ def test_filters_refuse_hostile_or_absurd_conditions_naming_the_field(stored, sp
     assert table_fingerprints() == before
 
 
-@pytest.mark.parametrize("spec", [None, [], "rb > 0.2", 42, _deep(500), {str(i): 1 for i in range(1000)}],
-                         ids=["null", "list", "text", "number", "deeply-nested", "thousand-keys"])
+@pytest.mark.parametrize(
+    "spec",
+    [None, [], "rb > 0.2", 42, _deep(500), {str(i): 1 for i in range(1000)}],
+    ids=["null", "list", "text", "number", "deeply-nested", "thousand-keys"],
+)
 def test_filters_refuse_specs_that_are_not_filters(stored, spec):
     if spec is None:
         assert count_matching(spec) == Alert.objects.count()  # no filter: everything, by design
@@ -470,8 +475,15 @@ def test_filters_refuse_specs_that_are_not_filters(stored, spec):
 
 @pytest.mark.parametrize(
     ("sample_size", "seed", "field"),
-    [(-1, 0, "sample_size"), (0, 0, "sample_size"), (10**12, 0, "sample_size"), ("10", 0, "sample_size"),
-     (5, "abc", "sample_seed"), (5, 2**80, "sample_seed"), (5, float("nan"), "sample_seed")],
+    [
+        (-1, 0, "sample_size"),
+        (0, 0, "sample_size"),
+        (10**12, 0, "sample_size"),
+        ("10", 0, "sample_size"),
+        (5, "abc", "sample_seed"),
+        (5, 2**80, "sample_seed"),
+        (5, float("nan"), "sample_seed"),
+    ],
 )
 def test_filters_refuse_absurd_samples(stored, sample_size, seed, field):
     with pytest.raises(FilterError) as err:
@@ -501,12 +513,24 @@ def test_a_campaign_with_a_hostile_selection_is_not_created(stored, scientist, s
 @pytest.mark.parametrize(
     "settings_",
     [
-        {"retire_after": -1}, {"retire_after": 10**12}, {"retire_after": "5"}, {"retire_agree_fraction": 1.5},
-        {"retire_agree_fraction": float("nan")}, {"gold_share": -0.1}, {"gold_share": float("inf")},
-        {"exploration_share": 2}, {"question_type": "'; DROP"}, {"access": "anyone"}, {"strategy": "eval"},
-        {"classes": [{"key": "<script>", "label": "x"}]}, {"classes": "real,bogus"},
-        {"volunteers": ["nobody-by-this-name"]}, {"question": "x" * 100_000}, {"description": 5},
-        {"owner": 1}, {"state": "live"},
+        {"retire_after": -1},
+        {"retire_after": 10**12},
+        {"retire_after": "5"},
+        {"retire_agree_fraction": 1.5},
+        {"retire_agree_fraction": float("nan")},
+        {"gold_share": -0.1},
+        {"gold_share": float("inf")},
+        {"exploration_share": 2},
+        {"question_type": "'; DROP"},
+        {"access": "anyone"},
+        {"strategy": "eval"},
+        {"classes": [{"key": "<script>", "label": "x"}]},
+        {"classes": "real,bogus"},
+        {"volunteers": ["nobody-by-this-name"]},
+        {"question": "x" * 100_000},
+        {"description": 5},
+        {"owner": 1},
+        {"state": "live"},
     ],
     ids=lambda s: next(iter(s)),
 )
