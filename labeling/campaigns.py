@@ -289,6 +289,8 @@ def _apply(campaign: Campaign, changes: dict[str, Any], *, creating: bool) -> tu
         if changes["question_type"] not in Campaign.QuestionType.values:
             raise CampaignError("question_type", f"one of {', '.join(Campaign.QuestionType.values)}")
         campaign.question_type = changes["question_type"]
+        # The streak ensemble scores streak campaigns; braai everything else.
+        campaign.model_task = "streaks" if campaign.question_type == Campaign.QuestionType.STREAK else "real_bogus"
     if "classes" in changes and changes["classes"] is not None:
         classes = validate_classes(changes["classes"])
         if not creating and campaign.votes.exists():
