@@ -1,0 +1,247 @@
+"""Scientists' pages: my campaigns, the campaign builder, inspect, a subject's votes, the dashboard.
+
+The builder is a page whose static JS (``campaign_builder.js``) talks to the campaign API, so the page, the API
+and scripts share one path for every write. Inspect, the subject page and the dashboard are rendered here from
+the selectors of ``labeling.inspect``; they read stored consensus and never recompute it.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path
+from django.views.decorators.http import require_http_methods, require_POST
+
+from labeling import campaigns as services
+from labeling.exports import KINDS
+from labeling.filters import FIELD_ORDER, FilterError, compile_filter
+from labeling.inspect import (
+    SORTS,
+    InspectError,
+    classifications_per_day_plot,
+    dashboard,
+    inspect_subjects,
+    subject_rows,
+    subject_votes,
+)
+from labeling.models import SKIP, Campaign, Subject
+from labeling.roles import SCIENTIST, role_required
+
+PAGE_SIZE = 50
+EXPORT_LABELS = {
+    "zooniverse": "Classifications (Zooniverse CSV)",
+    "workflow": "Workflow (Zooniverse CSV)",
+    "consensus-csv": "Consensus labels (CSV)",
+    "consensus-json": "Consensus labels (JSON)",
+    "npz": "Training set (.npz)",
+}
+
+
+def _managed(request, slug: str) -> Campaign:
+    campaign = get_object_or_404(Campaign, slug=slug)
+    if not services.can_manage(request.user, campaign):
+        raise PermissionDenied("Only the campaign's owner, its collaborators and admins may open this page.")
+    return campaign
+
+
+def _summary(campaign: Campaign) -> str:
+    try:
+        return compile_filter(campaign.selection).summary
+    except FilterError:
+        return "invalid filter"
+
+
+@role_required(SCIENTIST)
+def manage(request):
+    campaigns = list(
+        services.managed_campaigns(request.user)
+        .select_related("owner")
+        .annotate(
+            n_subjects=Count("subjects", distinct=True),
+            n_retired=Count("subjects", filter=Q(subjects__retired=True), distinct=True),
+        )
+        .order_by("-created_at")
+    )
+    for c in campaigns:
+        c.summary = _summary(c)
+        c.progress_pct = round(100 * c.n_retired / c.n_subjects) if c.n_subjects else 0
+    return render(request, "frontend/campaigns/manage.html", {"campaigns": campaigns})
+
+
+def _builder_context(campaign: Campaign | None) -> dict:
+    from labeling.models import REAL_BOGUS_CLASSES, STREAK_CLASSES
+
+    return {
+        "campaign": campaign,
+        "builder_data": {
+            "slug": campaign.slug if campaign else None,
+            "defaults": {"real_bogus": REAL_BOGUS_CLASSES, "streak": STREAK_CLASSES},
+            "fields": list(FIELD_ORDER),
+        },
+        "question_types": Campaign.QuestionType.choices,
+        "access_choices": Campaign.Access.choices,
+    }
+
+
+@role_required(SCIENTIST)
+def builder_new(request):
+    if not services.can_create_campaign(request.user):
+        raise PermissionDenied("Only scientists and admins create campaigns.")
+    return render(request, "frontend/campaigns/builder.html", _builder_context(None))
+
+
+@role_required(SCIENTIST)
+def builder_edit(request, slug: str):
+    return render(request, "frontend/campaigns/builder.html", _builder_context(_managed(request, slug)))
+
+
+def _query(request, **changes) -> str:
+    params = {k: v for k, v in request.GET.items() if v}
+    params.update({k: v for k, v in changes.items() if v is not None})
+    return "?" + urlencode({k: v for k, v in params.items() if v != ""})
+
+
+@role_required(SCIENTIST)
+def inspect(request, slug: str):
+    campaign = _managed(request, slug)
+    p = request.GET
+    error = ""
+    try:
+        qs = inspect_subjects(
+            campaign=campaign,
+            retired=p.get("retired"),
+            gold=p.get("gold"),
+            label=p.get("label", ""),
+            method=p.get("method", "majority"),
+            disagree=p.get("disagree"),
+            min_votes=p.get("min_votes"),
+            search=p.get("q", ""),
+            sort=p.get("sort", "-votes"),
+        )
+    except InspectError as exc:
+        error = f"{exc.field}: {exc.message}"
+        qs = inspect_subjects(campaign=campaign)
+    page = Paginator(qs, PAGE_SIZE).get_page(p.get("page"))
+    rows = subject_rows(list(page.object_list), campaign)
+    sort = p.get("sort", "-votes")
+    columns = []
+    for key, label in (
+        ("candid", "Alert"),
+        ("votes", "Votes"),
+        ("agreement", "Majority"),
+        ("posterior", "Weighted"),
+        ("score", "Model score"),
+        ("retired", "Retired"),
+    ):
+        # A click on the sorted column flips it; on another column sorts it descending first.
+        target = key if sort == f"-{key}" else f"-{key}"
+        columns.append(
+            {
+                "label": label,
+                "url": _query(request, sort=target, page=""),
+                "active": sort.lstrip("-") == key,
+                "desc": sort.startswith("-"),
+            }
+        )
+    return render(
+        request,
+        "frontend/campaigns/inspect.html",
+        {
+            "campaign": campaign,
+            "rows": rows,
+            "page": page,
+            "columns": columns,
+            "answer_keys": [*campaign.answer_keys, SKIP],
+            "classes": campaign.classes,
+            "params": p,
+            "error": error,
+            "prev_url": _query(request, page=page.previous_page_number()) if page.has_previous() else "",
+            "next_url": _query(request, page=page.next_page_number()) if page.has_next() else "",
+            "sorts": SORTS,
+            "exports": [(k, EXPORT_LABELS[k]) for k in KINDS],
+        },
+    )
+
+
+@role_required(SCIENTIST)
+def subject_page(request, slug: str, pk: int):
+    campaign = _managed(request, slug)
+    subject = get_object_or_404(inspect_subjects(campaign=campaign), pk=pk)
+    return render(
+        request,
+        "frontend/campaigns/subject.html",
+        {
+            "campaign": campaign,
+            "subject": subject,
+            "row": subject_rows([subject], campaign)[0],
+            "votes": subject_votes(subject=subject),
+            "answer_keys": [*campaign.answer_keys, SKIP],
+            "stamps": [
+                (kind, f"/api/alerts/{subject.alert.candid}/cutouts/{kind}.png")
+                for kind in ("science", "template", "difference")
+            ],
+        },
+    )
+
+
+@role_required(SCIENTIST)
+@require_POST
+def subject_gold(request, slug: str, pk: int):
+    campaign = _managed(request, slug)
+    subject = get_object_or_404(Subject, campaign=campaign, pk=pk)
+    try:
+        services.subject_set_gold(
+            actor=request.user,
+            subject=subject,
+            answer=request.POST.get("answer", ""),
+            note=request.POST.get("note", ""),
+        )
+    except services.CampaignError as exc:
+        messages.error(request, f"Gold answer not saved: {exc.message}")
+    else:
+        messages.success(request, "Gold answer saved." if subject.gold_answer else "Gold answer removed.")
+    return redirect(f"/campaigns/manage/{campaign.slug}/subjects/{subject.pk}/")
+
+
+@role_required(SCIENTIST)
+@require_http_methods(["GET"])
+def dashboard_page(request, slug: str):
+    campaign = _managed(request, slug)
+    stats = dashboard(campaign=campaign)
+    answers = [
+        {
+            "key": key,
+            "label": campaign.class_label(key),
+            "n": n,
+            "pct": round(100 * n / stats["classifications"]) if stats["classifications"] else 0,
+        }
+        for key, n in stats["answers"].items()
+    ]
+    return render(
+        request,
+        "frontend/campaigns/dashboard.html",
+        {
+            "campaign": campaign,
+            "stats": stats,
+            "answers": answers,
+            "plot": classifications_per_day_plot(stats),
+            "summary": _summary(campaign),
+            "exports": [(k, EXPORT_LABELS[k]) for k in KINDS],
+        },
+    )
+
+
+urlpatterns = [
+    path("campaigns/manage/", manage, name="campaigns-manage"),
+    path("campaigns/manage/new/", builder_new, name="campaigns-new"),
+    path("campaigns/manage/<slug:slug>/edit/", builder_edit, name="campaigns-edit"),
+    path("campaigns/manage/<slug:slug>/inspect/", inspect, name="campaigns-inspect"),
+    path("campaigns/manage/<slug:slug>/subjects/<int:pk>/", subject_page, name="campaigns-subject"),
+    path("campaigns/manage/<slug:slug>/subjects/<int:pk>/gold/", subject_gold, name="campaigns-subject-gold"),
+    path("campaigns/manage/<slug:slug>/dashboard/", dashboard_page, name="campaigns-dashboard"),
+]
