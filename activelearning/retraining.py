@@ -225,7 +225,7 @@ def trigger_retraining(
                     campaign=campaign,
                     triggered_by=user if (user is not None and user.is_authenticated) else None,
                     trigger=trigger,
-                    options=dict(options or {}),
+                    options={**(options or {}), "loop": True},
                     status=TrainingRun.Status.QUEUED,
                 )
         except IntegrityError:
@@ -295,9 +295,19 @@ class Heartbeat(threading.Thread):
         self.join(timeout=self.interval + 5)
 
 
+def is_loop_run(run: TrainingRun) -> bool:
+    """Runs queued by this loop carry ``options["loop"]``; others come from ``classifiers.runs`` (train_model
+    command and the registry API), which beat only once per progress event."""
+    return bool((run.options or {}).get("loop"))
+
+
 def _schedule_retry(run: TrainingRun, reason: str) -> TrainingRun | None:
     """One more attempt as a new run (the failed one stays in the record), when attempts are left."""
-    if run.attempts >= MAX_ATTEMPTS or run.campaign_id is None:
+    if run.attempts >= MAX_ATTEMPTS:
+        return None
+    if not is_loop_run(run):
+        return _schedule_classifiers_retry(run, reason)
+    if run.campaign_id is None:
         return None
     try:
         with transaction.atomic():
@@ -318,12 +328,35 @@ def _schedule_retry(run: TrainingRun, reason: str) -> TrainingRun | None:
     return retry
 
 
+def _schedule_classifiers_retry(run: TrainingRun, reason: str) -> TrainingRun | None:
+    """Retry a run of ``classifiers.runs`` with its own machinery and options."""
+    from classifiers.runs import ALLOWED_OPTIONS, TrainingAlreadyInFlight, request_training
+
+    options = {k: v for k, v in (run.options or {}).items() if k in ALLOWED_OPTIONS}
+    try:
+        retry = request_training(
+            task=run.task, triggered_by=run.triggered_by, campaign=run.campaign, trigger="retry", options=options
+        )
+    except TrainingAlreadyInFlight:
+        return None
+    TrainingRun.objects.filter(pk=retry.pk).update(attempts=run.attempts)
+    retry.attempts = run.attempts
+    events.record(run.pk, "retry", heartbeat=False, retry_run=retry.pk, reason=reason)
+    return retry
+
+
 def reap_stale_runs(*, stale_after: float | None = None) -> list[TrainingRun]:
-    """Mark runs whose worker stopped beating ``failed`` and queue one retry each. Returns the runs reaped."""
-    stale_after = stale_after_seconds() if stale_after is None else stale_after
-    cutoff = timezone.now() - timezone.timedelta(seconds=stale_after)
+    """Mark runs whose worker stopped beating ``failed`` and queue one retry each. Returns the runs reaped.
+
+    Loop runs beat every few seconds from a thread, so ``TRAINING_STALE_SECONDS`` (120 s) tells a dead worker;
+    other runs beat once per epoch, so they get ``TRAINING_STALE_SECONDS_OTHER`` (30 min) unless ``stale_after``
+    is given."""
+    now = timezone.now()
+    loop_cutoff = now - timezone.timedelta(seconds=stale_after_seconds() if stale_after is None else stale_after)
+    other_seconds = float(setting("TRAINING_STALE_SECONDS_OTHER", 1800)) if stale_after is None else stale_after
+    other_cutoff = now - timezone.timedelta(seconds=other_seconds)
     candidates = list(
-        TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING, heartbeat_at__lt=cutoff).values_list(
+        TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING, heartbeat_at__lt=loop_cutoff).values_list(
             "pk", flat=True
         )
     )
@@ -332,12 +365,14 @@ def reap_stale_runs(*, stale_after: float | None = None) -> list[TrainingRun]:
         with transaction.atomic():
             run = (
                 TrainingRun.objects.select_for_update(skip_locked=True)
-                .filter(pk=pk, status=TrainingRun.Status.RUNNING, heartbeat_at__lt=cutoff)
+                .filter(pk=pk, status=TrainingRun.Status.RUNNING)
                 .first()
             )
-            if run is None:
+            if run is None or run.heartbeat_at is None:
                 continue
-            beat = run.heartbeat_at.isoformat(timespec="seconds") if run.heartbeat_at else "never"
+            if run.heartbeat_at >= (loop_cutoff if is_loop_run(run) else other_cutoff):
+                continue
+            beat = run.heartbeat_at.isoformat(timespec="seconds")
             run.status = TrainingRun.Status.FAILED
             run.finished_at = timezone.now()
             run.error = f"the worker stopped (no heartbeat since {beat}); the active version was not changed"

@@ -1,0 +1,177 @@
+"""The active-learning loop over HTTP, for ML leads (and admins): retrain, follow runs, reorder queues.
+
+A retraining request records a ``TrainingRun`` and enqueues it for ``manage.py db_worker``; when a run of the task
+is already queued or running, the answer is that run (``created: false``), never a second training.
+"""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from django.urls import path
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from activelearning import selectors
+from activelearning.queue import request_reorder
+from activelearning.retraining import trigger_retraining
+from classifiers.models import Task
+from labeling.api.alerts import AUTHENTICATION
+from labeling.models import Campaign
+from labeling.roles import MLLEAD, HasRole
+
+ML_LEADS = [HasRole.of(MLLEAD)]
+
+
+class RetrainSerializer(serializers.Serializer):
+    task = serializers.ChoiceField(choices=Task.choices, help_text="Which classifier to retrain")
+    campaign = serializers.SlugField(help_text="Learn from this campaign's consensus labels")
+    epochs = serializers.IntegerField(required=False, min_value=1, max_value=100, help_text="Fine-tuning epochs")
+    auto_promote = serializers.BooleanField(
+        required=False, default=True, help_text="Let the policy promote a candidate that is not worse on held-out data"
+    )
+
+
+RUN_FIELDS = {
+    "id": serializers.IntegerField(),
+    "task": serializers.CharField(),
+    "status": serializers.CharField(),
+    "campaign": serializers.CharField(allow_null=True),
+    "trigger": serializers.CharField(),
+    "triggered_by": serializers.CharField(allow_null=True),
+    "attempts": serializers.IntegerField(),
+    "created_at": serializers.CharField(allow_null=True),
+    "started_at": serializers.CharField(allow_null=True),
+    "finished_at": serializers.CharField(allow_null=True),
+    "heartbeat_at": serializers.CharField(allow_null=True),
+    "error": serializers.CharField(allow_blank=True),
+    "version": serializers.IntegerField(allow_null=True),
+    "epochs": serializers.ListField(child=serializers.DictField()),
+    "labels": serializers.DictField(allow_null=True),
+    "evaluation": serializers.DictField(allow_null=True),
+    "decision": serializers.DictField(allow_null=True),
+    "rescoring": serializers.DictField(allow_null=True),
+    "done": serializers.DictField(allow_null=True),
+    "events": serializers.ListField(child=serializers.DictField()),
+}
+RunSerializer = inline_serializer("LoopRun", fields=RUN_FIELDS)
+RetrainResponse = inline_serializer(
+    "LoopRetrainResponse",
+    fields={"created": serializers.BooleanField(), "run": inline_serializer("LoopRunRef", RUN_FIELDS)},
+)
+
+
+@extend_schema(
+    summary="Retrain a classifier on a campaign's consensus labels",
+    description="Queues a warm-started retraining for `manage.py db_worker`. One training per task at a time: while "
+    "one is queued or running, the answer is that run with `created: false` (200) instead of a new one (202).",
+    request=RetrainSerializer,
+    responses={
+        202: RetrainResponse,
+        200: RetrainResponse,
+        400: OpenApiResponse(description="Bad input (the field is named)"),
+    },
+)
+class Retrain(APIView):
+    authentication_classes = AUTHENTICATION
+    permission_classes = ML_LEADS
+
+    def post(self, request):
+        data = RetrainSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        campaign = Campaign.objects.filter(slug=values["campaign"]).first()
+        if campaign is None:
+            raise ValidationError({"campaign": f"no campaign with slug {values['campaign']!r}"})
+        options = {"auto_promote": values.get("auto_promote", True)}
+        if values.get("epochs"):
+            options["epochs"] = values["epochs"]
+        run, created = trigger_retraining(
+            task=values["task"], campaign=campaign, user=request.user, trigger="manual", options=options
+        )
+        return Response(
+            {"created": created, "run": selectors.run_detail(run.pk)},
+            status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK,
+        )
+
+
+@extend_schema(
+    summary="Recent training runs",
+    parameters=[
+        OpenApiParameter("task", str, enum=list(Task.values), description="only this task"),
+        OpenApiParameter("limit", int, description="how many (1-100, default 20)"),
+    ],
+    responses={200: inline_serializer("LoopRun", fields=RUN_FIELDS, many=True)},
+)
+class RunList(APIView):
+    authentication_classes = AUTHENTICATION
+    permission_classes = ML_LEADS
+
+    def get(self, request):
+        task = request.query_params.get("task")
+        if task is not None and task not in Task.values:
+            raise ValidationError({"task": f"unknown task {task!r}; expected one of {', '.join(Task.values)}"})
+        try:
+            limit = int(request.query_params.get("limit", 20))
+        except ValueError:
+            raise ValidationError({"limit": "must be an integer"}) from None
+        if not 1 <= limit <= 100:
+            raise ValidationError({"limit": "must be between 1 and 100"})
+        return Response(selectors.recent_runs(task=task, limit=limit))
+
+
+@extend_schema(summary="One training run with every progress event", responses={200: RunSerializer})
+class RunDetail(APIView):
+    authentication_classes = AUTHENTICATION
+    permission_classes = ML_LEADS
+
+    def get(self, request, pk: int):
+        detail = selectors.run_detail(pk)
+        if detail is None:
+            return Response({"detail": f"no training run {pk}"}, status=status.HTTP_404_NOT_FOUND)
+        return Response(detail)
+
+
+@extend_schema(
+    summary="Reorder a campaign's queue now (in the background)",
+    request=None,
+    responses={
+        202: inline_serializer(
+            "LoopReorderResponse",
+            fields={"campaign": serializers.CharField(), "task_result_id": serializers.CharField()},
+        )
+    },
+)
+class Reorder(APIView):
+    authentication_classes = AUTHENTICATION
+    permission_classes = ML_LEADS
+
+    def post(self, request, slug: str):
+        campaign = get_object_or_404(Campaign, slug=slug)
+        return Response(
+            {"campaign": campaign.slug, "task_result_id": request_reorder(campaign)}, status=status.HTTP_202_ACCEPTED
+        )
+
+
+@extend_schema(
+    summary="The loop at a glance: tasks, campaigns' queues, recent runs, policy",
+    responses={200: OpenApiTypes.OBJECT},
+)
+class Overview(APIView):
+    authentication_classes = AUTHENTICATION
+    permission_classes = ML_LEADS
+
+    def get(self, request):
+        return Response(selectors.loop_overview())
+
+
+urlpatterns = [
+    path("loop/", Overview.as_view(), name="api-loop"),
+    path("loop/retrain/", Retrain.as_view(), name="api-loop-retrain"),
+    path("loop/runs/", RunList.as_view(), name="api-loop-runs"),
+    path("loop/runs/<int:pk>/", RunDetail.as_view(), name="api-loop-run"),
+    path("loop/campaigns/<slug:slug>/reorder/", Reorder.as_view(), name="api-loop-reorder"),
+]

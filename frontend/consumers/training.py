@@ -1,0 +1,85 @@
+"""The ML lead's live view of the loop: ``ws/training/``.
+
+Only a signed-in ML lead or admin is accepted; anyone else is closed with code 4403 before the handshake
+completes. The socket joins the Channels group ``training`` and forwards, as ``{"type": "event", "run": <id>,
+"status": <run status or null>, "event": {...}}``:
+
+* ``training.event`` messages of the active-learning loop (``activelearning.events``: queued, started, labels,
+  epoch, evaluation, decision, rescoring, reordered, done, diverged, failed, retry ...);
+* ``training.progress`` messages of ``classifiers.runs`` (trainings started from the registry API or the
+  ``train_model`` command), so every training shows on the same page.
+
+On connect the page gets ``{"type": "snapshot", "overview": {...}}`` (tasks, campaigns, recent runs), and again
+whenever it sends ``{"type": "refresh"}`` (it does after a reconnect). If the channel layer is unreachable the
+socket is still accepted with its snapshot; the page then refreshes by itself every few seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.urls import path
+
+from activelearning.events import GROUP
+from labeling.roles import ADMIN, MLLEAD, has_role
+
+log = logging.getLogger(__name__)
+
+CLOSE_NOT_ALLOWED = 4403
+
+
+@database_sync_to_async
+def _allowed(user) -> bool:
+    return bool(user is not None and user.is_authenticated and has_role(user, MLLEAD, ADMIN))
+
+
+@database_sync_to_async
+def _overview() -> dict:
+    from activelearning.selectors import loop_overview
+
+    return loop_overview()
+
+
+class TrainingConsumer(AsyncJsonWebsocketConsumer):
+    joined = False
+
+    async def connect(self):
+        if not await _allowed(self.scope.get("user")):
+            await self.close(code=CLOSE_NOT_ALLOWED)
+            return
+        try:
+            await self.channel_layer.group_add(GROUP, self.channel_name)
+            self.joined = True
+        except Exception as exc:  # noqa: BLE001 - the page falls back to refreshing its snapshot
+            log.warning("training websocket could not join %s: %s", GROUP, exc or type(exc).__name__)
+        await self.accept()
+        await self.send_snapshot()
+
+    async def disconnect(self, code):
+        if self.joined:
+            # Leaving a group on a dead layer has nothing to undo.
+            with contextlib.suppress(Exception):
+                await self.channel_layer.group_discard(GROUP, self.channel_name)
+
+    async def receive_json(self, content, **kwargs):
+        if isinstance(content, dict) and content.get("type") == "refresh":
+            await self.send_snapshot()
+
+    async def send_snapshot(self):
+        await self.send_json({"type": "snapshot", "live": self.joined, "overview": await _overview()})
+
+    async def training_event(self, message):
+        await self.send_json(
+            {"type": "event", "run": message.get("run"), "status": message.get("status"), "event": message.get("event")}
+        )
+
+    async def training_progress(self, message):
+        await self.send_json(
+            {"type": "event", "run": message.get("run_id"), "status": None, "event": message.get("event")}
+        )
+
+
+websocket_urlpatterns = [path("ws/training/", TrainingConsumer.as_asgi())]
