@@ -103,18 +103,23 @@ def answer_labels(campaign: Campaign) -> list[tuple[str, str]]:
 
 
 def _zooniverse_time(value) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+    # isoformat + slicing is several times faster than strftime, and created_at is always UTC here.
+    return value.isoformat(sep=" ")[:19] + " UTC"
 
 
 def _iso(value) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    return value.isoformat(timespec="milliseconds")[:23] + "Z"
 
 
 def zooniverse_classification_rows(campaign: Campaign) -> Iterator[list[Any]]:
     from datetime import timedelta
 
-    labels = dict(answer_labels(campaign))
     version = workflow_version(campaign)
+    # The annotation of a vote depends only on its answer: encode each once.
+    annotations = {
+        key: _json([{"task": TASK, "task_label": campaign.question, "value": label}])
+        for key, label in answer_labels(campaign)
+    }
     votes = (
         Vote.objects.filter(campaign=campaign)
         .order_by("id")
@@ -156,18 +161,18 @@ def zooniverse_classification_rows(campaign: Campaign) -> Iterator[list[Any]]:
         gold_answer,
     ) in votes.iterator(chunk_size=CHUNK):
         started = created_at - timedelta(milliseconds=duration_ms or 0)
-        metadata = {
-            "source": "blink",
-            "started_at": _iso(started),
-            "finished_at": _iso(created_at),
-            "user_agent": user_agent,
-            "utc_offset": "0",
-            "user_language": "en",
-            "live_project": True,
-            "duration_ms": duration_ms,
-            "subject_selection_state": {"retired": bool(retired), "gold_standard": bool(was_gold)},
-        }
-        annotations = [{"task": TASK, "task_label": campaign.question, "value": labels.get(answer, answer)}]
+        metadata = (
+            '{{"source":"blink","started_at":"{}","finished_at":"{}","user_agent":{},"utc_offset":"0",'
+            '"user_language":"en","live_project":true,"duration_ms":{},'
+            '"subject_selection_state":{{"retired":{},"gold_standard":{}}}}}'.format(
+                _iso(started),
+                _iso(created_at),
+                _json(user_agent),
+                "null" if duration_ms is None else int(duration_ms),
+                "true" if retired else "false",
+                "true" if was_gold else "false",
+            )
+        )
         subject = {
             "retired": (
                 {
@@ -198,8 +203,8 @@ def zooniverse_classification_rows(campaign: Campaign) -> Iterator[list[Any]]:
             _zooniverse_time(created_at),
             "",
             "",
-            _json(metadata),
-            _json(annotations),
+            metadata,
+            annotations.get(answer) or _json([{"task": TASK, "task_label": campaign.question, "value": answer}]),
             _json({str(subject_id): subject}),
             subject_id,
         ]
