@@ -1,0 +1,85 @@
+"""The simulation: label-saving arithmetic, and a small replay end to end (log, plots, summary)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from django.core.management import call_command
+
+from activelearning import simulation
+from activelearning.simulation import Point
+
+
+def curve(strategy, seed, aucs, start=100, step=50):
+    return [Point(strategy, seed, r, start + r * step, a, 0, 0.0) for r, a in enumerate(aucs)]
+
+
+def test_labels_to_reach_interpolates_between_rounds():
+    labels = np.array([100, 150, 200])
+    assert simulation.labels_to_reach(labels, np.array([0.80, 0.90, 0.95]), 0.85) == pytest.approx(125.0)
+    assert simulation.labels_to_reach(labels, np.array([0.80, 0.90, 0.95]), 0.80) == 100.0
+    assert simulation.labels_to_reach(labels, np.array([0.80, 0.90, 0.95]), 0.99) is None
+
+
+def test_label_saving_against_random_final_auc():
+    points = (
+        curve("random", 0, [0.80, 0.85, 0.90, 0.92])  # reaches its final 0.92 at 250 labels
+        + curve("random", 1, [0.80, 0.85, 0.90, 0.92])
+        + curve("uncertainty", 0, [0.80, 0.92, 0.95, 0.96])  # reaches 0.92 at 150
+        + curve("uncertainty", 1, [0.80, 0.92, 0.95, 0.96])
+        + curve("margin", 0, [0.80, 0.81, 0.82, 0.83])  # never
+    )
+    savings = {s.strategy: s for s in simulation.label_savings(points)}
+    assert savings["random"].saving == pytest.approx(0.0)
+    assert savings["random"].target_auc == pytest.approx(0.92)
+    assert savings["uncertainty"].labels_needed == pytest.approx(150.0)
+    assert savings["uncertainty"].saving == pytest.approx(1 - 150 / 250)
+    assert savings["margin"].saving is None
+
+
+def test_the_test_set_is_fixed_by_object_and_never_in_the_pool():
+    ds = simulation.Dataset(
+        x=np.zeros((400, 63, 63, 3), np.float32),
+        y=np.arange(400) % 2,
+        object_ids=[f"ZTF{i // 2:05d}" for i in range(400)],
+        candids=list(range(400)),
+        data="demo",
+        description="",
+    )
+    pool, test = simulation.split_test(ds)
+    assert not set(pool) & set(test)
+    assert len(pool) + len(test) == 400
+    assert not {ds.object_ids[i] for i in pool} & {ds.object_ids[i] for i in test}
+    assert 0.15 < len(test) / 400 < 0.35
+    assert np.array_equal(simulation.split_test(ds)[1], test)
+
+
+@pytest.mark.slow
+def test_a_small_replay_writes_its_log_plots_and_label_saving(tmp_path, capsys, settings):
+    settings.VAR_DIR = tmp_path / "var"  # the demo-alert cache goes there, not into the project
+    call_command(
+        "simulate_active_learning",
+        "--strategy", "uncertainty", "--strategy", "random",
+        "--initial", "30", "--batch", "20", "--rounds", "1", "--seeds", "1",
+        "--demo-n", "160", "--model", "small", "--epochs", "1", "--first-epochs", "1",
+        "--out", str(tmp_path),
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert "demo generator's known truth" in out
+    assert "Label saving" in out
+    lines = [json.loads(line) for line in (tmp_path / "al_log.jsonl").read_text().splitlines()]
+    assert {(r["strategy"], r["round"]) for r in lines} == {
+        ("uncertainty", 0),
+        ("uncertainty", 1),
+        ("random", 0),
+        ("random", 1),
+    }
+    assert [r["n_labels"] for r in lines if r["strategy"] == "random"] == [30, 50]
+    assert all(0.0 <= r["auc"] <= 1.0 for r in lines)
+    assert (tmp_path / "learning_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    html = (tmp_path / "learning_curve.html").read_text()
+    assert "cdn.bokeh.org" not in html
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert {s["strategy"] for s in summary["savings"]} == {"uncertainty", "random"}
