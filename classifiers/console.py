@@ -13,11 +13,9 @@ and sending disagreements to a campaign's gold-standard review or to a new draft
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections import Counter
 
 import numpy as np
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, Max
 from django.utils import timezone
@@ -55,6 +53,13 @@ class ConsoleError(ValueError):
 
 def _versions():
     return ModelVersion.objects.defer("weights").select_related("parent", "created_by")
+
+
+def _cache():
+    """The console's shared file cache (web server and worker processes read the same entries)."""
+    from classifiers.console_plots import plot_cache
+
+    return plot_cache()
 
 
 def get_version(value, field: str = "version") -> ModelVersion:
@@ -154,13 +159,14 @@ def rollback_task(*, actor, task: str, reason: str) -> ModelVersion:
 # Comparing two versions.
 
 
-def _inputs_key(*parts) -> str:
+def inputs_key(*parts) -> str:
     """A cache key that moves whenever scores, consensus or the registry move."""
     scores = Score.objects.aggregate(n=Count("id"), last=Max("scored_at"))
     subjects = Subject.objects.filter(retired=True).aggregate(n=Count("id"), last=Max("retired_at"))
     last_event = RegistryEvent.objects.aggregate(last=Max("id"))["last"]
-    raw = repr((parts, scores, subjects, last_event))
-    return "blink:console:" + hashlib.sha256(raw.encode()).hexdigest()
+    from classifiers.console_plots import cache_key
+
+    return cache_key(parts, scores, subjects, last_event)
 
 
 def _held_out(version: ModelVersion) -> set[int] | None:
@@ -177,12 +183,12 @@ def compare_versions(
         raise ConsoleError("b", f"{a.label} and {b.label} answer different tasks; compare versions of one task")
     if a.pk == b.pk:
         raise ConsoleError("b", "choose two different versions")
-    key = _inputs_key("compare", a.pk, b.pk, n_resamples, seed, top)
-    cached = cache.get(key)
+    key = inputs_key("compare", a.pk, b.pk, n_resamples, seed, top)
+    cached = _cache().get(key)
     if cached is not None:
         return cached
     result = _compare(a, b, n_resamples=n_resamples, seed=seed, top=top)
-    cache.set(key, result, CACHE_SECONDS)
+    _cache().set(key, result, CACHE_SECONDS)
     return result
 
 
@@ -305,8 +311,8 @@ def explanation_url(candid: int, version: ModelVersion | None, kind: str) -> str
 
 
 def slice_report(version: ModelVersion) -> dict:
-    key = _inputs_key("slices", version.pk)
-    cached = cache.get(key)
+    key = inputs_key("slices", version.pk)
+    cached = _cache().get(key)
     if cached is not None:
         return cached
     data = evaluation_set(version.task, [version])
@@ -322,7 +328,7 @@ def slice_report(version: ModelVersion) -> dict:
     report["version"] = version_row(version)
     report["source_note"] = data.source_note()
     report["label_sources"] = {SOURCE_LABELS[k]: v for k, v in data.source_counts().items()}
-    cache.set(key, report, CACHE_SECONDS)
+    _cache().set(key, report, CACHE_SECONDS)
     return report
 
 

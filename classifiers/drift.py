@@ -37,7 +37,6 @@ import numpy as np
 from django.conf import settings
 from django.db import transaction
 from django_tasks import task
-from scipy import stats
 
 from classifiers.models import DriftNight, ModelVersion, Task
 
@@ -210,6 +209,8 @@ def ks_sorted(reference_sorted: np.ndarray, sample_sorted: np.ndarray) -> tuple[
     the same statistic from :func:`ks_statistic_sorted` (no re-sorting of the large, shared reference for
     every night) and the p-value of Smirnov's asymptotic distribution, computed as ks_2samp's 'asymp' mode
     does."""
+    from scipy import stats  # imported here: scipy.stats takes seconds to import, pages never need it
+
     n1, n2 = reference_sorted.size, sample_sorted.size
     if n1 == 0 or n2 == 0:
         return float("nan"), float("nan")
@@ -523,6 +524,52 @@ def _nids_by_night(table: AlertTable) -> dict[int, list[int]]:
     return out
 
 
+@transaction.atomic
+def store_drift(
+    *,
+    task: str,
+    version: ModelVersion | None,
+    nights: list[NightDrift],
+    config: DriftConfig,
+    agreement: Mapping[int, tuple[float, int]] | None = None,
+    nids: Mapping[int, list[int]] | None = None,
+    samples: Mapping[int, dict] | None = None,
+) -> list[DriftNight]:
+    """Replace the stored rows of (task, version) with these nights, at once: a page never sees half of them."""
+    agreement, nids, samples = agreement or {}, nids or {}, samples or {}
+    rows = []
+    for night in nights:
+        agree, n_agree = agreement.get(night.night, (None, 0))
+        statistics = dict(night.statistics)
+        statistics[META_KEY] = {
+            "reference": night.reference,
+            "nids": nids.get(night.night, []),
+            "n_consensus": n_agree,
+            "stamp_sample": samples.get(night.night),
+            "config": {
+                "psi_threshold": config.psi_threshold,
+                "ks_threshold": config.ks_threshold,
+                "ks_alpha": config.ks_alpha,
+                "min_alerts": config.min_alerts,
+            },
+        }
+        rows.append(
+            DriftNight(
+                task=task,
+                version=version,
+                night=night.date,
+                n_alerts=night.n_alerts,
+                percentiles=night.percentiles,
+                statistics=statistics,
+                agreement=agree,
+                flagged=night.flagged,
+                flagged_reasons=night.flagged_reasons,
+            )
+        )
+    DriftNight.objects.filter(task=task, version=version).delete()
+    return DriftNight.objects.bulk_create(rows)
+
+
 def recompute_drift(*, config: DriftConfig | None = None, progress: Callable[[str], None] | None = None) -> dict:
     """Recompute every night's DriftNight row for each task's active version, replacing the previous rows of
     that (task, version) at once. Returns a summary."""
@@ -545,38 +592,15 @@ def recompute_drift(*, config: DriftConfig | None = None, progress: Callable[[st
         say(f"{task_name}: percentiles and drift statistics")
         nights = compute_drift(table.nights, variables, config)
         agreement = _night_agreement(table.ids, table.nights, scores, task_name, operating_threshold(version))
-        rows = []
-        for night in nights:
-            agree, n_agree = agreement.get(night.night, (None, 0))
-            statistics = dict(night.statistics)
-            statistics[META_KEY] = {
-                "reference": night.reference,
-                "nids": nids.get(night.night, []),
-                "n_consensus": n_agree,
-                "stamp_sample": samples.get(night.night),
-                "config": {
-                    "psi_threshold": config.psi_threshold,
-                    "ks_threshold": config.ks_threshold,
-                    "ks_alpha": config.ks_alpha,
-                    "min_alerts": config.min_alerts,
-                },
-            }
-            rows.append(
-                DriftNight(
-                    task=task_name,
-                    version=version,
-                    night=night.date,
-                    n_alerts=night.n_alerts,
-                    percentiles=night.percentiles,
-                    statistics=statistics,
-                    agreement=agree,
-                    flagged=night.flagged,
-                    flagged_reasons=night.flagged_reasons,
-                )
-            )
-        with transaction.atomic():
-            DriftNight.objects.filter(task=task_name, version=version).delete()
-            DriftNight.objects.bulk_create(rows)
+        rows = store_drift(
+            task=task_name,
+            version=version,
+            nights=nights,
+            config=config,
+            agreement=agreement,
+            nids=nids,
+            samples=samples,
+        )
         flagged = [r.night.isoformat() for r in rows if r.flagged]
         summary["tasks"].append(
             {
@@ -592,8 +616,12 @@ def recompute_drift(*, config: DriftConfig | None = None, progress: Callable[[st
 
 @task()
 def recompute_drift_task() -> dict:
-    """Background recompute (django-tasks; run by ``manage.py db_worker``)."""
-    return recompute_drift()
+    """Background recompute (django-tasks; run by ``manage.py db_worker``), then the drift page's figures."""
+    from classifiers.console_plots import warm_drift_plots
+
+    summary = recompute_drift()
+    warm_drift_plots()
+    return summary
 
 
 def enqueue_drift_recompute() -> str | None:

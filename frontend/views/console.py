@@ -8,22 +8,18 @@ read from stored ``DriftNight`` rows; nothing heavy runs on a request. Plots are
 
 from __future__ import annotations
 
-import hashlib
-
 from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from classifiers import console
+from classifiers import console, console_plots
 from classifiers.console import ConsoleError
 from classifiers.drift import VARIABLES
 from classifiers.models import ModelVersion, Task
-from frontend import console_plots
 from labeling.models import Campaign
 from labeling.roles import ADMIN, MLLEAD, SCIENTIST, role_required
 
@@ -86,10 +82,14 @@ def compare(request):
         return redirect("console-versions")
     plots = {}
     if result["metrics_a"] and result["metrics_a"]["n"]:
-        plots = {
-            "roc": console_plots.roc_figure(a.label, b.label, result["metrics_a"], result["metrics_b"]),
-            "pr": console_plots.pr_figure(a.label, b.label, result["metrics_a"], result["metrics_b"]),
-        }
+        key = console.inputs_key("compare-plots", a.pk, b.pk)
+        plots = console_plots.plot_cache().get(key)
+        if plots is None:
+            plots = {
+                "roc": console_plots.roc_figure(a.label, b.label, result["metrics_a"], result["metrics_b"]),
+                "pr": console_plots.pr_figure(a.label, b.label, result["metrics_a"], result["metrics_b"]),
+            }
+            console_plots.plot_cache().set(key, plots)
     return render(
         request,
         "frontend/console/compare.html",
@@ -241,33 +241,6 @@ def disagreements_send(request):
     return redirect(back)
 
 
-def _drift_plots(task: str, data: dict) -> list[dict]:
-    """One figure per variable; cached until the drift rows are recomputed."""
-    stamp = data["computed_at"].isoformat() if data["computed_at"] else "none"
-    version = data["version"]["id"] if data["version"] else 0
-    key = (
-        "blink:console:driftplots:"
-        + hashlib.sha256(f"{task}:{version}:{stamp}:{len(data['nights'])}".encode()).hexdigest()
-    )
-    plots = cache.get(key)
-    if plots is None:
-        plots = []
-        for name, title in VARIABLES.items():
-            if not any(name in n["percentiles"] for n in data["nights"]):
-                continue
-            plots.append(
-                {
-                    "id": f"drift-{name}",
-                    "script_id": f"drift-{name}-json",
-                    "name": name,
-                    "title": title,
-                    "item": console_plots.drift_figure(name, f"{title}, night by night", data["nights"]),
-                }
-            )
-        cache.set(key, plots, 3600)
-    return plots
-
-
 @role_required(MLLEAD)
 @require_GET
 def drift(request):
@@ -280,7 +253,7 @@ def drift(request):
             "task": task,
             "tasks": TASKS,
             "data": data,
-            "plots": _drift_plots(task, data),
+            "plots": console_plots.drift_plot_items(task, data),
             "flagged_count": sum(1 for n in data["nights"] if n["flagged"]),
             "section": "drift",
         },
