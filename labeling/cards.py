@@ -97,7 +97,8 @@ def subject_card(subject: Subject, panel: dict | None = None) -> dict:
     alert = subject.alert
     return {
         "id": subject.pk,
-        "candid": alert.candid,
+        # A string: candids pass 2**53, beyond what a JavaScript number holds exactly.
+        "candid": str(alert.candid),
         "object_id": alert.object_id,
         "stamps": stamp_urls(alert.candid),
         "light_curve_url": light_curve_url(alert.candid),
@@ -114,4 +115,4 @@ def subject_cards(subjects: list[Subject]) -> list[dict]:
 
 def example_card(alert: Alert) -> dict:
     """A tutorial or field-guide example: the stamps and the identifiers, no fields."""
-    return {"candid": alert.candid, "object_id": alert.object_id, "stamps": stamp_urls(alert.candid)}
+    return {"candid": str(alert.candid), "object_id": alert.object_id, "stamps": stamp_urls(alert.candid)}

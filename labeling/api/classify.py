@@ -138,7 +138,7 @@ ERROR = inline_serializer(
 )
 SUBJECT_CARD_FIELDS = {
     "id": serializers.IntegerField(),
-    "candid": serializers.IntegerField(),
+    "candid": serializers.CharField(help_text="The alert's candid, as a string (it exceeds 2**53)"),
     "object_id": serializers.CharField(),
     "stamps": serializers.DictField(child=serializers.CharField()),
     "light_curve_url": serializers.CharField(),

@@ -74,7 +74,7 @@ class Thread(APIView):
             200: inline_serializer(
                 "TalkThread",
                 {
-                    "candid": serializers.IntegerField(),
+                    "candid": serializers.CharField(),
                     "object_id": serializers.CharField(),
                     "url": serializers.CharField(),
                     "comments": inline_serializer("TalkCommentList", COMMENT_FIELDS, many=True),
@@ -90,7 +90,7 @@ class Thread(APIView):
         comments = thread(alert=alert).prefetch_related("hashtags")[:THREAD_LIMIT]
         return Response(
             {
-                "candid": alert.candid,
+                "candid": str(alert.candid),
                 "object_id": alert.object_id,
                 "url": thread_url(alert.candid),
                 "comments": [comment_json(c) for c in comments],
@@ -165,7 +165,7 @@ class Recent(APIView):
     def get(self, request):
         discussions = [
             {
-                "candid": d["alert"].candid,
+                "candid": str(d["alert"].candid),
                 "object_id": d["alert"].object_id,
                 "url": thread_url(d["alert"].candid),
                 "comments": d["n"],

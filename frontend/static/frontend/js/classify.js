@@ -193,28 +193,28 @@
   /* ------------------------------------------------------------------ rendering */
 
   var FIELD_ROWS = [
-    ["Magnitude", function (f) { return f.magpsf == null ? null : f.magpsf.toFixed(2) + (f.sigmapsf == null ? "" : " ± " + f.sigmapsf.toFixed(2)) + " (" + f.filter + ")"; }],
-    ["Positive subtraction", function (f) { return f.isdiffpos == null ? null : (f.isdiffpos ? "yes" : "no (negative)"); }],
-    ["FWHM", function (f) { return f.fwhm == null ? null : f.fwhm.toFixed(2) + " px"; }],
-    ["Elongation", function (f) { return f.elong == null ? null : f.elong.toFixed(2); }],
-    ["classtar", function (f) { return f.classtar == null ? null : f.classtar.toFixed(2); }],
-    ["sgscore1 (star-like)", function (f) { return f.sgscore1 == null ? null : f.sgscore1.toFixed(2); }],
-    ["distpsnr1", function (f) { return f.distpsnr1 == null ? null : f.distpsnr1.toFixed(1) + "″"; }],
-    ["Solar-system object", function (f) {
+    ["Magnitude (PSF)", "magpsf ± sigmapsf (filter)", function (f) { return f.magpsf == null ? null : f.magpsf.toFixed(2) + (f.sigmapsf == null ? "" : " ± " + f.sigmapsf.toFixed(2)) + " (" + f.filter + ")"; }],
+    ["Positive subtr.", "isdiffpos", function (f) { return f.isdiffpos == null ? null : (f.isdiffpos ? "yes" : "no (negative)"); }],
+    ["FWHM", "fwhm", function (f) { return f.fwhm == null ? null : f.fwhm.toFixed(2) + " px"; }],
+    ["Elongation", "elong", function (f) { return f.elong == null ? null : f.elong.toFixed(2); }],
+    ["classtar", "classtar: SExtractor star/galaxy score", function (f) { return f.classtar == null ? null : f.classtar.toFixed(2); }],
+    ["sgscore1", "sgscore1: star-likeness of the nearest PS1 source (1 = star)", function (f) { return f.sgscore1 == null ? null : f.sgscore1.toFixed(2); }],
+    ["distpsnr1", "distpsnr1: distance to the nearest PS1 source", function (f) { return f.distpsnr1 == null ? null : f.distpsnr1.toFixed(1) + "″"; }],
+    ["Solar-system obj.", "ssdistnr (ssnamenr): nearest known solar-system object", function (f) {
       if (f.ssdistnr == null) return "none known";
       return f.ssdistnr.toFixed(1) + "″" + (f.ssnamenr ? " (" + f.ssnamenr + ")" : "");
     }],
-    ["Detections", function (f) { return f.ndethist == null ? null : String(f.ndethist); }],
-    ["Days since first detection", function (f) { return f.days_since_first_detection == null ? null : f.days_since_first_detection.toFixed(1); }],
-    ["Galactic latitude", function (f) { return f.gal_b == null ? null : f.gal_b.toFixed(1) + "°"; }],
+    ["Detections", "ndethist", function (f) { return f.ndethist == null ? null : String(f.ndethist); }],
+    ["Days since 1st det.", "jd − jdstarthist", function (f) { return f.days_since_first_detection == null ? null : f.days_since_first_detection.toFixed(1); }],
+    ["Galactic lat. b", "Galactic latitude (astropy)", function (f) { return f.gal_b == null ? null : f.gal_b.toFixed(1) + "°"; }],
   ];
 
   function renderFields(subject) {
     var dl = $("#fields");
     dl.replaceChildren();
     FIELD_ROWS.forEach(function (row) {
-      var value = row[1](subject.fields || {});
-      dl.appendChild(el("dt", {}, row[0]));
+      var value = row[2](subject.fields || {});
+      dl.appendChild(el("dt", { title: row[1] }, row[0]));
       dl.appendChild(el("dd", {}, value == null ? "—" : value));
     });
   }
@@ -238,7 +238,7 @@
     }
     var hasOverlay = !!overlaySrc(subject, "difference");
     $("#overlay-btn").hidden = !hasOverlay;
-    $$("img.overlay").forEach(function (img) {
+    $$("#triptych img.overlay").forEach(function (img) {
       var src = overlaySrc(subject, img.getAttribute("data-kind"));
       if (src) img.src = src; else img.removeAttribute("src");
       img.hidden = !(src && state.overlay);
@@ -246,12 +246,20 @@
   }
 
   function renderStamps(subject) {
-    $$("img.stamp").forEach(function (img) {
+    $$("#triptych img.stamp").forEach(function (img) {
       var kind = img.getAttribute("data-kind");
       var frame = img.closest(".stamp-frame");
-      $(".stamp-missing", frame).hidden = true;
-      img.onerror = function () { $(".stamp-missing", frame).hidden = false; };
-      img.src = stampSrc(subject, kind);
+      var missing = $(".stamp-missing", frame);
+      var wanted = stampSrc(subject, kind);
+      missing.hidden = true;
+      // Only the image we want now counts: a replaced, half-loaded one may still report an error.
+      img.onload = function () { missing.hidden = true; };
+      img.onerror = function () {
+        setTimeout(function () {
+          if (img.getAttribute("src") === wanted && !(img.complete && img.naturalWidth > 0)) missing.hidden = false;
+        }, 0);
+      };
+      img.src = wanted;
     });
     $("#stretch-name").textContent = state.stretch;
   }
@@ -305,7 +313,7 @@
     $("#empty-state").hidden = true;
     var link = $("#candidate-link");
     link.textContent = String(subject.candid);
-    link.href = subject.talk_url;
+    link.href = "/alerts/" + subject.candid + "/";
     $("#object-id").textContent = subject.object_id;
     renderStamps(subject);
     renderFields(subject);
@@ -390,6 +398,7 @@
     if (!p) return;
     if (typeof p.classifications === "number" && p.classifications > state.liveCount) state.liveCount = p.classifications;
     $("#live-count").textContent = state.liveCount.toLocaleString();
+    $("#live-count-unit").textContent = state.liveCount === 1 ? "classification" : "classifications";
     var bar = $("#campaign-progress");
     if (p.subjects) {
       bar.max = p.subjects;
@@ -420,9 +429,12 @@
     renderProgress(data.progress);
     if (data.gold) {
       var agreed = data.gold.agreed;
-      say("Candidate " + item.meta.candid + ": the experts said " + data.gold.label +
-          (agreed ? " — you agree. Well spotted!" : " — you said " + item.meta.answerLabel + ".") +
-          (data.gold.note ? " " + data.gold.note : ""), agreed ? "good" : "gold");
+      var box = $("#gold-feedback");
+      box.hidden = false;
+      box.className = "gold-feedback " + (agreed ? "gold-agreed" : "gold-differed");
+      box.textContent = "The experts said: " + data.gold.label + " (candidate " + item.meta.candid + ")" +
+        (agreed ? " — you agree. Well spotted!" : " — you said " + item.meta.answerLabel + ". Have a look at the field guide.") +
+        (data.gold.note ? " " + data.gold.note : "");
     }
   });
   Outbox.on("rejected", function (item, status, data) {
@@ -498,7 +510,7 @@
     if ($("#overlay-btn").hidden) return;
     state.overlay = !state.overlay;
     $("#overlay-btn").setAttribute("aria-pressed", state.overlay ? "true" : "false");
-    $$("img.overlay").forEach(function (img) { img.hidden = !(state.overlay && img.getAttribute("src")); });
+    $$("#triptych img.overlay").forEach(function (img) { img.hidden = !(state.overlay && img.getAttribute("src")); });
   }
 
   (function enableDrag() {

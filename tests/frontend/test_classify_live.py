@@ -1,0 +1,106 @@
+"""The classify page's websocket: only volunteers with access get in; stored votes and new models reach them."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import AnonymousUser
+from rest_framework.test import APIClient
+
+from frontend.consumers.classify import CLOSE_NOT_ALLOWED
+from frontend.routing import websocket_urlpatterns
+from labeling.live import publish_model_live, reset_throttle
+from labeling.models import Campaign, Vote
+from labeling.progress import forget_progress
+from tests.labeling.classify_helpers import make_alerts, make_campaign
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def campaign(scientist):
+    forget_progress()
+    reset_throttle()
+    return make_campaign(scientist, make_alerts(3, stamps=False), slug="live")
+
+
+def communicator(campaign, user) -> WebsocketCommunicator:
+    comm = WebsocketCommunicator(URLRouter(websocket_urlpatterns), f"/ws/campaigns/{campaign.slug}/")
+    comm.scope["user"] = user
+    return comm
+
+
+def vote_through_the_api(campaign, user) -> int:
+    client = APIClient()
+    client.force_authenticate(user)
+    subject = campaign.subjects.order_by("pk").first()
+    payload = {"subject": subject.pk, "answer": "real", "idempotency_key": str(uuid.uuid4())}
+    r = client.post(f"/api/campaigns/{campaign.slug}/votes/", data=json.dumps(payload), content_type="application/json")
+    return r.status_code
+
+
+def test_a_volunteer_gets_the_count_at_once_and_after_each_vote(campaign, volunteer, other_volunteer):
+    async def scenario():
+        comm = communicator(campaign, volunteer)
+        connected, _ = await comm.connect()
+        assert connected
+        first = await comm.receive_json_from(timeout=5)
+        assert first["type"] == "count"
+        assert (first["classifications"], first["subjects"], first["retired"]) == (0, 3, 0)
+        forget_progress()
+        assert await sync_to_async(vote_through_the_api)(campaign, other_volunteer) == 201
+        update = await comm.receive_json_from(timeout=5)
+        assert update["type"] == "count"
+        assert update["classifications"] == 1
+        await comm.disconnect()
+
+    async_to_sync(scenario)()
+    assert Vote.objects.count() == 1
+
+
+def test_a_new_model_notice_reaches_every_classify_page(campaign, volunteer):
+    async def scenario():
+        comm = communicator(campaign, volunteer)
+        connected, _ = await comm.connect()
+        assert connected
+        await comm.receive_json_from(timeout=5)
+        assert await sync_to_async(publish_model_live)(task="real_bogus", version=7)
+        notice = await comm.receive_json_from(timeout=5)
+        assert notice["type"] == "model_live"
+        assert notice["version"] == "7"
+        assert "new model is live" in notice["text"]
+        await comm.disconnect()
+
+    async_to_sync(scenario)()
+
+
+@pytest.mark.parametrize("who", ["anonymous", "unlisted"])
+def test_others_are_refused(campaign, volunteer, who):
+    Campaign.objects.filter(pk=campaign.pk).update(access=Campaign.Access.LISTED)
+    user = AnonymousUser() if who == "anonymous" else volunteer
+
+    async def scenario():
+        comm = communicator(campaign, user)
+        connected, code = await comm.connect()
+        assert not connected
+        assert code == CLOSE_NOT_ALLOWED
+
+    async_to_sync(scenario)()
+
+
+def test_a_listed_volunteer_is_let_in(campaign, volunteer):
+    Campaign.objects.filter(pk=campaign.pk).update(access=Campaign.Access.LISTED)
+    campaign.volunteers.add(volunteer)
+
+    async def scenario():
+        comm = communicator(campaign, volunteer)
+        connected, _ = await comm.connect()
+        assert connected
+        await comm.disconnect()
+
+    async_to_sync(scenario)()

@@ -1,0 +1,210 @@
+"""labeling.queue.next_subjects: what a volunteer is served next, and the classify API's GET next."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections import Counter
+
+import pytest
+
+from labeling.models import Campaign, Subject
+from labeling.queue import next_subjects
+from labeling.votes import vote_record
+from tests.labeling.classify_helpers import make_alerts, make_campaign
+
+pytestmark = pytest.mark.django_db
+
+
+def vote(campaign, subject, user, answer="real"):
+    return vote_record(
+        campaign=campaign, subject_id=subject.pk, volunteer=user, answer=answer, idempotency_key=uuid.uuid4()
+    )
+
+
+@pytest.fixture
+def ranked(scientist):
+    """100 subjects, priority 100..1 in creation order, the last 10 of them gold."""
+    alerts = make_alerts(100, stamps=False)
+    campaign = make_campaign(
+        scientist,
+        alerts,
+        slug="ranked",
+        gold={i: "bogus" for i in range(90, 100)},
+        gold_share=0.0,
+        exploration_share=0.0,
+    )
+    for i, s in enumerate(Subject.objects.filter(campaign=campaign).order_by("pk")):
+        Subject.objects.filter(pk=s.pk).update(priority=100 - i)
+    return campaign
+
+
+def ids(subjects):
+    return [s.pk for s in subjects]
+
+
+class TestWhatIsNeverServed:
+    def test_it_never_serves_a_voted_retired_or_excluded_subject(self, ranked, volunteer, other_volunteer):
+        ordered = list(Subject.objects.filter(campaign=ranked).order_by("-priority"))
+        vote(ranked, ordered[0], volunteer)
+        Subject.objects.filter(pk=ordered[1].pk).update(retired=True)
+        vote(ranked, ordered[3], other_volunteer)  # someone else's vote does not hide it from me
+        served = next_subjects(campaign=ranked, volunteer=volunteer, n=5, exclude_ids=[ordered[2].pk])
+        assert ids(served) == [ordered[3].pk, ordered[4].pk, ordered[5].pk, ordered[6].pk, ordered[7].pk]
+
+    def test_a_volunteer_classifying_everything_sees_each_subject_once(self, scientist, volunteer):
+        campaign = make_campaign(
+            scientist,
+            make_alerts(30, stamps=False),
+            slug="all",
+            gold={0: "real", 1: "bogus"},
+            gold_share=0.3,
+            exploration_share=0.3,
+            retire_after=50,
+        )
+        rng = random.Random(3)
+        seen = []
+        while batch := next_subjects(campaign=campaign, volunteer=volunteer, n=3, rng=rng):
+            assert len({s.pk for s in batch}) == len(batch)
+            vote(campaign, batch[0], volunteer)
+            seen.append(batch[0].pk)
+        assert sorted(seen) == sorted(Subject.objects.filter(campaign=campaign).values_list("pk", flat=True))
+
+    def test_other_campaigns_subjects_are_never_served(self, ranked, scientist, volunteer):
+        other = make_campaign(scientist, make_alerts(5, start=500, stamps=False), slug="other")
+        served = next_subjects(campaign=ranked, volunteer=volunteer, n=20)
+        assert not set(ids(served)) & set(other.subjects.values_list("pk", flat=True))
+        assert {s.campaign_id for s in served} == {ranked.pk}
+
+
+class TestOrder:
+    def test_without_exploration_the_highest_priority_comes_first(self, ranked, volunteer):
+        served = next_subjects(campaign=ranked, volunteer=volunteer, n=5)
+        assert [s.priority for s in served] == [100, 99, 98, 97, 96]
+        assert {s.queue_source for s in served} == {"priority"}
+
+    def test_a_new_priority_changes_what_comes_next(self, ranked, volunteer):
+        last = Subject.objects.filter(campaign=ranked).order_by("priority").first()
+        Subject.objects.filter(pk=last.pk).update(priority=1000)
+        assert next_subjects(campaign=ranked, volunteer=volunteer, n=1)[0].pk == last.pk
+
+    def test_random_order_wraps_around_from_its_start(self, scientist, volunteer):
+        campaign = make_campaign(
+            scientist, make_alerts(3, stamps=False), slug="tiny", exploration_share=1.0, gold_share=0.0
+        )
+        everything = set(campaign.subjects.values_list("pk", flat=True))
+        for seed in range(30):
+            served = next_subjects(campaign=campaign, volunteer=volunteer, n=3, rng=random.Random(seed))
+            assert set(ids(served)) == everything
+
+    def test_when_only_gold_is_left_it_is_served(self, scientist, volunteer):
+        campaign = make_campaign(
+            scientist, make_alerts(4, stamps=False), slug="goldleft", gold={2: "real", 3: "bogus"}, gold_share=0.1
+        )
+        for s in campaign.subjects.filter(gold_answer=""):
+            vote(campaign, s, volunteer)
+        served = next_subjects(campaign=campaign, volunteer=volunteer, n=5, rng=random.Random(0))
+        assert sorted(s.gold_answer for s in served) == ["bogus", "real"]
+
+    def test_nothing_left_gives_an_empty_list(self, scientist, volunteer):
+        campaign = make_campaign(scientist, make_alerts(2, stamps=False), slug="done")
+        for s in campaign.subjects.all():
+            vote(campaign, s, volunteer)
+        assert next_subjects(campaign=campaign, volunteer=volunteer, n=5) == []
+
+    def test_it_takes_a_few_indexed_queries_whatever_the_mix(self, ranked, volunteer, django_assert_max_num_queries):
+        ranked.gold_share, ranked.exploration_share = 0.3, 0.3
+        with django_assert_max_num_queries(6):
+            served = next_subjects(campaign=ranked, volunteer=volunteer, n=20, rng=random.Random(1), with_alert=True)
+        with django_assert_max_num_queries(0):
+            assert all(s.alert.candid for s in served)
+
+
+class TestShares:
+    """Over many single-subject requests the configured shares hold (binomial tolerance, about 4 sigma)."""
+
+    REQUESTS = 1500
+
+    def draw(self, campaign, volunteer, seed):
+        rng = random.Random(seed)
+        return [next_subjects(campaign=campaign, volunteer=volunteer, n=1, rng=rng)[0] for _ in range(self.REQUESTS)]
+
+    def test_gold_and_exploration_shares_hold(self, ranked, volunteer):
+        ranked.gold_share, ranked.exploration_share = 0.2, 0.3
+        ranked.save()
+        served = self.draw(ranked, volunteer, seed=11)
+        top = Subject.objects.filter(campaign=ranked, gold_answer="").order_by("-priority").first()
+        gold = sum(1 for s in served if s.gold_answer) / self.REQUESTS
+        # Exploration may land on the top subject itself (1 chance in 90): not distinguishable, and rare.
+        explored = sum(1 for s in served if not s.gold_answer and s.pk != top.pk) / self.REQUESTS
+        assert abs(gold - 0.2) < 0.045, gold
+        assert abs(explored - 0.3 * (1 - 1 / 90)) < 0.05, explored
+        # Exploration really is random order: it reaches most of the pool, roughly evenly.
+        explored_counts = Counter(s.pk for s in served if not s.gold_answer and s.pk != top.pk)
+        assert len(explored_counts) > 70
+        assert max(explored_counts.values()) < 20
+        gold_counts = Counter(s.pk for s in served if s.gold_answer)
+        assert len(gold_counts) == 10
+
+    def test_zero_shares_serve_priority_only(self, ranked, volunteer):
+        served = self.draw(ranked, volunteer, seed=5)[:200]
+        assert {s.priority for s in served} == {100}
+
+    def test_the_api_mixes_in_gold_at_the_configured_share(self, ranked, volunteer, api_for):
+        ranked.gold_share = 0.25
+        ranked.save()
+        client = api_for(volunteer)
+        gold_candids = {str(c) for c in ranked.subjects.exclude(gold_answer="").values_list("alert__candid", flat=True)}
+        served = []
+        for _ in range(60):
+            r = client.get(f"/api/campaigns/{ranked.slug}/next/?n=10")
+            served += [s["candid"] for s in r.json()["subjects"]]
+        share = sum(1 for c in served if c in gold_candids) / len(served)
+        assert abs(share - 0.25) < 0.07, share
+
+
+class TestNextApi:
+    def test_it_returns_cards_with_stamps_fields_and_links(self, ranked, volunteer, api_for):
+        r = api_for(volunteer).get(f"/api/campaigns/{ranked.slug}/next/?n=2")
+        assert r.status_code == 200
+        body = r.json()
+        assert body["exhausted"] is False
+        card = body["subjects"][0]
+        assert card["stamps"]["difference"] == f"/api/alerts/{card['candid']}/cutouts/difference.png"
+        assert card["talk_url"] == f"/talk/alert/{card['candid']}/"
+        assert card["light_curve_url"].startswith(f"/api/alerts/{card['candid']}/")
+        for field in ("magpsf", "sigmapsf", "filter", "fwhm", "elong", "classtar", "sgscore1", "distpsnr1"):
+            assert field in card["fields"]
+        for field in ("isdiffpos", "ssdistnr", "ndethist", "days_since_first_detection", "gal_b"):
+            assert field in card["fields"]
+        assert card["fields"]["days_since_first_detection"] == pytest.approx(10.0)
+        assert isinstance(card["candid"], str)  # beyond 2**53: a JavaScript number would round it
+        assert "rb" not in card["fields"]
+        assert "drb" not in card["fields"]
+        assert "gold_answer" not in card  # never revealed before voting
+
+    def test_excluded_ids_are_not_returned(self, ranked, volunteer, api_for):
+        first = api_for(volunteer).get(f"/api/campaigns/{ranked.slug}/next/?n=3").json()["subjects"]
+        queued = ",".join(str(s["id"]) for s in first)
+        second = api_for(volunteer).get(f"/api/campaigns/{ranked.slug}/next/?n=3&exclude={queued}").json()["subjects"]
+        assert not {s["id"] for s in first} & {s["id"] for s in second}
+
+    @pytest.mark.parametrize(
+        ("query", "field"), [("n=0", "n"), ("n=abc", "n"), ("n=500", "n"), ("exclude=1,x", "exclude")]
+    )
+    def test_a_bad_query_is_named(self, ranked, volunteer, api_for, query, field):
+        r = api_for(volunteer).get(f"/api/campaigns/{ranked.slug}/next/?{query}")
+        assert r.status_code == 400
+        assert r.json()["field"] == field
+
+    def test_a_listed_campaign_refuses_others(self, ranked, volunteer, api_for):
+        Campaign.objects.filter(pk=ranked.pk).update(access=Campaign.Access.LISTED)
+        r = api_for(volunteer).get(f"/api/campaigns/{ranked.slug}/next/")
+        assert r.status_code == 403
+        assert "listed volunteers" in r.json()["detail"]
+
+    def test_anonymous_users_are_refused(self, ranked, client):
+        assert client.get(f"/api/campaigns/{ranked.slug}/next/").status_code in (401, 403)
+
+    def test_an_unknown_campaign_is_404(self, volunteer, api_for, db):
+        assert api_for(volunteer).get("/api/campaigns/nope/next/").status_code == 404
