@@ -170,8 +170,8 @@ def validate_classes(classes: Any) -> list[dict]:
         entry = {"key": key, "label": label.strip(), "shortcut": shortcut}
         if description:
             entry["description"] = description
-        if item.get("example_candid") is not None:
-            candid = item["example_candid"]
+        if item.get("example_candid") not in (None, ""):
+            candid = _candid_value(item["example_candid"])
             if (
                 isinstance(candid, bool)
                 or not isinstance(candid, int)
@@ -460,7 +460,15 @@ def campaign_delete(*, actor, campaign: Campaign) -> None:
 # --------------------------------------------------------------------------------------- tutorial and guide
 
 
+def _candid_value(candid: Any) -> Any:
+    """Candids exceed what a JavaScript number holds exactly, so clients may send them as digit strings."""
+    if isinstance(candid, str) and candid.isdigit() and len(candid) <= 20:
+        return int(candid)
+    return candid
+
+
 def _alert_by_candid(field: str, candid: Any) -> Alert | None:
+    candid = _candid_value(candid)
     if candid is None:
         return None
     if isinstance(candid, bool) or not isinstance(candid, int):

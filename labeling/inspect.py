@@ -342,4 +342,5 @@ def classifications_per_day_plot(stats: dict[str, Any]) -> dict:
         axis.major_label_text_color = "#9da7b3"
     plot.title.text_color = "#e6edf3"
     plot.grid.grid_line_color = "#30363d"
+    plot.outline_line_color = "#30363d"
     return json_item(plot)

@@ -29,11 +29,42 @@
     }
     return fetch(url, options).then(function (r) {
       if (r.status === 204) return { ok: true, status: 204, body: null };
-      return r.json().then(
-        function (json) { return { ok: r.ok, status: r.status, body: json }; },
-        function () { return { ok: r.ok, status: r.status, body: { detail: "HTTP " + r.status } }; }
-      );
+      return r.text().then(function (text) {
+        try {
+          return { ok: r.ok, status: r.status, body: parseExact(text) };
+        } catch (err) {
+          return { ok: r.ok, status: r.status, body: { detail: "HTTP " + r.status } };
+        }
+      });
     });
+  }
+
+  // ZTF candids are 64-bit integers, beyond what a JavaScript number holds exactly (2^53): JSON.parse would
+  // round 3454420621301015004 to ...5000. Integers of 16+ digits are read as strings instead (the API accepts
+  // candids as strings of digits too).
+  var NUMBER = /-?\d+(\.\d+)?([eE][+-]?\d+)?/y;
+
+  function parseExact(text) {
+    var out = "";
+    var i = 0;
+    while (i < text.length) {
+      var ch = text[i];
+      if (ch === '"') { // copy a string literal untouched, escapes included
+        var j = i + 1;
+        while (j < text.length && text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
+        out += text.slice(i, j + 1);
+        i = j + 1;
+      } else if (ch === "-" || (ch >= "0" && ch <= "9")) {
+        NUMBER.lastIndex = i;
+        var token = NUMBER.exec(text)[0];
+        out += /^-?\d{16,}$/.test(token) ? '"' + token + '"' : token;
+        i += token.length;
+      } else {
+        out += ch;
+        i += 1;
+      }
+    }
+    return JSON.parse(out);
   }
 
   // ---------------------------------------------------------------------------------------- errors
@@ -192,14 +223,14 @@
       button.type = "button";
       button.className = "preview-item";
       button.title = a.object_id + " · candid " + a.candid + " · " + a.night + " · " + a.filter + " " + (a.magpsf === null ? "" : a.magpsf.toFixed(2));
-      button.dataset.candid = a.candid;
+      button.dataset.candid = String(a.candid);
       var img = document.createElement("img");
       img.className = "stamp-thumb";
       img.loading = "lazy";
       img.alt = "difference stamp of " + a.object_id;
       img.src = a.stamp_url;
       button.appendChild(img);
-      button.addEventListener("click", function () { useAsExample(a.candid); });
+      button.addEventListener("click", function () { useAsExample(String(a.candid)); });
       grid.appendChild(button);
     });
   }
@@ -263,7 +294,7 @@
       var c = {};
       tr.querySelectorAll("input").forEach(function (input) {
         var v = input.value.trim();
-        if (input.dataset.classField === "example_candid") { if (v) c.example_candid = parseInt(v, 10); }
+        if (input.dataset.classField === "example_candid") { if (v) c.example_candid = v; }
         else c[input.dataset.classField] = v;
       });
       rows.push(c);
@@ -397,6 +428,7 @@
       }
       campaign = res.body;
       fillForm(campaign);
+      $("save-status").textContent = "";
       $("state-status").textContent = state === "live"
         ? "Live with " + campaign.n_subjects.toLocaleString("en") + " subjects — volunteers can classify now."
         : "Now " + campaign.state + ".";
@@ -499,7 +531,7 @@
     var example = $("t-example").value.trim();
     api("POST", "/api/campaigns/" + slug + "/tutorial/", {
       title: $("t-title").value.trim(), text: $("t-text").value.trim(),
-      example_candid: example ? parseInt(example, 10) : null,
+      example_candid: example || null,
     }).then(function (res) {
       if (!res.ok) { showError(res.body.field, res.body.detail, "t-") || showError("title", res.body.detail, "t-"); return; }
       $("tutorial-form").reset();
@@ -512,7 +544,7 @@
     clearErrors($("guide-form"));
     api("POST", "/api/campaigns/" + slug + "/field-guide/", {
       title: $("g-title").value.trim(), text: $("g-text").value.trim(), answer: $("g-answer").value,
-      example_candids: listOf($("g-examples").value).map(function (s) { return parseInt(s, 10); }),
+      example_candids: listOf($("g-examples").value),
     }).then(function (res) {
       if (!res.ok) { showError(res.body.field, res.body.detail, "g-") || showError("title", res.body.detail, "g-"); return; }
       $("guide-form").reset();

@@ -1,0 +1,194 @@
+"""Browser test: the demo scientist builds a campaign from filters with a live preview, adds a tutorial step and
+a field-guide entry, takes it live; the demo volunteer then finds it on the home page. Screenshots go to
+test-artifacts/screenshots/campaign_*.png."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+DEMO_PASSWORD = "blink-demo"
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"Debian's chromium is not installed at {CHROMIUM} (make chromium installs it)")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop in this thread
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def open_page(browser, errors: list[str]):
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on(
+        "response",
+        lambda r: r.status >= 500 and errors.append(f"{r.status} {r.url}"),
+    )
+    return page
+
+
+def log_in(page, base: str, username: str, next_url: str) -> None:
+    page.goto(f"{base}/accounts/login/?next={next_url}")
+    page.fill("#id_username", username)
+    page.fill("#id_password", DEMO_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"**{next_url}")
+
+
+def wait_for_thumbs(page, n: int) -> None:
+    page.wait_for_function(
+        "n => { const imgs = [...document.querySelectorAll('#preview-grid img')];"
+        " return imgs.length >= n && imgs.every(i => i.complete && i.naturalWidth > 0); }",
+        arg=n,
+        timeout=20_000,
+    )
+
+
+def test_a_scientist_builds_a_campaign_and_a_volunteer_sees_it(live_server, browser, demo_alerts):
+    from labeling.filters import count_matching
+    from labeling.models import Campaign
+    from labeling.roles import create_demo_users
+
+    create_demo_users(DEMO_PASSWORD)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    errors: list[str] = []
+    page = open_page(browser, errors)
+    log_in(page, live_server.url, "scientist", "/campaigns/manage/new/")
+
+    # The preview counts everything before any filter is set.
+    page.wait_for_function(
+        "n => document.getElementById('preview-count').textContent === String(n)", arg=len(demo_alerts)
+    )
+    page.fill("#f-name", "Bright positive candidates")
+    page.fill("#f-description", "Are the bright, positive subtractions of the demo nights real?")
+
+    # A range upside down is refused with the field named, before anything is saved.
+    page.fill('[data-filter="rb"][data-op="gt"]', "0.6")
+    page.fill('[data-filter="rb"][data-op="lt"]', "0.2")
+    page.locator('[data-error-for="rb"]').wait_for(state="visible")
+    assert "upside down" in page.locator('[data-error-for="rb"]').text_content()
+    page.fill('[data-filter="rb"][data-op="gt"]', "")
+    page.fill('[data-filter="rb"][data-op="lt"]', "")
+
+    spec = {"magpsf": {"lt": 19.5}, "isdiffpos": True}
+    page.fill('[data-filter="magpsf"][data-op="lt"]', "19.5")
+    page.select_option('select[data-filter="isdiffpos"]', "true")
+    expected = count_matching(spec)
+    assert 0 < expected < len(demo_alerts)
+    page.wait_for_function("n => document.getElementById('preview-count').textContent === String(n)", arg=expected)
+    assert page.locator("#preview-summary").text_content() == "magpsf < 19.5, isdiffpos = true"
+    wait_for_thumbs(page, min(expected, 24))
+    assert page.locator('[data-error-for="rb"]').is_hidden()
+    page.fill("#f-retire-after", "3")
+    page.screenshot(path=str(SCREENSHOTS / "campaign_builder_preview.png"), full_page=True)
+
+    page.click("#save-campaign")
+    page.wait_for_url(re.compile(r".*/campaigns/manage/bright-positive-candidates/edit/\?created=1$"))
+    campaign = Campaign.objects.get(slug="bright-positive-candidates")
+    assert campaign.selection == spec
+    assert campaign.state == "draft"
+
+    # Tutorial step with an example picked from the preview grid.
+    wait_for_thumbs(page, min(expected, 24))
+    page.focus("#t-example")
+    first = page.locator("#preview-grid .preview-item").first
+    example_candid = int(first.get_attribute("data-candid"))
+    first.click()
+    assert page.input_value("#t-example") == str(example_candid)
+    page.fill("#t-title", "Look at the centre")
+    page.fill("#t-text", "A real source is a round blob in the middle of the difference image.")
+    with page.expect_response(lambda r: r.url.endswith("/tutorial/") and r.request.method == "POST") as posted:
+        page.click("#add-step")
+    assert posted.value.status == 201, posted.value.text()
+    page.locator("#tutorial-list li").filter(has_text="Look at the centre").wait_for()
+
+    page.fill("#g-title", "Real point source")
+    page.select_option("#g-answer", "real")
+    page.fill("#g-text", "PSF-shaped, like the stars around it.")
+    page.focus("#g-examples")
+    page.locator("#preview-grid .preview-item").nth(1).click()
+    with page.expect_response(lambda r: r.url.endswith("/field-guide/") and r.request.method == "POST") as posted:
+        page.click("#add-entry")
+    assert posted.value.status == 201, posted.value.text()
+    page.locator("#guide-list li").filter(has_text="Real point source").wait_for()
+
+    page.click("#go-live")
+    page.wait_for_function("() => document.getElementById('state-badge').textContent === 'Live'")
+    page.locator("#state-status").filter(has_text=f"Live with {expected} subjects").wait_for()
+    page.screenshot(path=str(SCREENSHOTS / "campaign_builder_live.png"), full_page=True)
+
+    campaign.refresh_from_db()
+    assert campaign.state == "live"
+    assert campaign.subjects.count() == expected
+    assert campaign.tutorial_steps.get().example_alert.candid == example_candid
+    assert campaign.field_guide.get().examples.count() == 1
+
+    # The demo volunteer finds it on the home page.
+    volunteer_page = open_page(browser, errors)
+    log_in(volunteer_page, live_server.url, "volunteer", "/")
+    card = volunteer_page.locator(".campaign-card").filter(has_text="Bright positive candidates")
+    card.wait_for()
+    assert card.locator("a[href='/classify/bright-positive-candidates/']").count() == 1
+    volunteer_page.screenshot(path=str(SCREENSHOTS / "campaign_volunteer_home.png"), full_page=True)
+
+    # Some classifications over a few days, then the scientist's inspect, subject and dashboard pages.
+    subjects = cast_some_votes(campaign)
+    page.goto(f"{live_server.url}/campaigns/manage/{campaign.slug}/inspect/?sort=-votes")
+    page.locator("#inspect-table tbody tr").first.wait_for()
+    page.wait_for_function("() => [...document.querySelectorAll('#inspect-table img')].every(i => i.complete)")
+    first_row = page.locator("#inspect-table tbody tr").first
+    assert "real" in first_row.text_content()
+    page.screenshot(path=str(SCREENSHOTS / "campaign_inspect.png"), full_page=True)
+    page.goto(f"{live_server.url}/campaigns/manage/{campaign.slug}/subjects/{subjects[0].pk}/")
+    assert page.locator("#votes-table tbody tr").count() == 3
+    page.screenshot(path=str(SCREENSHOTS / "campaign_subject.png"), full_page=True)
+    page.goto(f"{live_server.url}/campaigns/manage/{campaign.slug}/dashboard/")
+    page.locator("#per-day canvas").first.wait_for(state="attached", timeout=15_000)
+    assert page.locator("#leaderboard tbody tr").count() == 3
+    page.screenshot(path=str(SCREENSHOTS / "campaign_dashboard.png"), full_page=True)
+    assert errors == []
+
+
+def cast_some_votes(campaign) -> list:
+    import datetime as dt
+    import uuid
+
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from labeling.models import Vote
+    from labeling.votes import vote_record
+
+    people = [get_user_model().objects.create_user(username=f"stargazer{i}", password="x" * 12) for i in range(3)]
+    subjects = list(campaign.subjects.select_related("alert").order_by("alert__candid")[:12])
+    for i, subject in enumerate(subjects):
+        truth = "real" if subject.alert.demo_truth == "real" else "bogus"
+        for j, person in enumerate(people):
+            answer = truth if (i + j) % 4 else ("skip" if j == 2 else "bogus" if truth == "real" else "real")
+            vote_record(
+                campaign=campaign, subject_id=subject.pk, volunteer=person, answer=answer, idempotency_key=uuid.uuid4()
+            )
+    # Spread them over the last five days, as a week of classifying would.
+    for vote in Vote.objects.filter(campaign=campaign):
+        Vote.objects.filter(pk=vote.pk).update(created_at=timezone.now() - dt.timedelta(days=vote.pk % 5, hours=1))
+    return subjects
