@@ -14,7 +14,6 @@ from functools import wraps
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, Q
-from django.http import FileResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
@@ -39,6 +38,7 @@ from labeling.filters import FilterError, compile_filter, count_matching, select
 from labeling.inspect import MAX_PAGE, InspectError, dashboard, inspect_subjects, subject_rows, subject_votes
 from labeling.models import Alert, Campaign, FieldGuideEntry, Subject, TutorialStep
 from labeling.roles import SCIENTIST, VOLUNTEER, HasRole
+from labeling.streaming import StreamedFileResponse, StreamedResponse
 
 AUTHENTICATION = [TokenAuthentication, SessionAuthentication]
 SIGNED_IN = [HasRole.of(VOLUNTEER)]
@@ -782,13 +782,15 @@ class ExportView(Base):
         if kind in ("consensus-csv", "consensus-json", "npz") and method == "dawid_skene":
             ensure_consensus(campaign)
         if kind == "npz":
-            spool = tempfile.TemporaryFile()  # noqa: SIM115 - FileResponse closes it after sending
+            spool = tempfile.TemporaryFile()  # noqa: SIM115 - the response closes it after sending
             write_training_set(campaign, spool, method=method, retired_only=retired_only)
             spool.seek(0)
-            return FileResponse(spool, as_attachment=True, filename=filename, content_type="application/octet-stream")
+            return StreamedFileResponse(
+                spool, as_attachment=True, filename=filename, content_type="application/octet-stream"
+            )
         kwargs = {"method": method, "retired_only": retired_only} if kind.startswith("consensus") else {}
         content_type = "application/json" if kind == "consensus-json" else "text/csv; charset=utf-8"
-        response = StreamingHttpResponse(
+        response = StreamedResponse(
             (chunk.encode("utf-8") for chunk in export_stream(campaign, kind, **kwargs)), content_type=content_type
         )
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
