@@ -80,6 +80,15 @@ class Command(BaseCommand):
         campaigns = create_demo_campaigns(owner=scientist)
         self.done(t, ", ".join(c.name for c in campaigns))
 
+        # The drift page reads stored summaries; computing them here means it is not empty on first visit.
+        from classifiers.drift import recompute_drift
+
+        t = self.step("Night-by-night drift summaries")
+        summary = recompute_drift()
+        self.done(
+            t, "; ".join(f"{x['task']}: {x['nights']} nights, {len(x['flagged'])} flagged" for x in summary["tasks"])
+        )
+
         self.stdout.write(
             self.style.SUCCESS("Demo ready. Log in with volunteer / scientist / mllead / admin, password blink-demo.")
         )
