@@ -155,9 +155,11 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
 BLINK_MAX_UPLOAD_BYTES = int(os.environ.get("BLINK_MAX_UPLOAD_BYTES", str(20 * 1024 * 1024)))
 
 REST_FRAMEWORK = {
+    # Token first: its WWW-Authenticate header turns "not signed in" into 401 everywhere (Session alone
+    # gives 403); a request without a token header falls through to the session, CSRF-checked.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
