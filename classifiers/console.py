@@ -553,6 +553,8 @@ def drift_version(task: str) -> ModelVersion | None:
 def drift_night_row(row: DriftNight) -> dict:
     meta = (row.statistics or {}).get(META_KEY, {})
     stats = {k: v for k, v in (row.statistics or {}).items() if k != META_KEY}
+    min_n = meta.get("config", {}).get("min_alerts", 0)
+    tested = [s for s in stats.values() if s.get("psi") is not None and s.get("n", 0) >= min_n]
     return {
         "night": row.night,
         "nids": meta.get("nids", []),
@@ -566,8 +568,11 @@ def drift_night_row(row: DriftNight) -> dict:
         "statistics": stats,
         "thresholds": meta.get("config", {}),
         "computed_at": row.computed_at,
-        "worst_psi": max((s["psi"] for s in stats.values() if s.get("psi") is not None), default=None),
-        "worst_ks": max((s["ks"] for s in stats.values() if s.get("ks") is not None), default=None),
+        # Only what was tested: the reference nights are not tested against themselves, and a variable with
+        # fewer values than the minimum is summarised but never judged.
+        "worst_psi": None if meta.get("reference") else max((s["psi"] for s in tested), default=None),
+        "worst_ks": None if meta.get("reference") else max((s["ks"] for s in tested), default=None),
+        "tested": bool(tested) and not meta.get("reference"),
     }
 
 

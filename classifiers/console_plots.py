@@ -86,9 +86,13 @@ def _ms(day: dt.date) -> float:
 
 def drift_figure(name: str, title: str, nights: list[dict], *, height: int = 300):
     """Percentile bands of one variable over nights, the median as a line, the reference window shaded, and the
-    nights where this variable drifted marked in red."""
+    nights where this variable drifted marked in red. Every variable's figure spans all nights, so the plots
+    line up one above the other."""
     rows = [n for n in nights if name in n["percentiles"]]
+    day = 24 * 3600 * 1000
+    span = (_ms(nights[0]["night"]) - day, _ms(nights[-1]["night"]) + day) if nights else (0, day)
     fig = figure(
+        x_range=Range1d(*span),
         height=height,
         sizing_mode="stretch_width",
         x_axis_type="datetime",
@@ -165,9 +169,8 @@ def drift_figure(name: str, title: str, nights: list[dict], *, height: int = 300
         )
     )
     _legend(fig)
-    fig.legend.location = "top_left"
-    fig.legend.orientation = "horizontal"
-    fig.add_layout(fig.legend[0], "below")
+    # Beside the plot, not on it: the bands fill the whole frame.
+    fig.add_layout(fig.legend[0], "right")
     return json_item(fig)
 
 

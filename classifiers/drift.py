@@ -280,12 +280,21 @@ def compute_drift(
         edges = psi_edges(ref_values)
         nb = edges.size + 1
         ref_hist = np.bincount(np.searchsorted(edges, ref_values, side="right"), minlength=nb)
+        ref_bands = percentile_bands(ref_values)
+        ref_summary = {k: ref_bands[k] for k in ("p16", "p50", "p84")} if ref_bands else None
         for i, segment in enumerate(segments):
             bands = percentile_bands(segment)
             if bands is None:
                 continue
             out[i].percentiles[name] = bands
-            entry: dict = {"n": int(segment.size), "psi": None, "ks": None, "ks_pvalue": None, "drifted": False}
+            entry: dict = {
+                "n": int(segment.size),
+                "psi": None,
+                "ks": None,
+                "ks_pvalue": None,
+                "drifted": False,
+                "reference": ref_summary,  # the reference window's 16th, 50th and 84th percentiles
+            }
             if ref_values.size:
                 hist = np.bincount(np.searchsorted(edges, segment, side="right"), minlength=nb)
                 entry["psi"] = psi_from_counts(ref_hist, hist)

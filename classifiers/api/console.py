@@ -208,6 +208,12 @@ class VariableStatisticsSerializer(serializers.Serializer):
     ks = serializers.FloatField(allow_null=True)
     ks_pvalue = serializers.FloatField(allow_null=True)
     drifted = serializers.BooleanField()
+    reference = serializers.DictField(
+        child=serializers.FloatField(),
+        allow_null=True,
+        required=False,
+        help_text="The reference window's p16, p50 and p84",
+    )
 
 
 class DriftNightSerializer(serializers.Serializer):

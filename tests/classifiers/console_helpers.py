@@ -9,7 +9,7 @@ import itertools
 import numpy as np
 
 from classifiers.models import ModelVersion, Score
-from labeling.models import Alert
+from labeling.models import Alert, Stamps
 
 _candids = itertools.count(3_000_000_000_000_000)
 
@@ -59,6 +59,41 @@ def make_alerts(n: int, *, night: dt.date, rng: np.random.Generator, nid: int | 
             )
         )
     return Alert.objects.bulk_create(alerts)
+
+
+def clone_night(alerts, night, rng, *, fwhm_factor=1.0, template_noise=0.0):
+    """A new night made of resampled demo alerts (and their stamps), optionally with broader seeing or a
+    noisier (degraded) template."""
+    chosen = [alerts[i] for i in rng.integers(0, len(alerts), len(alerts))]
+    stamps = {s.alert_id: s for s in Stamps.objects.filter(alert_id__in=[a.pk for a in chosen])}
+    clones, clone_stamps = [], []
+    for i, a in enumerate(chosen):
+        clone = Alert(**{f.attname: getattr(a, f.attname) for f in Alert._meta.concrete_fields if f.attname != "id"})
+        clone.candid = a.candid + (night.toordinal() % 1000) * 10_000_000 + i
+        clone.night = night
+        clone.nid = (night - dt.date(2017, 1, 1)).days
+        clone.fwhm = None if a.fwhm is None else a.fwhm * fwhm_factor * (1 + rng.normal(0, 0.02))
+        clones.append(clone)
+    Alert.objects.bulk_create(clones)
+    for a, clone in zip(chosen, clones, strict=True):
+        s = stamps[a.pk]
+        template = s.unpack("template")
+        if template_noise:
+            spread = np.nanstd(template)
+            template = template + rng.normal(0, template_noise * spread, template.shape).astype(np.float32)
+        clone_stamps.append(
+            Stamps(
+                alert=clone,
+                height=s.height,
+                width=s.width,
+                science=s.science,
+                template=Stamps.pack(template),
+                difference=s.difference,
+                nan_fraction=s.nan_fraction,
+            )
+        )
+    Stamps.objects.bulk_create(clone_stamps)
+    return clones
 
 
 def make_version(task: str = "real_bogus", version: int = 1, status: str = "candidate", **fields) -> ModelVersion:

@@ -13,8 +13,8 @@ from scipy import stats
 from classifiers import drift
 from classifiers.drift import DriftConfig, compute_drift, ks_sorted, percentile_bands, psi
 from classifiers.models import DriftNight
-from labeling.models import Alert, Stamps
-from tests.classifiers.console_helpers import add_scores, make_alerts, make_version
+from labeling.models import Alert
+from tests.classifiers.console_helpers import add_scores, clone_night, make_alerts, make_version
 
 
 def test_psi_of_two_bins_matches_the_formula():
@@ -103,41 +103,6 @@ def test_a_small_noisy_night_is_not_flagged_on_thresholds_alone():
 # ------------------------------------------------------------------------------------------------ database
 
 
-def _clone_night(alerts, night, rng, *, fwhm_factor=1.0, template_noise=0.0):
-    """A new night made of resampled demo alerts (and their stamps), optionally with broader seeing or a
-    noisier (degraded) template."""
-    chosen = [alerts[i] for i in rng.integers(0, len(alerts), len(alerts))]
-    stamps = {s.alert_id: s for s in Stamps.objects.filter(alert_id__in=[a.pk for a in chosen])}
-    clones, clone_stamps = [], []
-    for i, a in enumerate(chosen):
-        clone = Alert(**{f.attname: getattr(a, f.attname) for f in Alert._meta.concrete_fields if f.attname != "id"})
-        clone.candid = a.candid + (night.toordinal() % 1000) * 10_000_000 + i
-        clone.night = night
-        clone.nid = (night - dt.date(2017, 1, 1)).days
-        clone.fwhm = None if a.fwhm is None else a.fwhm * fwhm_factor * (1 + rng.normal(0, 0.02))
-        clones.append(clone)
-    Alert.objects.bulk_create(clones)
-    for a, clone in zip(chosen, clones, strict=True):
-        s = stamps[a.pk]
-        template = s.unpack("template")
-        if template_noise:
-            spread = np.nanstd(template)
-            template = template + rng.normal(0, template_noise * spread, template.shape).astype(np.float32)
-        clone_stamps.append(
-            Stamps(
-                alert=clone,
-                height=s.height,
-                width=s.width,
-                science=s.science,
-                template=Stamps.pack(template),
-                difference=s.difference,
-                nan_fraction=s.nan_fraction,
-            )
-        )
-    Stamps.objects.bulk_create(clone_stamps)
-    return clones
-
-
 @pytest.fixture
 def shifted_demo_nights(demo_alerts):
     """The demo alerts, three resampled reference nights, one unshifted night, one with broader seeing and a
@@ -145,8 +110,8 @@ def shifted_demo_nights(demo_alerts):
     rng = np.random.default_rng(21)
     days = [dt.date(2026, 7, d) for d in (1, 2, 3, 4, 5)]
     for day in days[:4]:
-        _clone_night(demo_alerts, day, rng)
-    _clone_night(demo_alerts, days[4], rng, fwhm_factor=1.8, template_noise=4.0)
+        clone_night(demo_alerts, day, rng)
+    clone_night(demo_alerts, days[4], rng, fwhm_factor=1.8, template_noise=4.0)
     first = min(a.night for a in demo_alerts)
     return DriftConfig(reference_start=first, reference_end=days[2]), days
 
