@@ -32,6 +32,7 @@ from classifiers.architectures import (
     streak_member,
 )
 from classifiers.ensemble import GROUPS, PLAUSIBLE_CLASSES, STREAK_TARGETS, StreakEnsemble, streak_targets
+from classifiers.evaluation import binary_metrics  # the one home of Blink's metrics (keys of ModelVersion.metrics)
 from classifiers.inference import Predictor
 from classifiers.runtime import keras, tensorflow
 
@@ -42,8 +43,6 @@ REAL = "real"
 BOGUS = "bogus"
 TASK_REAL_BOGUS = "real_bogus"
 TASK_STREAKS = "streaks"
-# How many ROC points a version keeps: enough for a smooth curve on the console, small in JSON.
-ROC_POINTS = 200
 
 
 class Diverged(RuntimeError):
@@ -265,51 +264,6 @@ def weighted_bce(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> float:
     losses = -(y * np.log(p) + (1 - y) * np.log(1 - p))
     total = float(np.sum(w))
     return float(np.sum(w * losses) / total) if total > 0 else float("nan")
-
-
-def binary_metrics(y_true: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -> dict:
-    """Accuracy, precision, recall, FPR, FNR at ``threshold``, ROC AUC, confusion matrix and ROC points."""
-    from sklearn.metrics import roc_auc_score, roc_curve
-
-    y = np.asarray(y_true).astype(int).reshape(-1)
-    s = np.asarray(scores, dtype=np.float64).reshape(-1)
-    predicted = (s >= threshold).astype(int)
-    tp = int(np.sum((predicted == 1) & (y == 1)))
-    tn = int(np.sum((predicted == 0) & (y == 0)))
-    fp = int(np.sum((predicted == 1) & (y == 0)))
-    fn = int(np.sum((predicted == 0) & (y == 1)))
-
-    def ratio(a: int, b: int) -> float | None:
-        return a / b if b else None
-
-    metrics = {
-        "n": int(len(y)),
-        "n_positive": int(np.sum(y == 1)),
-        "n_negative": int(np.sum(y == 0)),
-        "threshold": float(threshold),
-        "accuracy": ratio(tp + tn, len(y)),
-        "precision": ratio(tp, tp + fp),
-        "recall": ratio(tp, tp + fn),
-        "fpr": ratio(fp, fp + tn),
-        "fnr": ratio(fn, fn + tp),
-        # [[TN, FP], [FN, TP]]: rows are the truth (bogus, real), columns the prediction.
-        "confusion": [[tn, fp], [fn, tp]],
-        "roc_auc": None,
-        "roc": {"fpr": [], "tpr": [], "thresholds": []},
-    }
-    if 0 < metrics["n_positive"] < len(y):
-        metrics["roc_auc"] = float(roc_auc_score(y, s))
-        fpr, tpr, thresholds = roc_curve(y, s)
-        if len(fpr) > ROC_POINTS:
-            keep = np.unique(np.linspace(0, len(fpr) - 1, ROC_POINTS).round().astype(int))
-            fpr, tpr, thresholds = fpr[keep], tpr[keep], thresholds[keep]
-        thresholds = np.minimum(thresholds, 1.0)  # sklearn puts +inf first; JSON has no inf
-        metrics["roc"] = {
-            "fpr": [round(float(v), 5) for v in fpr],
-            "tpr": [round(float(v), 5) for v in tpr],
-            "thresholds": [round(float(v), 5) for v in thresholds],
-        }
-    return metrics
 
 
 def balanced_threshold(y: np.ndarray, scores: np.ndarray, bounds: tuple[float, float]) -> float:
