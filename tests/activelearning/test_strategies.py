@@ -38,12 +38,21 @@ def test_uncertainty_like_strategies_pick_the_points_nearest_the_boundary(toy, s
     assert abs(x[picked[0], 0]) == nearest[0]
 
 
-def test_the_three_measures_agree_with_modal_on_binary_scores(toy):
+@pytest.mark.parametrize("strategy", ["uncertainty", "margin", "entropy"])
+def test_the_closed_forms_equal_modals_own_measures(toy, strategy):
+    _, proba, _ = toy
+    fast = {"uncertainty": strategies.uncertainty_utility, "margin": strategies.margin_utility,
+            "entropy": strategies.entropy_utility}[strategy](proba)  # fmt: skip
+    assert np.allclose(fast, strategies.modal_utility(strategy, proba), atol=1e-5)
+    # modAL on the (n, 2) layout takes the same path as a 2-D input here.
+    assert np.allclose(
+        strategies.modal_utility(strategy, proba), getattr(strategies, f"{strategy}_utility")(np.c_[1 - proba, proba])
+    )
+
+
+def test_entropy_orders_binary_scores_as_uncertainty_does(toy):
     _, proba, _ = toy
     u = strategies.uncertainty_utility(proba)
-    assert np.allclose(u, 1 - np.abs(2 * proba - 1))
-    assert np.allclose(strategies.margin_utility(proba), u)
-    # Entropy orders binary scores as uncertainty does.
     assert (np.argsort(strategies.entropy_utility(proba)) == np.argsort(u)).mean() > 0.99
 
 
@@ -130,3 +139,26 @@ def test_grouped_committees_rank_by_the_most_disputed_question(toy):
     )
     picked = strategies.select_batch(result.priority, 30)
     assert np.all(x[picked, 1] > 0.9)
+
+
+def test_incremental_ranked_batch_picks_what_modals_sampler_picks():
+    rng = np.random.default_rng(5)
+    emb = rng.normal(size=(300, 16))
+    unc = rng.random(300)
+    labeled = rng.normal(size=(40, 16))
+    ours = strategies.ranked_batch_order(
+        pool_embeddings=emb, pool_uncertainty=unc, labeled_embeddings=labeled, n_instances=25
+    )
+    modal = strategies.ranked_batch_order(
+        pool_embeddings=emb, pool_uncertainty=unc, labeled_embeddings=labeled, n_instances=25, use_modal=True
+    )
+    assert list(ours) == list(modal)
+
+
+def test_binary_committee_measures_equal_the_general_ones():
+    rng = np.random.default_rng(6)
+    members = rng.random((500, 4))
+    members[:5] = 0.5  # ties vote for the first class, as modAL's argmax does
+    three_d = np.stack([1 - members, members], axis=2)
+    assert np.allclose(strategies.vote_entropy(members), strategies.vote_entropy(three_d))
+    assert np.allclose(strategies.consensus_entropy(members), strategies.consensus_entropy(three_d))
