@@ -231,4 +231,14 @@ BLINK = {
     "STAMP_CACHE_SECONDS": 86400,
     "MODEL_CACHE_DIR": VAR_DIR / "models",
     "DEMO_ALERT_DIR": VAR_DIR / "demo_alerts",
+    # The active-learning loop (activelearning.retraining): promote a retrained candidate when its ROC AUC on the
+    # fixed held-out set is not below the active version's by more than PROMOTE_MARGIN; the held-out set is the
+    # objects whose salted objectId hash falls in the lowest HELDOUT_FRACTION; a running training whose heartbeat
+    # is older than TRAINING_STALE_SECONDS is taken for a dead worker (marked failed, retried once).
+    "PROMOTE_MARGIN": float(os.environ.get("BLINK_PROMOTE_MARGIN", "0.01")),
+    "HELDOUT_FRACTION": float(os.environ.get("BLINK_HELDOUT_FRACTION", "0.2")),
+    "HELDOUT_SALT": os.environ.get("BLINK_HELDOUT_SALT", "blink-heldout-v1"),
+    "RETRAIN_EPOCHS": int(os.environ.get("BLINK_RETRAIN_EPOCHS", "8")),
+    "TRAINING_STALE_SECONDS": float(os.environ.get("BLINK_TRAINING_STALE_SECONDS", "120")),
+    "TRAINING_HEARTBEAT_SECONDS": float(os.environ.get("BLINK_TRAINING_HEARTBEAT_SECONDS", "10")),
 }
