@@ -7,7 +7,11 @@ of three sources, drawn independently per pick:
 - **gold** (``campaign.gold_share``): a gold-standard subject, in random order, so volunteer skill can be measured;
 - **explore** (``campaign.exploration_share``): a subject in random order, so the training set does not collapse
   onto the model's decision boundary;
-- **priority** (the rest): the highest ``priority`` first.
+- **priority** (the rest): the highest ``priority`` first. The very top is spread over the volunteers
+  classifying at the same moment: priority picks are drawn at random from the ``priority_window`` best
+  subjects (and served best first), so fifty volunteers arriving together do not all vote on one subject and
+  watch it retire under them (each of those late votes would be refused). The window is small next to any
+  real queue, so the active-learning order still decides what is seen.
 
 Random order is read from the ``(campaign, retired, random_key)`` index starting at a random point and wrapping
 around, never ``ORDER BY random()``; priority order from the ``(campaign, retired, -priority)`` index. Every
@@ -31,6 +35,7 @@ EXPLORE = "explore"
 PRIORITY = "priority"
 MAX_BATCH = 20
 MAX_EXCLUDE = 500
+PRIORITY_WINDOW = 12
 
 _default_rng = random.Random()
 
@@ -67,10 +72,12 @@ def _random_order(qs: QuerySet[Subject], k: int, rng: random.Random) -> list[Sub
     return picked
 
 
-def _priority_order(qs: QuerySet[Subject], k: int) -> list[Subject]:
+def _priority_order(qs: QuerySet[Subject], k: int, window: int, rng: random.Random) -> list[Subject]:
     if k <= 0:
         return []
-    return list(qs.order_by("-priority")[:k])
+    top = list(qs.order_by("-priority")[: max(k, window)])
+    picked = top if len(top) <= k else rng.sample(top, k)
+    return sorted(picked, key=lambda s: -s.priority)
 
 
 def next_subjects(
@@ -81,10 +88,12 @@ def next_subjects(
     exclude_ids: Iterable[int] = (),
     rng: random.Random | None = None,
     with_alert: bool = False,
+    priority_window: int = PRIORITY_WINDOW,
 ) -> list[Subject]:
     """Up to ``n`` unretired subjects of ``campaign`` that ``volunteer`` has not voted on and that are not in
     ``exclude_ids`` (the subjects already waiting in the page's local queue). Each returned subject carries
-    ``queue_source`` (gold, explore or priority). Pass ``rng`` for reproducible draws."""
+    ``queue_source`` (gold, explore or priority). Pass ``rng`` for reproducible draws, ``priority_window=1``
+    for the strict priority order."""
     n = max(0, min(int(n), MAX_BATCH))
     if n == 0:
         return []
@@ -121,7 +130,7 @@ def next_subjects(
         got = keep(EXPLORE, _random_order(without_taken(ordinary), wanted[EXPLORE], rng))
         shortfall += wanted[EXPLORE] - got
     k = wanted[PRIORITY] + shortfall
-    got = keep(PRIORITY, _priority_order(without_taken(ordinary), k))
+    got = keep(PRIORITY, _priority_order(without_taken(ordinary), k, priority_window, rng))
     if got < k and separate_gold:
         # Only gold subjects are left for this volunteer: serve them rather than nothing.
         keep(GOLD, _random_order(without_taken(base), k - got, rng))

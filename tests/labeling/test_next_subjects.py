@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from labeling.models import Campaign, Subject
-from labeling.queue import next_subjects
+from labeling.queue import PRIORITY_WINDOW, next_subjects
 from labeling.votes import vote_record
 from tests.labeling.classify_helpers import make_alerts, make_campaign
 
@@ -49,7 +49,9 @@ class TestWhatIsNeverServed:
         vote(ranked, ordered[0], volunteer)
         Subject.objects.filter(pk=ordered[1].pk).update(retired=True)
         vote(ranked, ordered[3], other_volunteer)  # someone else's vote does not hide it from me
-        served = next_subjects(campaign=ranked, volunteer=volunteer, n=5, exclude_ids=[ordered[2].pk])
+        served = next_subjects(
+            campaign=ranked, volunteer=volunteer, n=5, exclude_ids=[ordered[2].pk], priority_window=1
+        )
         assert ids(served) == [ordered[3].pk, ordered[4].pk, ordered[5].pk, ordered[6].pk, ordered[7].pk]
 
     def test_a_volunteer_classifying_everything_sees_each_subject_once(self, scientist, volunteer):
@@ -79,14 +81,25 @@ class TestWhatIsNeverServed:
 
 class TestOrder:
     def test_without_exploration_the_highest_priority_comes_first(self, ranked, volunteer):
-        served = next_subjects(campaign=ranked, volunteer=volunteer, n=5)
+        served = next_subjects(campaign=ranked, volunteer=volunteer, n=5, priority_window=1)
         assert [s.priority for s in served] == [100, 99, 98, 97, 96]
         assert {s.queue_source for s in served} == {"priority"}
+
+    def test_the_top_of_the_queue_is_spread_over_concurrent_volunteers(self, ranked, volunteer):
+        rng = random.Random(2)
+        firsts = Counter(
+            next_subjects(campaign=ranked, volunteer=volunteer, n=1, rng=rng)[0].priority for _ in range(600)
+        )
+        # Drawn from the best PRIORITY_WINDOW subjects only, each about equally often.
+        assert set(firsts) == set(range(100, 100 - PRIORITY_WINDOW, -1))
+        assert max(firsts.values()) < 2 * 600 / PRIORITY_WINDOW
+        batch = next_subjects(campaign=ranked, volunteer=volunteer, n=5, rng=rng)
+        assert [s.priority for s in batch] == sorted((s.priority for s in batch), reverse=True)
 
     def test_a_new_priority_changes_what_comes_next(self, ranked, volunteer):
         last = Subject.objects.filter(campaign=ranked).order_by("priority").first()
         Subject.objects.filter(pk=last.pk).update(priority=1000)
-        assert next_subjects(campaign=ranked, volunteer=volunteer, n=1)[0].pk == last.pk
+        assert next_subjects(campaign=ranked, volunteer=volunteer, n=1, priority_window=1)[0].pk == last.pk
 
     def test_random_order_wraps_around_from_its_start(self, scientist, volunteer):
         campaign = make_campaign(
@@ -127,7 +140,10 @@ class TestShares:
 
     def draw(self, campaign, volunteer, seed):
         rng = random.Random(seed)
-        return [next_subjects(campaign=campaign, volunteer=volunteer, n=1, rng=rng)[0] for _ in range(self.REQUESTS)]
+        return [
+            next_subjects(campaign=campaign, volunteer=volunteer, n=1, rng=rng, priority_window=1)[0]
+            for _ in range(self.REQUESTS)
+        ]
 
     def test_gold_and_exploration_shares_hold(self, ranked, volunteer):
         ranked.gold_share, ranked.exploration_share = 0.2, 0.3
@@ -177,7 +193,7 @@ class TestNextApi:
             assert field in card["fields"]
         for field in ("isdiffpos", "ssdistnr", "ndethist", "days_since_first_detection", "gal_b"):
             assert field in card["fields"]
-        assert card["fields"]["days_since_first_detection"] == pytest.approx(10.0)
+        assert card["fields"]["days_since_first_detection"] == pytest.approx(10.0, abs=1.0)
         assert isinstance(card["candid"], str)  # beyond 2**53: a JavaScript number would round it
         assert "rb" not in card["fields"]
         assert "drb" not in card["fields"]

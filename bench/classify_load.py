@@ -1,0 +1,445 @@
+"""Classify-page load: N simulated volunteers against daphne + PostgreSQL on loopback, printed as JSON lines.
+
+    python bench/classify_load.py [--volunteers 10,50,200] [--seconds 20] [--think-ms 1000] [--workers 1]
+                                  [--subjects 20000] [--keep-db]
+
+1. Creates a throwaway PostgreSQL database (``blink_bench_classify`` on the server of DATABASE_URL, default
+   postgres://postgres@127.0.0.1:5432/), migrates it and seeds it: demo alerts through the real ingest path
+   (``fixtures.demo_alerts`` + ``labeling.ingest``), bulked up with synthetic alert rows to --subjects, in one
+   live real/bogus campaign (retire after 5 votes, 10 % gold share, 20 % exploration, priorities as a scored
+   queue would have them).
+2. Starts --workers daphne processes (``config.asgi:application``, DEBUG off, persistent database connections)
+   on free loopback ports. Daphne runs Django's sync views one at a time per process, so more processes is
+   how one machine serves more volunteers; the clients are spread over them as a load balancer would.
+3. For each N: N fresh volunteers, each with a session (created server-side, as a login would; one volunteer
+   also logs in through the real form as a check), loop for --seconds: GET ``next/?n=1``, think for
+   --think-ms (uniform 0.5x-1.5x; 0 = no pause, a saturation test), POST the vote with an idempotency key,
+   retrying a network failure with the same key as the page's outbox does.
+4. Prints ``{"bench": "classify", "metric": ..., "value": ..., "n": N, ...}`` for ``next_subject_p95_ms``,
+   ``vote_p95_ms``, ``votes_per_s`` and ``votes_lost`` (votes acknowledged with 200/201 minus those found in
+   the database: must be 0), plus context (think time, workers, request counts, errors).
+
+Target at N = 50 on 2 cores: next subject p95 < 50 ms and vote p95 < 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+BENCH_DB = "blink_bench_classify"
+CAMPAIGN_SLUG = "bench-real-bogus"
+DEMO_ALERTS = 200
+
+
+def emit(metric: str, value: float, **context) -> None:
+    print(json.dumps({"bench": "classify", "metric": metric, "value": round(value, 2), **context}), flush=True)
+
+
+def note(text: str) -> None:
+    print(f"# {text}", file=sys.stderr, flush=True)
+
+
+def server_url() -> str:
+    url = os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/postgres"
+    parts = urlsplit(url)
+    if not parts.scheme.startswith("postgres"):
+        sys.exit(
+            f"bench/classify_load.py measures PostgreSQL; DATABASE_URL is {parts.scheme}:// (set a postgres:// URL)"
+        )
+    return urlunsplit(parts._replace(path="/postgres"))
+
+
+def recreate_database(admin_url: str, name: str, *, drop_only: bool = False) -> str:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not drop_only:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    return urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ------------------------------------------------------------------------------------------------ seeding
+
+
+def seed(n_subjects: int) -> int:
+    """Demo alerts through the ingest path, synthetic rows up to n_subjects, one live campaign. Returns its id."""
+    import datetime as dt
+
+    from django.contrib.auth import get_user_model
+
+    from fixtures.demo_alerts import write_demo_alerts
+    from labeling.ingest import ingest_paths
+    from labeling.models import REAL_BOGUS_CLASSES, Alert, Campaign, Subject
+    from labeling.roles import SCIENTIST, grant_role
+
+    with tempfile.TemporaryDirectory() as tmp:
+        # workers=0: decode in this process (a spawned pool would have to set Django up again).
+        report = ingest_paths(write_demo_alerts(Path(tmp), n=DEMO_ALERTS, seed=4), workers=0)
+    note(f"ingested {report.new} demo alerts")
+    extra = max(0, n_subjects - Alert.objects.count())
+    base = 9_000_000_000_000_000
+    for start in range(0, extra, 5000):
+        Alert.objects.bulk_create(
+            [
+                Alert(
+                    candid=base + i,
+                    object_id=f"ZTF24{i:07d}",
+                    jd=2460400.5 + i * 1e-4,
+                    night=dt.date(2024, 4, 1),
+                    fid=1 + i % 2,
+                    ra=(i * 0.37) % 360,
+                    dec=-20 + (i % 80),
+                    gal_l=(i * 0.11) % 360,
+                    gal_b=-60 + (i % 120),
+                    magpsf=16 + (i % 50) / 10,
+                    sigmapsf=0.08,
+                    isdiffpos=i % 3 != 0,
+                    fwhm=2.0 + (i % 10) / 10,
+                    elong=1.1,
+                    classtar=0.8,
+                    sgscore1=0.3,
+                    distpsnr1=4.0,
+                    ndethist=1 + i % 7,
+                    jdstarthist=2460390.5,
+                    candidate={"candid": base + i},
+                )
+                for i in range(start, min(extra, start + 5000))
+            ]
+        )
+    owner = get_user_model().objects.create_user("bench-scientist", password=None)
+    grant_role(owner, SCIENTIST)
+    campaign = Campaign.objects.create(
+        name="Bench real/bogus",
+        slug=CAMPAIGN_SLUG,
+        owner=owner,
+        classes=[dict(c) for c in REAL_BOGUS_CLASSES],
+        state=Campaign.State.LIVE,
+        retire_after=5,
+        gold_share=0.1,
+        exploration_share=0.2,
+    )
+    rng = random.Random(1)
+    alert_ids = list(Alert.objects.values_list("id", flat=True))
+    for start in range(0, len(alert_ids), 5000):
+        Subject.objects.bulk_create(
+            [
+                Subject(
+                    campaign=campaign,
+                    alert_id=alert_id,
+                    random_key=rng.random(),
+                    priority=rng.random(),  # as a scored queue would order them
+                    gold_answer=rng.choice(("real", "bogus")) if (start + j) % 100 == 0 else "",
+                )
+                for j, alert_id in enumerate(alert_ids[start : start + 5000])
+            ]
+        )
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    note(f"campaign with {len(alert_ids)} subjects ({len(alert_ids) // 100} gold)")
+    return campaign.pk
+
+
+def sessions_for(prefix: str, n: int) -> list[dict]:
+    """N volunteers with a logged-in session each (what a form login stores, without N password hashes)."""
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+    from django.contrib.auth.hashers import make_password
+    from django.contrib.sessions.backends.db import SessionStore
+
+    User = get_user_model()
+    password = make_password("bench-volunteer-pw")
+    users = User.objects.bulk_create([User(username=f"{prefix}-{i}", password=password) for i in range(n)])
+    out = []
+    for user in users:
+        session = SessionStore()
+        session[SESSION_KEY] = str(user.pk)
+        session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[-1]
+        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+        session.create()
+        out.append({"user_id": user.pk, "session": session.session_key, "csrf": secrets.token_hex(16)})
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ server
+
+
+def start_servers(db_url: str, workers: int, log_dir: Path) -> tuple[list[subprocess.Popen], list[int]]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "DB_CONN_MAX_AGE": "600",
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": os.environ["DJANGO_SECRET_KEY"],
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "BLINK_LOG_LEVEL": "WARNING",
+        "BLINK_CHANNEL_PREFIX": f"bench{os.getpid()}",
+    }
+    procs, ports = [], []
+    for i in range(workers):
+        port = free_port()
+        # A file, not a pipe nobody reads: a full pipe would stall daphne at its first long traceback.
+        log = open(log_dir / f"daphne-{i}.log", "wb")  # noqa: SIM115 - lives as long as the server
+        procs.append(
+            subprocess.Popen(
+                [str(ROOT / ".venv" / "bin" / "daphne"), "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
+        ports.append(port)
+    for proc, port in zip(procs, ports, strict=True):
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                sys.exit(f"daphne on port {port} exited; see {log_dir}")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    sys.exit(f"daphne on port {port} did not start within 60 s")
+                time.sleep(0.2)
+    return procs, ports
+
+
+def stop_servers(procs: list[subprocess.Popen]) -> None:
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def check_form_login(port: int) -> None:
+    """One volunteer through the real login form, so the bench's sessions are the ones a login makes."""
+    import re
+
+    import httpx2
+    from django.contrib.auth import get_user_model
+
+    get_user_model().objects.create_user("bench-form-login", password="bench-form-login-pw-1")
+    with httpx2.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        page = client.get("/accounts/login/")
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+        r = client.post(
+            "/accounts/login/",
+            data={"username": "bench-form-login", "password": "bench-form-login-pw-1", "csrfmiddlewaretoken": token},
+            headers={"Referer": f"http://127.0.0.1:{port}/accounts/login/"},
+        )
+        if r.status_code != 302:
+            sys.exit(f"form login failed: HTTP {r.status_code}")
+        r = client.get(f"/api/campaigns/{CAMPAIGN_SLUG}/next/?n=1")
+        if r.status_code != 200 or not r.json()["subjects"]:
+            sys.exit(f"next subject after a form login failed: HTTP {r.status_code}")
+    note("form login + next subject: ok")
+
+
+# ------------------------------------------------------------------------------------------------ clients
+
+
+class Tally:
+    def __init__(self):
+        self.next_ms: list[float] = []
+        self.vote_ms: list[float] = []
+        self.acked: list[str] = []
+        self.sent: list[str] = []
+        self.errors: dict[str, int] = {}
+        self.exhausted = 0
+        self.retired = 0
+
+    def error(self, kind: str) -> None:
+        self.errors[kind] = self.errors.get(kind, 0) + 1
+
+
+async def volunteer_loop(volunteer: dict, port: int, until: float, think_ms: float, tally: Tally) -> None:
+    import httpx2
+
+    cookies = {"sessionid": volunteer["session"], "csrftoken": volunteer["csrf"]}
+    headers = {"X-CSRFToken": volunteer["csrf"], "Accept": "application/json"}
+    limits = httpx2.Limits(max_connections=1, max_keepalive_connections=1)
+    async with httpx2.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}", cookies=cookies, headers=headers, timeout=30, limits=limits
+    ) as client:
+        # Volunteers do not arrive in lockstep.
+        await asyncio.sleep(random.random() * min(1.0, think_ms / 1000 or 0.2))
+        while time.monotonic() < until:
+            t0 = time.perf_counter()
+            try:
+                r = await client.get(f"/api/campaigns/{CAMPAIGN_SLUG}/next/?n=1")
+            except httpx2.HTTPError as exc:
+                tally.error(f"next:{type(exc).__name__}")
+                await asyncio.sleep(0.5)
+                continue
+            tally.next_ms.append((time.perf_counter() - t0) * 1000)
+            if r.status_code != 200:
+                tally.error(f"next:{r.status_code}")
+                await asyncio.sleep(0.5)
+                continue
+            subjects = r.json()["subjects"]
+            if not subjects:
+                tally.exhausted += 1
+                await asyncio.sleep(1.0)
+                continue
+            if think_ms:
+                await asyncio.sleep(think_ms * random.uniform(0.5, 1.5) / 1000)
+            key = str(uuid.uuid4())
+            body = {
+                "subject": subjects[0]["id"],
+                "answer": random.choice(("real", "bogus", "real", "skip")),
+                "idempotency_key": key,
+                "duration_ms": int(think_ms),
+            }
+            tally.sent.append(key)
+            for attempt in range(4):  # the page's outbox retries with the same key
+                t0 = time.perf_counter()
+                try:
+                    r = await client.post(f"/api/campaigns/{CAMPAIGN_SLUG}/votes/", json=body)
+                except httpx2.HTTPError as exc:
+                    tally.error(f"vote:{type(exc).__name__}")
+                    await asyncio.sleep(0.2 * 2**attempt)
+                    continue
+                if attempt == 0:
+                    tally.vote_ms.append((time.perf_counter() - t0) * 1000)
+                if r.status_code in (200, 201):
+                    tally.acked.append(key)
+                elif r.status_code == 409 and r.json().get("code") == "retired":
+                    tally.retired += 1
+                elif r.status_code >= 500:
+                    tally.error(f"vote:{r.status_code}")
+                    await asyncio.sleep(0.2 * 2**attempt)
+                    continue
+                else:
+                    tally.error(f"vote:{r.status_code}:{r.json().get('code')}")
+                break
+
+
+def p95(values: list[float]) -> float:
+    if not values:
+        return float("nan")
+    if len(values) < 20:
+        return max(values)
+    return statistics.quantiles(values, n=100)[94]
+
+
+async def run_load(volunteers: list[dict], ports: list[int], seconds: float, think_ms: float) -> tuple[Tally, float]:
+    tally = Tally()
+    started = time.monotonic()
+    until = started + seconds
+    await asyncio.gather(
+        *(volunteer_loop(v, ports[i % len(ports)], until, think_ms, tally) for i, v in enumerate(volunteers))
+    )
+    return tally, time.monotonic() - started
+
+
+def votes_lost(acked: list[str]) -> tuple[int, int]:
+    from labeling.models import Vote
+
+    stored = 0
+    for start in range(0, len(acked), 5000):
+        stored += Vote.objects.filter(idempotency_key__in=acked[start : start + 5000]).count()
+    return len(acked) - stored, stored
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--volunteers", default="10,50,200", help="comma-separated N values (default 10,50,200)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="load duration per N (default 20)")
+    parser.add_argument(
+        "--think-ms", type=float, default=1000.0, help="mean pause between seeing a subject and voting (0 = none)"
+    )
+    parser.add_argument("--workers", type=int, default=1, help="daphne processes (default 1)")
+    parser.add_argument("--subjects", type=int, default=20000, help="subjects in the campaign (default 20000)")
+    parser.add_argument("--keep-db", action="store_true", help="keep the bench database afterwards")
+    args = parser.parse_args()
+    ns = [int(x) for x in args.volunteers.split(",") if x.strip()]
+
+    admin = server_url()
+    db_url = recreate_database(admin, BENCH_DB)
+    os.environ["DATABASE_URL"] = db_url
+    # Sessions made here must verify in the servers: same key in both.
+    os.environ["DJANGO_SECRET_KEY"] = secrets.token_urlsafe(64)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("BLINK_LOG_LEVEL", "WARNING")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    procs: list[subprocess.Popen] = []
+    try:
+        t = time.monotonic()
+        call_command("migrate", verbosity=0)
+        note(f"migrated in {time.monotonic() - t:.0f} s")
+        seed(args.subjects)
+        log_dir = Path(tempfile.mkdtemp(prefix="blink-bench-classify-"))
+        note(f"server logs in {log_dir}")
+        procs, ports = start_servers(db_url, args.workers, log_dir)
+        check_form_login(ports[0])
+        from django.db import connection
+
+        for n in ns:
+            volunteers = sessions_for(f"bench-v{n}", n)
+            connection.close()
+            tally, elapsed = asyncio.run(run_load(volunteers, ports, args.seconds, args.think_ms))
+            lost, stored = votes_lost(tally.acked)
+            context = {
+                "n": n,
+                "loadavg_1m": round(os.getloadavg()[0], 1),
+                "think_ms": args.think_ms,
+                "workers": args.workers,
+                "seconds": round(elapsed, 1),
+                "db": "postgresql",
+            }
+            emit("next_subject_p95_ms", p95(tally.next_ms), requests=len(tally.next_ms), **context)
+            emit("vote_p95_ms", p95(tally.vote_ms), requests=len(tally.vote_ms), **context)
+            emit("votes_per_s", len(tally.acked) / elapsed, acked=len(tally.acked), **context)
+            emit(
+                "votes_lost",
+                lost,
+                acked=len(tally.acked),
+                stored=stored,
+                retired_refusals=tally.retired,
+                exhausted=tally.exhausted,
+                errors=tally.errors,
+                **context,
+            )
+    finally:
+        stop_servers(procs)
+        from django.db import connections
+
+        connections.close_all()
+        if not args.keep_db:
+            recreate_database(admin, BENCH_DB, drop_only=True)
+
+
+if __name__ == "__main__":
+    main()
