@@ -18,3 +18,7 @@ urlpatterns = [
     path("api/", include("activelearning.api_urls")),
     path("", include("frontend.urls")),
 ]
+
+# API clients get JSON for unknown URLs and server errors too (pages keep Django's).
+handler404 = "labeling.api.errors.page_not_found"
+handler500 = "labeling.api.errors.server_error"

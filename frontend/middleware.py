@@ -1,4 +1,4 @@
-"""Request-size ceiling, checked before anything reads the body.
+"""Request-size ceiling (and NUL-free URLs), checked before anything reads the body.
 
 Django enforces ``DATA_UPLOAD_MAX_MEMORY_SIZE`` only when ``request.body`` or a form is parsed; DRF's JSON
 parser reads the request as a stream and never looks at it, so a 1 GB JSON vote would be parsed whole.
@@ -31,6 +31,9 @@ class RequestSizeLimitMiddleware:
             return self._refuse(request, 400, f"Content-Length {raw[:40]!r} is not a number.")
         if length < 0:
             return self._refuse(request, 400, "Content-Length is negative.")
+        if "\x00" in request.path or "%00" in request.META.get("QUERY_STRING", ""):
+            # PostgreSQL text cannot hold NUL: refused here rather than as a database error in some view.
+            return self._refuse(request, 400, "NUL characters are not allowed in URLs or query parameters.")
         limit = _limit_for(request)
         if length > limit:
             return self._refuse(

@@ -1,4 +1,4 @@
-"""The API's exception handler: DRF's own, plus one case it misses.
+"""Error answers of the API: DRF's exception handler plus one case it misses, and JSON 404/500 pages.
 
 Python's json module raises RecursionError (not ValueError) on deeply nested input, so DRF's JSONParser lets
 ``[[[[...]]]]`` — 2,000 brackets fit in a 4 kB vote — escape as a 500. A RecursionError raised while a
@@ -7,10 +7,14 @@ parser reads the body is the client's fault: it becomes a 400 like any other mal
 
 from __future__ import annotations
 
+import logging
 import traceback
 
-from rest_framework.exceptions import ParseError
+from django.db import DataError
+from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger(__name__)
 
 
 def _raised_while_parsing(exc: BaseException) -> bool:
@@ -23,4 +27,35 @@ def _raised_while_parsing(exc: BaseException) -> bool:
 def exception_handler(exc, context):
     if isinstance(exc, RecursionError) and _raised_while_parsing(exc):
         exc = ParseError("JSON parse error - the body is nested too deeply")
+    elif isinstance(exc, DataError):
+        # A value the database cannot hold (a NUL character in text, a number beyond its column) came from
+        # the request; the statement failed and its transaction was rolled back, so nothing was stored.
+        logger.warning("API request refused by the database: %s", exc)
+        exc = ValidationError({"detail": f"a value cannot be stored: {str(exc).splitlines()[0][:200]}"})
     return drf_exception_handler(exc, context)
+
+
+def _is_api(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def page_not_found(request, exception=None):
+    """``handler404``: a URL under /api/ that matches no route answers JSON like every other API refusal."""
+    if _is_api(request):
+        from django.http import JsonResponse
+
+        return JsonResponse({"detail": "Not found."}, status=404)
+    from django.views.defaults import page_not_found as default
+
+    return default(request, exception)
+
+
+def server_error(request):
+    """``handler500``: JSON under /api/, Django's page elsewhere."""
+    if _is_api(request):
+        from django.http import JsonResponse
+
+        return JsonResponse({"detail": "Server error."}, status=500)
+    from django.views.defaults import server_error as default
+
+    return default(request)
