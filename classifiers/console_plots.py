@@ -284,6 +284,7 @@ def drift_plot_items(task: str, data: dict | None = None) -> list[dict]:
     from classifiers.console import drift_nights
     from classifiers.drift import VARIABLES
 
+    task = str(task)  # Task.REAL_BOGUS and "real_bogus" must share one cache entry
     data = data if data is not None else drift_nights(task)
     stamp = data["computed_at"].isoformat() if data["computed_at"] else "none"
     version = data["version"]["id"] if data["version"] else 0

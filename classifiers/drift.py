@@ -181,6 +181,7 @@ def psi(reference: Sequence[float], sample: Sequence[float], bins: int = PSI_BIN
 
 
 EXACT_KS_MAX_N = 2000
+KS_LIMIT_N = 10_000  # effective sample size above which the limiting Kolmogorov distribution is used
 
 
 def ks_statistic_sorted(reference_sorted: np.ndarray, sample_sorted: np.ndarray) -> float:
@@ -194,9 +195,17 @@ def ks_statistic_sorted(reference_sorted: np.ndarray, sample_sorted: np.ndarray)
     distinct[0] = True
     np.not_equal(sample_sorted[1:], sample_sorted[:-1], out=distinct[1:])
     u = sample_sorted[distinct]
-    f2 = np.searchsorted(sample_sorted, u, side="right") / n2
-    f1_at = np.searchsorted(reference_sorted, u, side="right") / n1
-    f1_below = np.searchsorted(reference_sorted, u, side="left") / n1
+    # The sample's CDF at each distinct value: the position just past the value's last copy.
+    run_ends = np.append(np.flatnonzero(distinct)[1:], n2)
+    f2 = run_ends / n2
+    at = np.searchsorted(reference_sorted, u, side="right")
+    # Just below u the reference's CDF differs only where the reference holds u itself (rare for real-valued
+    # columns), so the second lookup is done for those values alone.
+    below = at.copy()
+    tied = (at > 0) & (reference_sorted[np.maximum(at - 1, 0)] == u)
+    if tied.any():
+        below[tied] = np.searchsorted(reference_sorted, u[tied], side="left")
+    f1_at, f1_below = at / n1, below / n1
     d_minus = np.max(f2 - f1_at)
     d_plus = max(f1_below[0], float(np.max(f1_below[1:] - f2[:-1])) if u.size > 1 else 0.0)
     return float(max(d_minus, d_plus, 0.0))
@@ -208,7 +217,7 @@ def ks_sorted(reference_sorted: np.ndarray, sample_sorted: np.ndarray) -> tuple[
     Small samples (up to 2,000) go to ``scipy.stats.ks_2samp`` itself, for its exact p-values. Larger ones get
     the same statistic from :func:`ks_statistic_sorted` (no re-sorting of the large, shared reference for
     every night) and the p-value of Smirnov's asymptotic distribution, computed as ks_2samp's 'asymp' mode
-    does."""
+    does (beyond an effective size of 10,000, with the limiting Kolmogorov distribution it converges to)."""
     from scipy import stats  # imported here: scipy.stats takes seconds to import, pages never need it
 
     n1, n2 = reference_sorted.size, sample_sorted.size
@@ -219,8 +228,11 @@ def ks_sorted(reference_sorted: np.ndarray, sample_sorted: np.ndarray) -> tuple[
         return float(result.statistic), float(result.pvalue)
     d = ks_statistic_sorted(reference_sorted, sample_sorted)
     m, n = sorted([float(n1), float(n2)], reverse=True)
-    p = float(stats.distributions.kstwo.sf(d, np.round(m * n / (m + n))))
-    return d, p
+    en = np.round(m * n / (m + n))
+    if en > KS_LIMIT_N:
+        # Kolmogorov's limiting distribution: what kstwo tends to, a series instead of a finite-n computation.
+        return d, float(stats.kstwobign.sf(d * np.sqrt(en)))
+    return d, float(stats.distributions.kstwo.sf(d, en))
 
 
 @dataclass

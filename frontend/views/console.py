@@ -32,7 +32,7 @@ def _task(request, default: str = Task.REAL_BOGUS) -> str:
     task = request.GET.get("task") or request.POST.get("task") or default
     if task not in TASKS:
         raise Http404(f"unknown task {task!r}")
-    return task
+    return str(task)
 
 
 def _back(request, fallback: str) -> str:
