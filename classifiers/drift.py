@@ -665,11 +665,16 @@ def resolve_night(value) -> dt.date:
     if isinstance(value, dt.date):
         return value
     text = str(value).strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         from labeling.models import Alert
 
         night = Alert.objects.filter(nid=int(text)).values_list("night", flat=True).order_by("night").first()
-        return night or NID_EPOCH + dt.timedelta(days=int(text))
+        if night is not None:
+            return night
+        try:
+            return NID_EPOCH + dt.timedelta(days=int(text))
+        except OverflowError:
+            raise ValueError(f"night id {text} is out of range") from None
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
