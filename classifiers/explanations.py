@@ -47,7 +47,7 @@ class Explainer:
         self.model = model
         self.conv_layer = conv_layer or last_conv_layer_name(model)
         spec = tf.TensorSpec(shape=(None, *INPUT_SHAPE), dtype=tf.float32)
-        conv_and_score = keras().Model(model.inputs, [model.get_layer(self.conv_layer).output, model.outputs[0]])
+        conv_and_score = keras().Model(model.inputs[0], [model.get_layer(self.conv_layer).output, model.outputs[0]])
 
         @tf.function(input_signature=[spec], reduce_retracing=True)
         def saliency(x):

@@ -35,7 +35,7 @@ class Predictor:
         self._forward = forward
         self._forward_with_embedding = None
         if has_embedding:
-            both = keras().Model(model.inputs, [model.get_layer(embedding_layer).output, model.outputs[0]])
+            both = keras().Model(model.inputs[0], [model.get_layer(embedding_layer).output, model.outputs[0]])
 
             @tf.function(input_signature=[spec], reduce_retracing=True)
             def forward_with_embedding(x):

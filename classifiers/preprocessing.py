@@ -15,6 +15,9 @@ import numpy as np
 STAMP_SIZE = 63
 N_CHANNELS = 3
 INPUT_SHAPE = (STAMP_SIZE, STAMP_SIZE, N_CHANNELS)
+# A few real templates carry float32's largest value (3.4e38) where pixels are masked: a fill value, not flux.
+# Anything this large is treated like NaN; no sky pixel comes near it.
+FILL_VALUE_LIMIT = 1e30
 # Rows per query when reading stamps: large enough to amortise the round trip, small enough for an IN list.
 LOAD_CHUNK = 2000
 
@@ -71,10 +74,12 @@ def _stack_array(batch: np.ndarray) -> np.ndarray:
 
 
 def normalise_inplace(x: np.ndarray) -> np.ndarray:
-    """NaN (and inf) to zero, then each stamp divided by its L2 norm; all-zero stamps stay zero."""
+    """Missing pixels to zero, then each stamp divided by its L2 norm; all-zero stamps stay zero."""
     # ZTF pads edge stamps with NaN and masks saturated pixels the same way; braai filled them with zeros
-    # before normalising. An inf would make the whole stamp's norm inf, so it is treated the same.
+    # before normalising. An inf or a float32-max fill value would make the whole stamp's norm overflow, so
+    # they are treated the same.
     np.nan_to_num(x, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    x[np.abs(x) >= FILL_VALUE_LIMIT] = 0.0
     norms = np.sqrt(np.einsum("nhwc,nhwc->nc", x, x, dtype=np.float64)).astype(np.float32)
     norms[norms == 0] = 1.0
     x /= norms[:, None, None, :]

@@ -37,6 +37,7 @@ class EventSerializer(serializers.ModelSerializer):
 
 class VersionSerializer(serializers.ModelSerializer):
     label = serializers.CharField()
+    status = serializers.CharField(help_text="candidate, active or retired")
     parent = serializers.IntegerField(source="parent_id", allow_null=True)
     headline = serializers.SerializerMethodField()
     n_labels = serializers.SerializerMethodField()
@@ -104,6 +105,7 @@ class TrainRequestSerializer(serializers.Serializer):
 
 
 class TrainingRunSerializer(serializers.ModelSerializer):
+    status = serializers.CharField(help_text="queued, running, succeeded, failed or diverged")
     campaign = serializers.CharField(source="campaign.slug", allow_null=True, default=None)
     version = serializers.IntegerField(source="version_id", allow_null=True)
 

@@ -30,7 +30,7 @@ class ScoreSerializer(serializers.Serializer):
     version = serializers.IntegerField()
     version_id = serializers.IntegerField()
     label = serializers.CharField()
-    status = serializers.ChoiceField(choices=ModelVersion.Status.choices)
+    status = serializers.CharField(help_text="the version's status: candidate, active or retired")
     score = serializers.FloatField()
     scored_at = serializers.DateTimeField(allow_null=True)
     plausible = serializers.BooleanField(required=False, help_text="Streak ensemble only: the DeepStreaks decision")

@@ -19,6 +19,10 @@ class Command(BaseCommand):
         "--all-versions includes every version. The file is written atomically."
     )
 
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        # --version V names a model version here; Django's own --version (its release) gives way to it.
+        return super().create_parser(prog_name, subcommand, conflict_handler="resolve", **kwargs)
+
     def add_arguments(self, parser):
         parser.add_argument("--out", required=True, metavar="FILE.csv", help="where to write the CSV")
         parser.add_argument("--task", choices=["real_bogus", "streaks"], help="only this task")

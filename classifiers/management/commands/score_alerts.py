@@ -11,6 +11,10 @@ class Command(BaseCommand):
         "version scores every alert it has not scored yet; --all rescores everything (idempotent)."
     )
 
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        # --version V names a model version here; Django's own --version (its release) gives way to it.
+        return super().create_parser(prog_name, subcommand, conflict_handler="resolve", **kwargs)
+
     def add_arguments(self, parser):
         parser.add_argument(
             "--task", default="real_bogus", choices=["real_bogus", "streaks"], help="default real_bogus"
