@@ -8,9 +8,10 @@
    (``fixtures.demo_alerts`` + ``labeling.ingest``), bulked up with synthetic alert rows to --subjects, in one
    live real/bogus campaign (retire after 5 votes, 10 % gold share, 20 % exploration, priorities as a scored
    queue would have them).
-2. Starts --workers daphne processes (``config.asgi:application``, DEBUG off, persistent database connections)
-   on free loopback ports. Daphne runs Django's sync views one at a time per process, so more processes is
-   how one machine serves more volunteers; the clients are spread over them as a load balancer would.
+2. Starts --workers daphne processes (``config.asgi:application``, DEBUG off, a pool of at most 8 database
+   connections each: ``bench/classify_settings.py`` says why) on free loopback ports. Python serves one
+   request at a time per process (the GIL), so more processes is how one machine serves more volunteers; the
+   clients are spread over them as a load balancer would.
 3. For each N: N fresh volunteers, each with a session (created server-side, as a login would; one volunteer
    also logs in through the real form as a check), loop for --seconds: GET ``next/?n=1``, think for
    --think-ms (uniform 0.5x-1.5x; 0 = no pause, a saturation test), POST the vote with an idempotency key,
@@ -192,7 +193,7 @@ def start_servers(db_url: str, workers: int, log_dir: Path) -> tuple[list[subpro
     env = {
         **os.environ,
         "DATABASE_URL": db_url,
-        "DB_CONN_MAX_AGE": "600",
+        "DJANGO_SETTINGS_MODULE": "bench.classify_settings",
         "DJANGO_DEBUG": "0",
         "DJANGO_SECRET_KEY": os.environ["DJANGO_SECRET_KEY"],
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",

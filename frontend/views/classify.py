@@ -132,6 +132,7 @@ def classify_page(request, slug: str):
         "name": campaign.name,
         "question": campaign.question,
         "question_type": campaign.question_type,
+        "model_task": campaign.model_task,
         "answers": buttons,
         "tool_keys": tool_keys,
         "api": {

@@ -56,6 +56,32 @@ def demo_world(demo_alerts):
     return users, campaign
 
 
+def activate_a_scored_model(alerts) -> None:
+    """An active braai version that has scored every alert (no weights needed: the page reads stored scores)."""
+    from classifiers.models import ModelVersion, Score
+
+    version = ModelVersion.objects.create(
+        task="real_bogus", version=1, architecture="vgg6", status="active", weights=b"-", sha256="0" * 64
+    )
+    Score.objects.bulk_create(
+        [Score(alert=a, version=version, score=(i % 10) / 10 + 0.05) for i, a in enumerate(alerts)]
+    )
+
+
+def explanation_png() -> bytes:
+    """A stand-in for the classifiers' explanation PNG: three 252-px panels side by side with 6-px gaps."""
+    import io
+
+    from PIL import Image
+
+    canvas = Image.new("RGB", (3 * 252 + 2 * 6, 252), (255, 255, 255))
+    for i, colour in enumerate(((200, 40, 0), (0, 160, 60), (230, 200, 0))):
+        canvas.paste(Image.new("RGB", (252, 252), colour), (i * 258, 0))
+    buffer = io.BytesIO()
+    canvas.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def shown_candid(page) -> str:
     return page.locator("#candidate-link").inner_text().strip()
 
@@ -80,10 +106,11 @@ def wait_until(page, condition, timeout=15.0):
     return condition()
 
 
-def test_a_volunteer_classifies_with_the_keyboard_and_talks(live_server, browser, demo_world):
+def test_a_volunteer_classifies_with_the_keyboard_and_talks(live_server, browser, demo_world, demo_alerts):
     from labeling.models import Comment, TutorialSeen, Vote
 
     users, campaign = demo_world
+    activate_a_scored_model(demo_alerts)
     volunteer = users["volunteer"]
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1366, "height": 800})
@@ -140,6 +167,24 @@ def test_a_volunteer_classifies_with_the_keyboard_and_talks(live_server, browser
     page.keyboard.press("0")
     page.keyboard.press("x")
     page.keyboard.press("x")  # back to linear
+
+    # The model's score, and its explanation overlay cycled with e (Grad-CAM, saliency, off). The explanation
+    # images themselves need a trained network: the browser gets a stand-in of the same layout.
+    png = explanation_png()
+    page.route("**/explanations/*.png*", lambda route: route.fulfill(status=200, content_type="image/png", body=png))
+    assert page.locator("#model-card").is_visible()
+    assert page.locator("#model-score").inner_text().startswith("Score 0.")
+    page.keyboard.press("e")
+    page.wait_for_function("() => !document.querySelector('#triptych .overlay').hidden")
+    assert "Grad-CAM" in page.locator("#overlay-label").inner_text()
+    position = page.locator("#triptych .overlay[data-kind=difference]").evaluate("el => el.style.backgroundPosition")
+    assert position.startswith("100%")
+    page.screenshot(path=str(SCREENSHOTS / "classify_explanation.png"))
+    page.keyboard.press("e")
+    assert "saliency" in page.locator("#overlay-label").inner_text()
+    page.keyboard.press("e")
+    assert page.locator("#overlay-label").inner_text().endswith("off")
+    assert page.locator("#triptych .overlay").first.is_hidden()
     for i in range(VOTES_BY_KEYBOARD):
         shown.append(current)
         key = KEYS[i % len(KEYS)]

@@ -13,6 +13,7 @@
   var Outbox = window.BlinkOutbox;
   window.BLINK_CSRF = cfg.csrf;
 
+  var OVERLAY_NAMES = { gradcam: "Grad-CAM", saliency: "saliency" };
   var QUEUE_TARGET = 5;
   var REFILL_BELOW = 3;
   var ZOOMS = [1, 2, 4];
@@ -62,7 +63,7 @@
     zoom: 1,
     panX: 0,
     panY: 0,
-    overlay: false,
+    overlay: null,
     serverCount: cfg.stats.classifications,
     liveCount: cfg.progress.classifications,
     lcToken: 0,
@@ -219,30 +220,71 @@
     });
   }
 
-  function overlaySrc(subject, kind) {
+  // The active model's panel for this campaign's task (classifiers.selectors.score_panels), or null.
+  function modelPanel(subject) {
     var m = subject.model;
     if (!m) return null;
-    if (m.overlays && typeof m.overlays === "object") return m.overlays[kind] || m.overlays.all || null;
-    return m.overlay_url || null;
+    if (cfg.model_task === "streaks" && m.streaks) {
+      return {
+        score: m.streaks.score,
+        version: m.streaks.version,
+        verdict: m.streaks.plausible ? "plausible streak" : "no plausible streak",
+        explanations: null,
+      };
+    }
+    if (typeof m.score !== "number") return null;
+    return {
+      score: m.score,
+      version: m.version,
+      verdict: m.verdict ? m.verdict + " at threshold " + Number(m.threshold).toFixed(2) : "",
+      explanations: m.explanations || null,
+    };
   }
 
   function renderModel(subject) {
-    var m = subject.model;
-    var card = $("#model-card");
-    var score = m && typeof m.score === "number" ? m.score : null;
-    card.hidden = score === null;
-    if (score !== null) {
-      $("#model-score").textContent = "Score " + score.toFixed(2);
-      $("#model-version").textContent = m.label || m.version || "";
-      $("#model-bar").style.width = Math.round(score * 100) + "%";
+    var panel = modelPanel(subject);
+    $("#model-card").hidden = !panel;
+    if (panel) {
+      $("#model-score").textContent = "Score " + panel.score.toFixed(2);
+      $("#model-verdict").textContent = panel.verdict ? "· " + panel.verdict : "";
+      $("#model-version").textContent = panel.version ? "Model " + panel.version + " (its opinion, not the answer)" : "";
+      $("#model-bar").style.width = Math.round(Math.max(0, Math.min(1, panel.score)) * 100) + "%";
     }
-    var hasOverlay = !!overlaySrc(subject, "difference");
-    $("#overlay-btn").hidden = !hasOverlay;
-    $$("#triptych img.overlay").forEach(function (img) {
-      var src = overlaySrc(subject, img.getAttribute("data-kind"));
-      if (src) img.src = src; else img.removeAttribute("src");
-      img.hidden = !(src && state.overlay);
-    });
+    var kinds = panel && panel.explanations ? Object.keys(panel.explanations) : [];
+    $("#overlay-btn").hidden = !kinds.length;
+    if (state.overlay && kinds.indexOf(state.overlay) < 0) state.overlay = null;
+    applyOverlay();
+  }
+
+  // An explanation PNG holds the three stamps side by side (science, reference, difference) with the map laid
+  // over them; each stamp frame shows its own third, so zoom and pan move it with the stamp.
+  function applyOverlay() {
+    var subject = state.current;
+    var panel = subject && modelPanel(subject);
+    var explanation = panel && panel.explanations && state.overlay ? panel.explanations[state.overlay] : null;
+    var layers = $$("#triptych .overlay");
+    $("#overlay-btn").setAttribute("aria-pressed", explanation ? "true" : "false");
+    $("#overlay-label").textContent = "Model explanation: " + (explanation ? OVERLAY_NAMES[state.overlay] || state.overlay : "off");
+    $("#overlay-btn").title = explanation ? explanation.title : "Show where the model looked";
+    if (!explanation) {
+      layers.forEach(function (layer) { layer.hidden = true; });
+      return;
+    }
+    var img = new Image();
+    img.onload = function () {
+      if (state.current !== subject || !state.overlay) return;
+      var w = img.naturalWidth;
+      var h = img.naturalHeight;
+      var gap = Math.max(0, (w - 3 * h) / 2);
+      layers.forEach(function (layer, i) {
+        layer.style.backgroundImage = "url(" + JSON.stringify(explanation.url) + ")";
+        layer.style.backgroundSize = (100 * w / h) + "% 100%";
+        layer.style.backgroundPosition = (w > h ? (100 * i * (h + gap) / (w - h)) : 0) + "% 0";
+        layer.hidden = false;
+      });
+    };
+    img.onerror = function () { say("The model explanation could not be loaded.", "quiet"); };
+    img.src = explanation.url;
   }
 
   function renderStamps(subject) {
@@ -506,11 +548,14 @@
     setStretch(STRETCHES[(STRETCHES.indexOf(state.stretch) + 1) % STRETCHES.length]);
   }
 
+  // e cycles: Grad-CAM, saliency (whatever the model offers), off.
   function toggleOverlay() {
-    if ($("#overlay-btn").hidden) return;
-    state.overlay = !state.overlay;
-    $("#overlay-btn").setAttribute("aria-pressed", state.overlay ? "true" : "false");
-    $$("#triptych img.overlay").forEach(function (img) { img.hidden = !(state.overlay && img.getAttribute("src")); });
+    if ($("#overlay-btn").hidden || !state.current) return;
+    var panel = modelPanel(state.current);
+    var kinds = panel && panel.explanations ? Object.keys(panel.explanations) : [];
+    var at = kinds.indexOf(state.overlay);
+    state.overlay = at + 1 < kinds.length ? kinds[at + 1] : null;
+    applyOverlay();
   }
 
   (function enableDrag() {
