@@ -245,4 +245,17 @@ BLINK = {
     "RETRAIN_EPOCHS": int(os.environ.get("BLINK_RETRAIN_EPOCHS", "8")),
     "TRAINING_STALE_SECONDS": float(os.environ.get("BLINK_TRAINING_STALE_SECONDS", "120")),
     "TRAINING_HEARTBEAT_SECONDS": float(os.environ.get("BLINK_TRAINING_HEARTBEAT_SECONDS", "10")),
+    # Night-by-night drift (classifiers.drift): the reference window is the first REFERENCE_NIGHTS nights with
+    # alerts, or REFERENCE_START..REFERENCE_END (ISO dates) when set; a night is flagged when a variable's PSI or
+    # KS statistic reaches its threshold and the KS test's p-value is below KS_ALPHA (small nights are noisy).
+    "DRIFT": {
+        "REFERENCE_NIGHTS": int(os.environ.get("BLINK_DRIFT_REFERENCE_NIGHTS", "7")),
+        "REFERENCE_START": os.environ.get("BLINK_DRIFT_REFERENCE_START") or None,
+        "REFERENCE_END": os.environ.get("BLINK_DRIFT_REFERENCE_END") or None,
+        "PSI_THRESHOLD": float(os.environ.get("BLINK_DRIFT_PSI_THRESHOLD", "0.25")),
+        "KS_THRESHOLD": float(os.environ.get("BLINK_DRIFT_KS_THRESHOLD", "0.2")),
+        "KS_ALPHA": 0.01,
+        "MIN_ALERTS": 20,
+        "STAMP_SAMPLE_PER_NIGHT": 200,
+    },
 }
