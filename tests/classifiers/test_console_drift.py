@@ -203,3 +203,15 @@ def test_ingest_queues_one_drift_recompute_and_the_task_stores_nights(tmp_path):
     call_command("db_worker", "--batch", "--no-startup-delay", "--no-reload", "--queue-name", "*", verbosity=0)
     assert DriftNight.objects.count() == len(set(Alert.objects.values_list("night", flat=True)))
     assert not queued.exists()
+
+
+def test_thresholds_and_reference_window_come_from_settings(settings):
+    settings.BLINK = {**settings.BLINK, "DRIFT": {"PSI_THRESHOLD": 0.5, "REFERENCE_START": "2026-07-01",
+                                                  "REFERENCE_END": "2026-07-03"}}  # fmt: skip
+    config = DriftConfig.from_settings()
+    assert config.psi_threshold == 0.5
+    assert (config.reference_start, config.reference_end) == (dt.date(2026, 7, 1), dt.date(2026, 7, 3))
+    assert config.ks_threshold == 0.2  # the default where the settings say nothing
+    settings.BLINK = {**settings.BLINK, "DRIFT": {"REFERENCE_START": "2026-07-03", "REFERENCE_END": "2026-07-01"}}
+    with pytest.raises(ValueError, match="reference_start 2026-07-03 is after reference_end 2026-07-01"):
+        DriftConfig.from_settings()
