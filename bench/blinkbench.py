@@ -291,6 +291,7 @@ def server_env(db_url: str, redis_url: str) -> dict:
         # Not persistent: under daphne every request runs in a thread of its own, and a connection kept open by
         # each of them leaks until PostgreSQL refuses new clients (Django's advice for ASGI: CONN_MAX_AGE = 0).
         "DB_CONN_MAX_AGE": "0",
+        "DB_POOL_MAX_SIZE": os.environ.get("BENCH_DB_POOL", "10"),
         "DJANGO_DEBUG": "0",
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "BLINK_LOG_LEVEL": "WARNING",

@@ -20,6 +20,13 @@ if len(SECRET_KEY) < 50 or SECRET_KEY.startswith(INSECURE_SECRET_KEY_PREFIX) or 
         "(python -c 'import secrets; print(secrets.token_urlsafe(64))')."
     )
 
+# A bounded connection pool per daphne process (see config.settings): on unless DB_POOL_MAX_SIZE=0.
+if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3" and "pool" not in DATABASES["default"]["OPTIONS"]:  # noqa: F405
+    _pool_size = int(os.environ.get("DB_POOL_MAX_SIZE", "20"))
+    if _pool_size > 0:
+        DATABASES["default"]["OPTIONS"]["pool"] = {"min_size": 2, "max_size": _pool_size, "timeout": 20}  # noqa: F405
+        DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+
 # No "testserver" or wildcard fallback in production: the hosts Blink answers for are stated explicitly.
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "").split(",") if h.strip()]
 if not ALLOWED_HOSTS:

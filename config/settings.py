@@ -107,6 +107,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("OPTIONS", {})
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Under daphne every in-flight request runs its sync code in a thread of its own, each with its own
+    # connection: 200 volunteers at once would ask PostgreSQL for 200 connections and be refused ("too many
+    # clients"). A pool caps a process at DB_POOL_MAX_SIZE; requests beyond it wait their turn (production on).
+    DB_POOL_MAX_SIZE = int(os.environ.get("DB_POOL_MAX_SIZE", "0"))
+    if DB_POOL_MAX_SIZE > 0:
+        DATABASES["default"]["OPTIONS"]["pool"] = {"min_size": 2, "max_size": DB_POOL_MAX_SIZE, "timeout": 20}
+        DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps connections; Django must not as well
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
