@@ -35,7 +35,7 @@ EXPLORE = "explore"
 PRIORITY = "priority"
 MAX_BATCH = 20
 MAX_EXCLUDE = 500
-PRIORITY_WINDOW = 12
+PRIORITY_WINDOW = 40
 
 _default_rng = random.Random()
 
