@@ -290,6 +290,7 @@ def candidate_card(alert, *, version: ModelVersion | None) -> dict:
         "filter": alert.filter_name,
         "stamps": stamp_urls(alert.candid),
         "gradcam_url": explanation_url(alert.candid, version, "gradcam"),
+        "gradcam_version": version.label if version is not None else None,
         "alert_url": f"/alerts/{alert.candid}/",
     }
 

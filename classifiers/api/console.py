@@ -112,6 +112,7 @@ class CandidateSerializer(serializers.Serializer):
     filter = serializers.CharField()
     stamps = StampUrlsSerializer()
     gradcam_url = serializers.CharField(allow_null=True)
+    gradcam_version = serializers.CharField(allow_null=True, help_text="The version the Grad-CAM overlay explains")
 
 
 class ChangedCandidateSerializer(CandidateSerializer):
