@@ -20,6 +20,7 @@ How it stays fast (the target is a ZTF night, ~1 million alerts, in under 17 min
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import functools
 import glob
@@ -172,18 +173,51 @@ def _zigzag_long(buf: memoryview, pos: int) -> tuple[int, int]:
     return (acc >> 1) ^ -(acc & 1), pos
 
 
-_schema_cache: dict[bytes, object] = {}
+_schema_cache: dict[bytes, tuple] = {}
+# What ingest reads of a packet. Everything else (a light-curve point's ~90 other fields, schema 4's forced
+# photometry, a broker's own columns) is skipped by the Avro reader instead of becoming Python objects:
+# building those was most of the decoding time.
+PACKET_FIELDS = frozenset(
+    {"schemavsn", "publisher", "objectId", "candid", "candidate", "prv_candidates", *(k for _, k in CUTOUT_FIELDS)}
+)
+POINT_FIELDS = frozenset({"jd", "fid", "pid", "magpsf", "sigmapsf", "diffmaglim", "isdiffpos", "candid", "programid"})
 
 
-def _parsed_schema(schema_bytes: bytes):
-    # Parsing a 25 kB ZTF schema costs more than decoding the alert; packets of a night share a handful.
+def _reader_schema(writer: dict) -> dict | None:
+    """The writer schema cut down to ``PACKET_FIELDS`` (and prv_candidates to ``POINT_FIELDS``)."""
+    if not isinstance(writer, dict) or writer.get("type") != "record":
+        return None
+    reader = copy.deepcopy(writer)
+    reader["fields"] = [f for f in reader["fields"] if f.get("name") in PACKET_FIELDS]
+    for f in reader["fields"]:
+        if f["name"] != "prv_candidates":
+            continue
+        for branch in f["type"] if isinstance(f["type"], list) else [f["type"]]:
+            items = branch.get("items") if isinstance(branch, dict) and branch.get("type") == "array" else None
+            # ZTF's own schemas give the item record directly; Fink's (Spark) make it a nullable union.
+            for item in items if isinstance(items, list) else [items]:
+                if isinstance(item, dict) and item.get("type") == "record":
+                    item["fields"] = [g for g in item["fields"] if g.get("name") in POINT_FIELDS]
+    return reader
+
+
+def _parsed_schema(schema_bytes: bytes) -> tuple:
+    """(writer, reader) parsed schemas, cached: parsing a 25 kB ZTF schema costs more than decoding the
+    alert, and the packets of a night share a handful of schemas."""
     key = hashlib.sha1(schema_bytes).digest()
     parsed = _schema_cache.get(key)
     if parsed is None:
         try:
-            parsed = fastavro.parse_schema(json.loads(schema_bytes))
+            writer = json.loads(schema_bytes)
+            writer_parsed = fastavro.parse_schema(writer)
         except Exception as exc:
             raise FileUnreadable(f"its Avro schema cannot be parsed ({exc})") from exc
+        try:
+            reader = _reader_schema(writer)
+            reader_parsed = fastavro.parse_schema(reader) if reader else None
+        except Exception:  # an unusual schema: read it whole, as written
+            reader_parsed = None
+        parsed = (writer_parsed, reader_parsed)
         if len(_schema_cache) > 64:
             _schema_cache.clear()
         _schema_cache[key] = parsed
@@ -224,7 +258,7 @@ def read_avro(data: bytes) -> tuple[list[dict], dict[str, bytes]]:
     codec = meta.get("avro.codec", b"null").decode()
     if codec not in ("null", "deflate"):
         return _read_avro_with_fastavro(data)
-    schema = _parsed_schema(meta["avro.schema"])
+    schema, reader_schema = _parsed_schema(meta["avro.schema"])
     records: list[dict] = []
     while pos < len(buf):
         n_records, pos = _zigzag_long(buf, pos)
@@ -249,7 +283,7 @@ def read_avro(data: bytes) -> tuple[list[dict], dict[str, bytes]]:
         stream = io.BytesIO(block)
         try:
             for _ in range(n_records):
-                records.append(fastavro.schemaless_reader(stream, schema, None))
+                records.append(fastavro.schemaless_reader(stream, schema, reader_schema))
         except Exception as exc:  # fastavro raises EOFError, ValueError, UnicodeDecodeError...
             raise FileUnreadable(f"corrupt Avro record #{len(records) + 1} ({type(exc).__name__}: {exc})") from exc
     return records, meta
@@ -852,7 +886,7 @@ def prepare_file(path: Path | str) -> tuple[list[PreparedAlert], list[str]]:
 
 
 # Below this many files a worker pool costs more to start than it saves.
-MIN_FILES_FOR_WORKERS = 200
+MIN_FILES_FOR_WORKERS = 1000
 
 
 def _prepared_files(files: list[Path], workers: int) -> Iterator[tuple[list[PreparedAlert], list[str]]]:

@@ -54,8 +54,8 @@ def stretch_values(x: np.ndarray, stretch: str) -> np.ndarray:
     raise ValueError(f"unknown stretch {stretch!r}; expected one of {', '.join(STRETCHES)}")
 
 
-def stamp_rgb(array: np.ndarray, *, stretch: str = "linear") -> np.ndarray:
-    """The stamp as an (h, w, 3) uint8 image, north up (rows flipped), NaNs in ``NAN_COLOUR``."""
+def _grey_levels(array: np.ndarray, stretch: str) -> tuple[np.ndarray, np.ndarray]:
+    """Stretched values in [0, 1], north up (rows flipped), and the NaN mask, in display orientation."""
     if stretch not in STRETCHES:
         raise ValueError(f"unknown stretch {stretch!r}; expected one of {', '.join(STRETCHES)}")
     data = np.asarray(array, dtype=np.float32)
@@ -67,21 +67,36 @@ def stamp_rgb(array: np.ndarray, *, stretch: str = "linear") -> np.ndarray:
     with np.errstate(invalid="ignore"):
         x = np.clip((data - lo) / (hi - lo), 0.0, 1.0)
     x[nan] = 0.0
-    grey = (stretch_values(x, stretch) * 255.0 + 0.5).astype(np.uint8)
+    return stretch_values(x, stretch), nan
+
+
+def stamp_rgb(array: np.ndarray, *, stretch: str = "linear") -> np.ndarray:
+    """The stamp as an (h, w, 3) uint8 image, north up (rows flipped), NaNs in ``NAN_COLOUR``."""
+    values, nan = _grey_levels(array, stretch)
+    grey = (values * 255.0 + 0.5).astype(np.uint8)
     rgb = np.repeat(grey[:, :, None], 3, axis=2)
     if nan.any():
         rgb[nan] = NAN_COLOUR
     return rgb
 
 
+# A palette image is a third of the bytes of RGB to filter and deflate: 255 grey levels (0 and 255
+# included, one level in the middle skipped) and one entry for NaN.
+_NAN_INDEX = 255
+_PALETTE = [round(i * 255 / 254) for i in range(255) for _ in range(3)] + list(NAN_COLOUR)
+
+
 def stamp_png(array: np.ndarray, *, stretch: str = "linear", size: int | None = None) -> bytes:
     """Render a stamp as PNG bytes. ``size`` is the longer side in pixels (nearest-neighbour enlargement)."""
-    rgb = stamp_rgb(array, stretch=stretch)
-    image = Image.fromarray(rgb, mode="RGB")
+    values, nan = _grey_levels(array, stretch)
+    index = (values * 254.0 + 0.5).astype(np.uint8)
+    index[nan] = _NAN_INDEX
+    image = Image.fromarray(index, mode="P")
+    image.putpalette(_PALETTE)
     if size is not None:
         if not 1 <= size <= MAX_SIZE:
             raise ValueError(f"size must be between 1 and {MAX_SIZE}; got {size}")
-        h, w = rgb.shape[:2]
+        h, w = index.shape
         scale = size / max(h, w)
         image = image.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.NEAREST)
     buf = io.BytesIO()

@@ -1,0 +1,247 @@
+"""Ingest and stamp-rendering throughput, printed as JSON lines.
+
+    python bench/ingest.py [--replicas K] [--keep-db]
+
+1. Creates a throwaway PostgreSQL database (``blink_bench_ingest`` on the server of DATABASE_URL, default
+   postgres://postgres@127.0.0.1:5432/), migrates it, and drops it at the end.
+2. ``alerts_per_s`` for the real packets of ../shared/data as they are (691 alerts: Avro files and Fink
+   Parquet tables), end to end through ``labeling.ingest.ingest_paths`` (read, decode, validate, write).
+3. ``alerts_per_s`` for K replicas of those packets (default 8, ~5,500 alerts), each replica with new
+   candids and objectIds, written as Avro / Parquet files like the originals before the clock starts: the
+   same code path on a sample large enough for a stable figure. Key ``"replicated": true`` says so.
+   Besides wall-clock alerts/s, each line gives the CPU milliseconds per alert spent by this process, its
+   decoding workers and its PostgreSQL backend, and what that CPU cost means on 2 dedicated cores: on a
+   shared machine the wall-clock figure measures the neighbours as much as Blink.
+4. ``png_per_s``: ``labeling.stamps.stamp_png`` on stored stamps (decompress + ZScale + stretch + PNG) at
+   the size the alert page asks for (252 px) and at the stamp's own size.
+
+The ingest target is 1,000 alerts/s on 2 cores (a ZTF night of ~1 million alerts in under 17 minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+BENCH_DB = "blink_bench_ingest"
+
+
+def emit(metric: str, value: float, **context) -> None:
+    print(json.dumps({"bench": "ingest", "metric": metric, "value": round(value, 1), **context}), flush=True)
+
+
+def server_url() -> str:
+    url = os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/postgres"
+    parts = urlsplit(url)
+    if not parts.scheme.startswith("postgres"):
+        sys.exit(f"bench/ingest.py measures PostgreSQL; DATABASE_URL is {parts.scheme}:// (set a postgres:// URL)")
+    return urlunsplit(parts._replace(path="/postgres"))
+
+
+def recreate_database(admin_url: str, name: str, *, drop_only: bool = False) -> str:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not drop_only:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    return urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
+
+
+def write_replicas(real_dir: Path, out: Path, k: int) -> int:
+    """Copies of every real packet with candid + k*10^17 and objectId + "_k": new alerts, new objects."""
+    import fastavro
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    n = 0
+    offset = k * 10**17  # real candids are < 3.5e18, so k <= 50 stays inside int64 and clear of real ones
+    for path in sorted((real_dir / "avro").rglob("*.avro")):
+        with open(path, "rb") as fh:
+            reader = fastavro.reader(fh)
+            schema = reader.writer_schema
+            records = list(reader)
+        for r in records:
+            r["candid"] += offset
+            r["objectId"] = f"{r['objectId']}_{k}"
+            if isinstance(r.get("candidate"), dict):
+                r["candidate"]["candid"] = r["candid"]
+        with open(out / f"r{k}_{path.name}", "wb") as fh:
+            fastavro.writer(fh, fastavro.parse_schema(schema), records)
+        n += len(records)
+    for path in sorted((real_dir / "parquet").rglob("*.parquet")):
+        table = pq.read_table(path)
+        table = table.set_column(
+            table.schema.get_field_index("candid"), "candid", pc.add(table["candid"], pa.scalar(offset, pa.int64()))
+        )
+        table = table.set_column(
+            table.schema.get_field_index("objectId"),
+            "objectId",
+            pc.binary_join_element_wise(table["objectId"], pa.scalar(str(k)), "_"),
+        )
+        pq.write_table(table, out / f"r{k}_{path.name}")
+        n += table.num_rows
+    return n
+
+
+def backend_pid() -> int | None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+def proc_cpu_seconds(pid: int | None) -> float:
+    """CPU seconds of a local process (the PostgreSQL backend serving us), 0 when it cannot be read."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, TypeError):
+        return 0.0
+
+
+def cpu_now(pid: int | None) -> float:
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # decoding workers, once the pool has joined them
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime + proc_cpu_seconds(pid)
+
+
+def timed_ingest(paths, workers: int | None = None) -> tuple[float, float, object]:
+    """Wall seconds, CPU seconds (this process + its workers + its PostgreSQL backend) and the report."""
+    from labeling.ingest import ingest_paths
+
+    pid = backend_pid()
+    cpu0, started = cpu_now(pid), time.perf_counter()
+    report = ingest_paths(paths, workers=workers)
+    elapsed = time.perf_counter() - started
+    return elapsed, cpu_now(pid) - cpu0, report
+
+
+def _workers_used(requested: int | None, folder: Path) -> int:
+    from labeling.ingest import _default_workers, expand_paths
+
+    return requested if requested is not None else _default_workers(len(expand_paths([folder])[0]))
+
+
+def clear_alerts() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:  # TRUNCATE: deleting ~5,000 alerts row by row would dominate
+        cursor.execute("TRUNCATE labeling_stamps, labeling_lightcurvepoint, labeling_alert RESTART IDENTITY CASCADE")
+
+
+def machine() -> dict:
+    return {"cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2)}
+
+
+def bench_png(n_alerts: int = 200) -> None:
+    from labeling.models import STAMP_KINDS, Stamps
+    from labeling.stamps import stamp_png
+
+    stamps = list(Stamps.objects.order_by("alert_id")[:n_alerts])
+    for size in (252, None):
+        started = time.perf_counter()
+        count = 0
+        for s in stamps:
+            for kind in STAMP_KINDS:
+                stamp_png(s.unpack(kind), stretch="linear", size=size)
+                count += 1
+        elapsed = time.perf_counter() - started
+        emit(
+            "png_per_s", count / elapsed, n=count, size=size or "native", stretch="linear", includes="unpack+zscale+png"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--replicas", type=int, default=8, help="copies of the real packets for the large run")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="decoding processes for the replicated run (default: ingest's choice)"
+    )
+    parser.add_argument("--keep-db", action="store_true", help=f"leave the {BENCH_DB} database for inspection")
+    args = parser.parse_args()
+
+    admin_url = server_url()
+    try:
+        db_url = recreate_database(admin_url, BENCH_DB)
+    except Exception as exc:  # psycopg.OperationalError and friends
+        sys.exit(f"bench/ingest.py: cannot create {BENCH_DB} on {admin_url}: {exc}")
+    os.environ["DATABASE_URL"] = db_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("BLINK_LOG_LEVEL", "WARNING")
+
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection
+
+    real_dir = Path(settings.SHARED_DATA_DIR) / "ztf"
+    if not (real_dir / "manifest.csv").exists():
+        sys.exit(f"bench/ingest.py: no real alerts at {real_dir}")
+    try:
+        call_command("migrate", verbosity=0, skip_checks=True)
+        elapsed, cpu, report = timed_ingest([real_dir])
+        assert report.rejected == 0, report.errors
+        emit(
+            "alerts_per_s",
+            report.new / elapsed,
+            n=report.new,
+            db="postgresql",
+            replicated=False,
+            seconds=round(elapsed, 2),
+            cpu_ms_per_alert=round(1000 * cpu / report.new, 3),
+            note="includes one-off start-up (imports, worker processes)",
+            **machine(),
+        )
+
+        with tempfile.TemporaryDirectory(prefix="blink-bench-") as tmp:
+            out = Path(tmp)
+            n = sum(write_replicas(real_dir, out, k) for k in range(1, args.replicas + 1))
+            modes = [args.workers] if args.workers is not None else [0, None]
+            for i, workers in enumerate(modes):
+                if i:  # the same packets again, as new alerts: clear the previous mode's rows first
+                    clear_alerts()
+                elapsed, cpu, report = timed_ingest([out], workers=workers)
+                assert report.rejected == 0, report.errors[:5]
+                assert report.new == n, (report.new, n)
+                cpu_ms = 1000 * cpu / report.new
+                emit(
+                    "alerts_per_s",
+                    report.new / elapsed,
+                    n=report.new,
+                    db="postgresql",
+                    replicated=True,
+                    source=f"{args.replicas} copies of the real packets with new candid/objectId",
+                    seconds=round(elapsed, 2),
+                    workers=_workers_used(workers, out),
+                    cpu_ms_per_alert=round(cpu_ms, 3),
+                    cpu_bound_alerts_per_s_on_2_cores=round(2000 / cpu_ms, 1),
+                    **machine(),
+                )
+            elapsed, cpu, report = timed_ingest([out])
+            emit(
+                "alerts_per_s_already_present", report.present / elapsed, n=report.present, db="postgresql", **machine()
+            )
+        bench_png()
+    finally:
+        connection.close()
+        if not args.keep_db:
+            recreate_database(admin_url, BENCH_DB, drop_only=True)
+
+
+if __name__ == "__main__":
+    main()
