@@ -64,6 +64,7 @@ test: venv panoptes chromium services
 
 run: venv
 	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py createcachetable
 	$(BIN)/python manage.py setup_demo --alerts-dir $(DEMO_DIR)
 	@echo ""
 	@echo "Blink is starting on http://$(HOST):$(PORT)"

@@ -56,7 +56,7 @@ def _versions():
 
 
 def _cache():
-    """The console's shared file cache (web server and worker processes read the same entries)."""
+    """The console's shared cache (web server and worker processes read the same entries)."""
     from classifiers.console_plots import plot_cache
 
     return plot_cache()

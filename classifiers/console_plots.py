@@ -4,8 +4,8 @@ Written for someone who has never seen Blink: every figure has a title that says
 axes with units, a legend, and the flagged nights marked in one colour that means "look here".
 
 Building a bokeh figure costs 0.1-0.2 s of CPU, so the drift page's nine figures are built once per drift
-recompute — by the background task, right after it stores the rows — and kept in a file cache that the web
-server and the worker share (``VAR_DIR/cache/console``); a page only reads them.
+recompute — by the background task, right after it stores the rows — and kept in Django's shared cache (Redis
+or the database), so every web server and worker reads them; a page only reads them.
 """
 
 from __future__ import annotations
@@ -13,13 +13,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-from functools import lru_cache
 
 from bokeh.embed import json_item
 from bokeh.models import BoxAnnotation, ColumnDataSource, HoverTool, Label, Range1d
 from bokeh.plotting import figure
-from django.conf import settings
-from django.core.cache.backends.filebased import FileBasedCache
+from django.core.cache import caches
+from django.core.cache.backends.base import BaseCache
 from django.db import connection
 
 log = logging.getLogger(__name__)
@@ -266,11 +265,10 @@ def pr_figure(a_label: str, b_label: str, metrics_a: dict, metrics_b: dict, *, h
 PLOT_CACHE_SECONDS = 7 * 24 * 3600
 
 
-@lru_cache(maxsize=1)
-def plot_cache() -> FileBasedCache:
-    """A file cache every process of this Blink reads (web server and worker alike); writes are atomic."""
-    location = settings.BLINK.get("CONSOLE_CACHE_DIR") or (settings.VAR_DIR / "cache" / "console")
-    return FileBasedCache(str(location), {"TIMEOUT": PLOT_CACHE_SECONDS, "OPTIONS": {"MAX_ENTRIES": 300}})
+def plot_cache() -> BaseCache:
+    """Django's default cache (Redis when REDIS_URL is set, else a database table): every web server and worker
+    of this Blink, on any machine, reads the same entries."""
+    return caches["default"]
 
 
 def cache_key(*parts) -> str:
@@ -304,7 +302,7 @@ def drift_plot_items(task: str, data: dict | None = None) -> list[dict]:
                     "item": drift_figure(name, f"{title}, night by night", data["nights"]),
                 }
             )
-        plot_cache().set(key, plots)
+        plot_cache().set(key, plots, PLOT_CACHE_SECONDS)
     return plots
 
 
