@@ -264,6 +264,19 @@ def check_form_login(port: int) -> None:
     note("form login + next subject: ok")
 
 
+def warm_up(ports: list[int]) -> None:
+    """A few requests to every server first: its first ones import the URL conf and every API module."""
+    import httpx2
+
+    volunteer = sessions_for("bench-warmup", 1)[0]
+    cookies = {"sessionid": volunteer["session"], "csrftoken": volunteer["csrf"]}
+    for port in ports:
+        with httpx2.Client(base_url=f"http://127.0.0.1:{port}", cookies=cookies, timeout=120) as client:
+            for _ in range(3):
+                client.get(f"/api/campaigns/{CAMPAIGN_SLUG}/next/?n=1")
+    note(f"warmed up {len(ports)} server(s)")
+
+
 # ------------------------------------------------------------------------------------------------ clients
 
 
@@ -405,6 +418,7 @@ def main() -> None:
         note(f"server logs in {log_dir}")
         procs, ports = start_servers(db_url, args.workers, log_dir)
         check_form_login(ports[0])
+        warm_up(ports)
         from django.db import connection
 
         for n in ns:
