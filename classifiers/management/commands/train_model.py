@@ -25,6 +25,7 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         from tqdm import tqdm
 
+        from classifiers.architectures import StreakHyperparameters
         from classifiers.runs import TrainingAlreadyInFlight, request_training, run_training
         from labeling.models import Campaign
 
@@ -57,7 +58,7 @@ class Command(BaseCommand):
         def on_progress(event: dict) -> None:
             kind = event.get("event")
             if kind == "start":
-                members = 1 if opts["task"] == "real_bogus" else 6
+                members = 1 if opts["task"] == "real_bogus" else 3 * StreakHyperparameters().members_per_group
                 bar.reset(total=event["epochs"] * members)
                 bar.set_description(
                     f"train {event['split']['train']} / val {event['split']['val']} / test {event['split']['test']}"
