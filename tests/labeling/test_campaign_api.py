@@ -328,3 +328,24 @@ def test_the_schema_documents_the_campaign_api(api_for, scientist):
         "/api/campaigns/{slug}/field-guide/{id}/",
     ):
         assert expected in paths
+
+
+def test_inspect_shows_the_active_models_score_and_sorts_by_it(api_for, scientist, live_campaign):
+    from classifiers.models import ModelVersion, Score
+
+    old = ModelVersion.objects.create(
+        task="real_bogus", version=1, architecture="vgg6", status="retired", weights=b"x", sha256="0" * 64
+    )
+    active = ModelVersion.objects.create(
+        task="real_bogus", version=2, architecture="vgg6", status="active", weights=b"y", sha256="1" * 64
+    )
+    subjects = list(live_campaign.subjects.select_related("alert").order_by("alert__candid")[:3])
+    for i, subject in enumerate(subjects):
+        Score.objects.create(alert=subject.alert, version=active, score=0.1 + 0.4 * i)
+        Score.objects.create(alert=subject.alert, version=old, score=0.99)  # a retired version's score is not shown
+    rows = body(api_for(scientist).get(f"/api/campaigns/{live_campaign.slug}/subjects/?sort=-score&page_size=4"))[
+        "results"
+    ]
+    assert [r["id"] for r in rows[:3]] == [subjects[2].pk, subjects[1].pk, subjects[0].pk]
+    assert [r["model_score"] for r in rows[:3]] == pytest.approx([0.9, 0.5, 0.1])
+    assert rows[3]["model_score"] is None  # unscored subjects sort last
