@@ -91,7 +91,7 @@ def main() -> None:
         bb.emit("load", "refusals", tally.retired_refusals + tally.duplicate_refusals,
                 retired=tally.retired_refusals, duplicate=tally.duplicate_refusals, exhausted=tally.exhausted,
                 errors=dict(tally.errors), **context)  # fmt: skip
-        ok = all(checks[k] == 0 for k in ("votes_lost", "votes_doubled", "shown_twice", "counter_mismatches",
+        ok = len(tally.acked) > 0 and all(checks[k] == 0 for k in ("votes_lost", "votes_doubled", "shown_twice", "counter_mismatches",
                                           "retirement_mismatches"))  # fmt: skip
     finally:
         servers.stop()
