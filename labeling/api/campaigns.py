@@ -34,7 +34,7 @@ from labeling.exports import (
     export_stream,
     write_training_set,
 )
-from labeling.filters import FilterError, compile_filter, count_matching, select_alerts
+from labeling.filters import FilterError, compile_filter, preview_count, select_alerts
 from labeling.inspect import MAX_PAGE, InspectError, dashboard, inspect_subjects, subject_rows, subject_votes
 from labeling.models import Alert, Campaign, FieldGuideEntry, Subject, TutorialStep
 from labeling.roles import SCIENTIST, VOLUNTEER, HasRole
@@ -349,6 +349,7 @@ class PreviewView(Base):
 
     class OutputSerializer(serializers.Serializer):
         count = serializers.IntegerField()
+        count_exact = serializers.BooleanField(help_text="False when the count is PostgreSQL's estimate (huge tables)")
         summary = serializers.CharField()
         selection = serializers.DictField()
         alerts = serializers.ListField(child=serializers.DictField())
@@ -365,7 +366,7 @@ class PreviewView(Base):
         spec = data.get("selection") or {}
         compiled = compile_filter(spec)
         size, seed = data.get("sample_size"), data["sample_seed"]
-        count = count_matching(spec, sample_size=size, seed=seed)
+        count, exact = preview_count(spec, sample_size=size, seed=seed)
         n = min(data["n"], count)
         alerts = []
         if n and size is not None:
@@ -380,6 +381,7 @@ class PreviewView(Base):
         return Response(
             {
                 "count": count,
+                "count_exact": exact,
                 "summary": compiled.summary,
                 "selection": compiled.spec,
                 "alerts": [

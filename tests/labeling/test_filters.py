@@ -244,3 +244,42 @@ def test_the_normalised_spec_keeps_numbers_and_dates_canonical():
     assert isinstance(spec["ndethist"]["gt"], int)
     assert isinstance(spec["rb"]["gt"], float)
     assert not math.isnan(spec["rb"]["gt"])
+
+
+@pytest.mark.django_db
+def test_the_preview_count_is_exact_within_its_budget():
+    from labeling.filters import preview_count
+    from tests.labeling.campaign_helpers import bare_alerts
+
+    bare_alerts(30)
+    # The candid range keeps the real packets (ingested for this module) out of the count.
+    spec = {"candid": {"gte": 9_000_000_000_000, "lt": 9_000_000_000_030}, "fid": 1}
+    assert preview_count(spec) == (15, True)
+    assert preview_count(spec, sample_size=4) == (4, True)
+
+
+@pytest.mark.django_db
+def test_past_its_budget_the_preview_shows_the_planners_estimate_marked_as_such(monkeypatch):
+    from django.db import OperationalError, connection
+    from django.db.models.query import QuerySet
+
+    from labeling.filters import preview_count
+    from tests.labeling.campaign_helpers import bare_alerts
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the statement-timeout budget is PostgreSQL's")
+    import psycopg
+
+    bare_alerts(30)
+
+    def timed_out(self):
+        try:
+            raise psycopg.errors.QueryCanceled("canceling statement due to statement timeout")
+        except psycopg.errors.QueryCanceled as exc:
+            raise OperationalError(str(exc)) from exc
+
+    monkeypatch.setattr(QuerySet, "count", timed_out)
+    n, exact = preview_count({"fid": 1})
+    assert exact is False
+    assert n >= 1
+    assert preview_count({"fid": 1}, sample_size=1) == (1, False)

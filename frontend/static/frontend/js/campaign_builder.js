@@ -208,7 +208,7 @@
         renderGrid([]);
         return;
       }
-      $("preview-count").textContent = res.body.count.toLocaleString("en");
+      $("preview-count").textContent = (res.body.count_exact ? "" : "≈ ") + Number(res.body.count).toLocaleString("en");
       $("preview-count-label").textContent = res.body.count === 1 ? "alert" : "alerts" + (sampleSize() ? " (sample)" : " match");
       $("preview-summary").textContent = res.body.summary;
       renderGrid(res.body.alerts);
