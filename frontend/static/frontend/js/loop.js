@@ -175,7 +175,7 @@
     var ns = "http://www.w3.org/2000/svg";
     while (svg.firstChild) svg.removeChild(svg.firstChild);
     var epochs = (run.epochs || []).filter(function (e) { return e.loss !== null && e.loss !== undefined; });
-    var W = 480, H = 200, L = 44, R = 10, T = 10, B = 28;
+    var W = 480, H = 200, L = 58, R = 10, T = 10, B = 28;
     function add(tag, attrs, text) {
       var n = document.createElementNS(ns, tag);
       Object.keys(attrs).forEach(function (k) { n.setAttribute(k, attrs[k]); });
@@ -192,15 +192,20 @@
     var values = [];
     epochs.forEach(function (e) { values.push(e.loss); if (e.val_loss !== null && e.val_loss !== undefined) values.push(e.val_loss); });
     var lo = Math.min.apply(null, values), hi = Math.max.apply(null, values);
-    if (hi - lo < 1e-6) { hi += 0.05; lo -= 0.05; }
-    var n = epochs.length;
-    function x(i) { return L + (n === 1 ? (W - L - R) / 2 : (i * (W - L - R)) / (n - 1)); }
+    if (hi - lo < 1e-4) { var pad = Math.max(Math.abs(hi) * 0.01, 1e-3); hi += pad; lo -= pad; }
+    var digits = hi - lo < 0.02 ? 4 : 3;
+    // The x axis spans the planned epochs, so the curve grows across the chart as training goes on.
+    var planned = Math.max(epochs[epochs.length - 1].epochs || epochs.length, epochs.length);
+    function x(i) {
+      var epoch = epochs[i].epoch || i + 1;
+      return L + (planned === 1 ? (W - L - R) / 2 : ((epoch - 1) * (W - L - R)) / (planned - 1));
+    }
     function y(v) { return T + ((hi - v) * (H - T - B)) / (hi - lo); }
     [lo, (lo + hi) / 2, hi].forEach(function (v) {
-      add("text", { x: L - 6, y: y(v) + 4, "text-anchor": "end", class: "tick" }, v.toFixed(3));
+      add("text", { x: L - 6, y: y(v) + 4, "text-anchor": "end", class: "tick" }, v.toFixed(digits));
     });
     add("text", { x: L, y: H - 8, class: "tick" }, "epoch 1");
-    add("text", { x: W - R, y: H - 8, "text-anchor": "end", class: "tick" }, "epoch " + n);
+    if (planned > 1) add("text", { x: W - R, y: H - 8, "text-anchor": "end", class: "tick" }, "epoch " + planned);
     function path(key, cls) {
       var d = "";
       epochs.forEach(function (e, i) {
@@ -211,7 +216,7 @@
     }
     path("loss", "loss");
     path("val_loss", "val");
-    epochs.forEach(function (e, i) { add("circle", { cx: x(i), cy: y(e.loss), r: 2.5, class: "dot" }); });
+    epochs.forEach(function (e, i) { add("circle", { cx: x(i), cy: y(e.loss), r: 3, class: "dot" }); });
   }
 
   function renderEvaluation(run) {
@@ -459,4 +464,9 @@
   adopt(overview.runs);
   render();
   connect(1000);
+  // A safety net under the live feed: a fresh snapshot every 10 s (events from a worker on another machine only
+  // arrive when the channel layer is shared, e.g. Redis).
+  window.setInterval(function () {
+    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "refresh" }));
+  }, 10000);
 })();
