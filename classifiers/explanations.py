@@ -6,8 +6,9 @@
   the spatial mean of the score's gradient with respect to them, summed over channels, ReLU, upsampled
   bilinearly to 63x63. It keeps spatial information the dense layers lose.
 
-Both are computed in batches of preprocessed stamps (the same ``preprocess()`` as training and scoring) and
-stored per (alert, version, kind) as float16, zlib-compressed, normalised to a maximum absolute value of 1
+Both are computed in batches of preprocessed stamps (the same ``preprocess()`` as training and scoring). What pages
+show and the cache keeps is the explanation of the model's verdict (see :class:`Explainer`), stored per
+(alert, version, kind) as float16, zlib-compressed, normalised to a maximum absolute value of 1
 (raw gradients of a confident sigmoid are tiny and would underflow float16).
 """
 
@@ -39,55 +40,83 @@ def explained_model(version: ModelVersion):
     return model
 
 
+SCORE = "score"
+VERDICT = "verdict"
+TARGETS = (SCORE, VERDICT)
+
+
 class Explainer:
-    """Traced saliency and Grad-CAM functions for one model."""
+    """Traced saliency and Grad-CAM functions for one single-sigmoid model.
+
+    Two targets: ``score``, the sigmoid output itself (what the definitions say, and what the tests check against
+    finite differences and a plain computation); and ``verdict``, the logit of the class the model chose (+logit when
+    it says real, -logit when it says bogus). Pages use ``verdict``: for a confident model the sigmoid's own gradient
+    p(1 - p) underflows float32 to zero (a masked star scored 1e-20 gets an empty map), and "why bogus?" is the
+    question asked of a bogus verdict. Per alert the two differ by one positive factor for saliency; Grad-CAM of a
+    bogus verdict shows the evidence for bogus."""
 
     def __init__(self, model, conv_layer: str | None = None):
         tf = tensorflow()
         self.model = model
         self.conv_layer = conv_layer or last_conv_layer_name(model)
         spec = tf.TensorSpec(shape=(None, *INPUT_SHAPE), dtype=tf.float32)
-        conv_and_score = keras().Model(model.inputs[0], [model.get_layer(self.conv_layer).output, model.outputs[0]])
+        score_layer = model.get_layer("score")
+        kernel, bias = score_layer.kernel, score_layer.bias
+        # The input of the last layer (dense1 after dropout, the identity at inference) gives the logit.
+        parts = keras().Model(model.inputs[0], [model.get_layer(self.conv_layer).output, score_layer.input])
 
-        @tf.function(input_signature=[spec], reduce_retracing=True)
-        def saliency(x):
-            with tf.GradientTape() as tape:
-                tape.watch(x)
-                # Each output depends only on its own input, so the gradient of the sum is every sample's gradient.
-                total = tf.reduce_sum(model(x, training=False))
-            return tape.gradient(total, x)
+        def objective(features, target: str):
+            logit = tf.matmul(features, kernel) + bias
+            if target == SCORE:
+                return tf.sigmoid(logit)
+            return tf.where(logit >= 0, logit, -logit)  # the chosen class's logit (threshold 0.5 = logit 0)
 
-        @tf.function(input_signature=[spec], reduce_retracing=True)
-        def gradcam(x):
-            with tf.GradientTape() as tape:
-                activations, score = conv_and_score(x, training=False)
-                total = tf.reduce_sum(score)
-            grads = tape.gradient(total, activations)
-            channel_weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
-            cam = tf.nn.relu(tf.reduce_sum(activations * channel_weights, axis=-1, keepdims=True))
-            return tf.image.resize(cam, INPUT_SHAPE[:2], method="bilinear")[..., 0]
+        def make_saliency(target: str):
+            @tf.function(input_signature=[spec], reduce_retracing=True)
+            def saliency(x):
+                with tf.GradientTape() as tape:
+                    tape.watch(x)
+                    _, features = parts(x, training=False)
+                    # Each output depends only on its own input: the gradient of the sum is every sample's gradient.
+                    total = tf.reduce_sum(objective(features, target))
+                return tape.gradient(total, x)
 
-        self._saliency = saliency
-        self._gradcam = gradcam
+            return saliency
+
+        def make_gradcam(target: str):
+            @tf.function(input_signature=[spec], reduce_retracing=True)
+            def gradcam(x):
+                with tf.GradientTape() as tape:
+                    activations, features = parts(x, training=False)
+                    total = tf.reduce_sum(objective(features, target))
+                grads = tape.gradient(total, activations)
+                channel_weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
+                cam = tf.nn.relu(tf.reduce_sum(activations * channel_weights, axis=-1, keepdims=True))
+                return tf.image.resize(cam, INPUT_SHAPE[:2], method="bilinear")[..., 0]
+
+            return gradcam
+
+        self._saliency = {t: make_saliency(t) for t in TARGETS}
+        self._gradcam = {t: make_gradcam(t) for t in TARGETS}
 
     def _batched(self, fn, x: np.ndarray, batch_size: int) -> np.ndarray:
         x = np.asarray(x, dtype=np.float32)
         parts = [fn(x[i : i + batch_size]).numpy() for i in range(0, len(x), batch_size)]
         return np.concatenate(parts, axis=0) if parts else np.zeros((0, *INPUT_SHAPE[:2]), dtype=np.float32)
 
-    def saliency(self, x: np.ndarray, batch_size: int = BATCH_SIZE) -> np.ndarray:
-        """(N, 63, 63, 3): d score / d input, per channel."""
-        return self._batched(self._saliency, x, batch_size)
+    def saliency(self, x: np.ndarray, batch_size: int = BATCH_SIZE, target: str = SCORE) -> np.ndarray:
+        """(N, 63, 63, 3): d target / d input, per channel (science, template, difference)."""
+        return self._batched(self._saliency[target], x, batch_size)
 
-    def gradcam(self, x: np.ndarray, batch_size: int = BATCH_SIZE) -> np.ndarray:
-        """(N, 63, 63): Grad-CAM at the last convolutional layer, upsampled to the stamp."""
-        return self._batched(self._gradcam, x, batch_size)
+    def gradcam(self, x: np.ndarray, batch_size: int = BATCH_SIZE, target: str = SCORE) -> np.ndarray:
+        """(N, 63, 63): Grad-CAM of the target at the last convolutional layer, upsampled to the stamp."""
+        return self._batched(self._gradcam[target], x, batch_size)
 
-    def compute(self, kind: str, x: np.ndarray) -> np.ndarray:
+    def compute(self, kind: str, x: np.ndarray, target: str = VERDICT) -> np.ndarray:
         if kind == Explanation.Kind.SALIENCY:
-            return self.saliency(x)
+            return self.saliency(x, target=target)
         if kind == Explanation.Kind.GRADCAM:
-            return self.gradcam(x)
+            return self.gradcam(x, target=target)
         raise ValueError(f"unknown explanation kind {kind!r}; expected one of {', '.join(KINDS)}")
 
 
@@ -143,7 +172,9 @@ def explain_alerts(alert_ids: Sequence[int], version: ModelVersion, kind: str) -
 
 PANEL_SCALE = 4
 GAP = 6
-OVERLAY_OPACITY = 0.65
+OVERLAY_OPACITY = 0.7
+OVERLAY_FLOOR = 0.35
+OVERLAY_QUANTILE = 0.85  # at most the top 15 % of pixels are tinted
 
 
 def _heat(values: np.ndarray) -> np.ndarray:
@@ -172,8 +203,10 @@ def overlay_png(stamps: Sequence[np.ndarray], maps: np.ndarray, kind: str, *, st
         )
         peak = float(importance.max())
         importance = (importance / peak if peak > 0 else importance)[::-1]
-        # Below a fifth of the peak nothing is tinted, so the stamp stays readable where the model did not look.
-        alpha = (OVERLAY_OPACITY * np.clip((importance - 0.2) / 0.8, 0, 1))[..., None]
+        # Only the upper part of the range is tinted: Grad-CAM maps are broad, and a wash of colour over the whole
+        # stamp would hide both the stamp and where the model looked most.
+        floor = max(OVERLAY_FLOOR, float(np.quantile(importance, OVERLAY_QUANTILE)))
+        alpha = (OVERLAY_OPACITY * np.clip((importance - floor) / max(1 - floor, 1e-6), 0, 1))[..., None]
         rgb = (1 - alpha) * base + alpha * _heat(importance)
         panels.append((np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8))
     side = size * PANEL_SCALE

@@ -18,6 +18,7 @@ import tempfile
 import threading
 import zlib
 from collections import OrderedDict
+from functools import partial
 from pathlib import Path
 
 from django.conf import settings
@@ -132,7 +133,16 @@ def _activate(version: ModelVersion, *, actor, reason: str, action: str, version
     RegistryEvent.objects.create(
         task=version.task, action=action, version=version, previous_active=current, actor=actor, reason=reason
     )
+    # Once the change has committed: volunteers hear of the new model, and the pool is rescored and every queue
+    # of the task reordered in the background (activelearning.retraining.on_active_version_changed).
+    transaction.on_commit(partial(_after_activation, version.pk))
     return version
+
+
+def _after_activation(version_id: int) -> None:
+    from activelearning.retraining import on_active_version_changed
+
+    on_active_version_changed(version_id)
 
 
 def _require_reason(reason: str) -> str:

@@ -12,8 +12,8 @@ from classifiers.models import ModelVersion, Score, Task
 
 EXPLANATION_KINDS = ("gradcam", "saliency")
 EXPLANATION_TITLES = {
-    "gradcam": "Grad-CAM: where the last convolutional layer looked (same map on all three stamps)",
-    "saliency": "Saliency: pixels whose change would move the score most, per stamp",
+    "gradcam": "Grad-CAM: where the last convolutional layer found evidence for the model's verdict (one map, shown on all three stamps)",
+    "saliency": "Saliency: the pixels whose change would move the model's verdict most, per stamp",
 }
 
 

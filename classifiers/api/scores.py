@@ -99,7 +99,7 @@ class AlertExplanation(APIView):
             return Response({"detail": f"unknown explanation {kind!r}; expected one of {', '.join(KINDS)}"}, status=404)
         alert = get_object_or_404(Alert.objects.only("pk", "candid"), candid=candid)
         version = _version_for(request)
-        etag = f'"{version.sha256[:16]}-{kind}-{alert.candid}-v1"'
+        etag = f'"{version.sha256[:16]}-{kind}-{alert.candid}-v2"'
         headers = {
             "ETag": etag,
             "Cache-Control": f"private, max-age={settings.BLINK.get('STAMP_CACHE_SECONDS', 86400)}",

@@ -70,10 +70,11 @@ def test_saliency_is_the_gradient_of_the_score(model_and_inputs):
     assert float(np.median(pixel_errors)) < 0.02, pixel_errors
 
 
-def plain_gradcam(model, x: np.ndarray) -> np.ndarray:
+def plain_gradcam(model, x: np.ndarray, *, verdict: bool = False) -> np.ndarray:
     """Grad-CAM the long way: conv4's activations A, the rest of VGG6 applied by hand to A (max-pool 4, flatten,
     dense1 + ReLU, score + sigmoid; dropout is the identity at inference), d score / d A, channel weights = mean of
-    the gradient over the 25x25 positions, ReLU(sum_k w_k A_k), bilinear upsampling to 63x63."""
+    the gradient over the 25x25 positions, ReLU(sum_k w_k A_k), bilinear upsampling to 63x63. With ``verdict``
+    the target is the logit of the chosen class instead of the sigmoid (+logit for real, -logit for bogus)."""
     tf = tensorflow()
     activations = tf.constant(keras().Model(model.inputs[0], model.get_layer("conv4").output)(x).numpy())
     w1, b1 = model.get_layer("dense1").get_weights()
@@ -82,8 +83,9 @@ def plain_gradcam(model, x: np.ndarray) -> np.ndarray:
         tape.watch(activations)
         pooled = tf.nn.max_pool2d(activations, ksize=4, strides=4, padding="VALID")
         hidden = tf.nn.relu(tf.reshape(pooled, (len(x), -1)) @ w1 + b1)
-        score = tf.sigmoid(hidden @ w2 + b2)
-        total = tf.reduce_sum(score)
+        logit = hidden @ w2 + b2
+        target = tf.abs(logit) if verdict else tf.sigmoid(logit)
+        total = tf.reduce_sum(target)
     grads = tape.gradient(total, activations).numpy()
     a = activations.numpy()
     weights = grads.mean(axis=(1, 2))  # (N, 32)
@@ -99,6 +101,29 @@ def test_gradcam_agrees_with_the_plain_computation(model_and_inputs):
     assert np.all(got >= 0)
     assert np.abs(expected).max() > 0
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6 * np.abs(expected).max())
+
+
+def test_verdict_explanations_follow_the_chosen_class_without_underflow(model_and_inputs):
+    model, x = model_and_inputs
+    explainer = Explainer(model)
+    np.testing.assert_allclose(
+        explainer.gradcam(x, target="verdict"), plain_gradcam(model, x, verdict=True), rtol=1e-4, atol=1e-7
+    )
+    # Saliency of the verdict is the score's saliency divided by the sigmoid's slope p (1 - p), signed by the class.
+    p = score_of(model, x)
+    by_score = explainer.saliency(x)
+    by_verdict = explainer.saliency(x, target="verdict")
+    sign = np.where(p >= 0.5, 1.0, -1.0)
+    expected = by_score / (p * (1 - p) * sign)[:, None, None, None]
+    np.testing.assert_allclose(by_verdict, expected, rtol=1e-3, atol=1e-6 * np.abs(expected).max())
+    # A saturated bogus verdict: the score's gradient vanishes in float32, the verdict's does not.
+    kernel, bias = model.get_layer("score").get_weights()
+    model.get_layer("score").set_weights([kernel, bias - 120.0])  # p below float32's smallest number
+    saturated = Explainer(model)
+    assert score_of(model, x[:1])[0] == 0
+    assert np.abs(saturated.saliency(x[:1])).max() == 0
+    assert np.abs(saturated.saliency(x[:1], target="verdict")).max() > 0
+    assert saturated.gradcam(x[:1], target="verdict").max() >= 0
 
 
 def test_explanations_are_cached_per_alert_version_and_kind(braai_version, demo_alerts):
