@@ -580,8 +580,8 @@ def _train_evaluate_decide(run: TrainingRun) -> dict:
         locked.version = version
         locked.finished_at = timezone.now()
         locked.save(update_fields=["status", "version", "finished_at"])
-        if promote:
-            transaction.on_commit(lambda: on_active_version_changed(version.pk, run_id=run.pk))
+        # The promotion's own hook (classifiers.registry) calls on_active_version_changed after the commit: the
+        # volunteers' notice, the rescoring and the reordering follow every promotion, this one or the ML lead's.
     events.record(
         run.pk,
         "decision",
