@@ -4,7 +4,12 @@ What a volunteer sees, and why:
 - **Interval**: ZScale (astropy's ``ZScaleInterval``), what DS9 users and SkyPortal scanners expect; it is
   computed on the finite pixels only, so NaN padding at a CCD edge does not skew it.
 - **Stretch**: ``linear`` (default), ``log`` or ``asinh``, applied after the interval (astropy's
-  conventions: ``log`` is log10(a x + 1) / log10(a) with a = 1000, ``asinh`` is asinh(x / 0.1) / asinh(10)).
+  conventions: ``log`` is log10(a x + 1) / log10(a) with a = 100, ``asinh`` is asinh(x / 0.1) / asinh(10)).
+  The point of log and asinh is to see structure in bright sources (a galaxy core, a saturated star's
+  wings) that ZScale clips to white, so for them the interval reaches up to the 99.5th percentile; ``log``
+  keeps ZScale's lower limit (the sky stays a mid grey, as in DS9), ``asinh`` starts at the sky level (the
+  median pixel), which leaves a dark sky and bright structure. On ZScale's own narrow range both would only
+  brighten the sky noise to near white.
 - **NaN pixels** (off the CCD, masked) are painted ``NAN_COLOUR``, a dark magenta that no grey level can
   be mistaken for, so "no data" never looks like "dark sky".
 - **Orientation**: a FITS image's first row is the *bottom* row (its y axis points up). Image formats
@@ -28,7 +33,7 @@ from PIL import Image
 STRETCHES = ("linear", "log", "asinh")
 NAN_COLOUR = (139, 0, 139)  # dark magenta
 MAX_SIZE = 1024
-_LOG_A = 1000.0
+_LOG_A = 100.0
 _ASINH_A = 0.1
 _zscale = ZScaleInterval()
 
@@ -64,6 +69,12 @@ def _grey_levels(array: np.ndarray, stretch: str) -> tuple[np.ndarray, np.ndarra
     data = data[::-1]
     lo, hi = zscale_limits(data)
     nan = ~np.isfinite(data)
+    if stretch != "linear" and not nan.all():
+        sky, top = np.percentile(data[~nan], [50.0, 99.5])
+        if top > sky:
+            hi = float(max(hi, top))
+            if stretch == "asinh":
+                lo = float(sky)
     with np.errstate(invalid="ignore"):
         x = np.clip((data - lo) / (hi - lo), 0.0, 1.0)
     x[nan] = 0.0
