@@ -143,7 +143,11 @@ def light_curve_figure(points: list[dict], *, alert_jd: float | None = None, hei
             )
         )
     if fig.legend:
-        fig.legend.location = "top_left"
+        # Beside the plot, not over it: the newest points sit top right and the oldest top left.
+        legend = fig.legend[0]
+        fig.center = [item for item in fig.center if item is not legend]
+        fig.add_layout(legend, "below")
+        legend.orientation = "horizontal"
         fig.legend.background_fill_color = PANEL
         fig.legend.background_fill_alpha = 0.8
         fig.legend.border_line_color = GRID
