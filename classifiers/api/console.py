@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.urls import path
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
@@ -363,12 +363,15 @@ class SendDisagreements(ConsoleView):
         return Response(SendOutputSerializer({**done, "created": False}).data)
 
 
-@extend_schema(
-    operation_id="console_drift_nights",
-    summary="Drift night by night: percentile bands, PSI and KS against the reference window, flags",
-    description="Stored rows, recomputed in the background after each ingest (`manage.py compute_drift` too).",
-    parameters=[TASK_PARAMETER, OpenApiParameter("flagged", bool, description="only flagged nights")],
-    responses={200: DriftListSerializer},
+# Method-level (not class-level) operation_id: drf-spectacular warns otherwise, and check --deploy fails.
+@extend_schema_view(
+    get=extend_schema(
+        operation_id="console_drift_nights",
+        summary="Drift night by night: percentile bands, PSI and KS against the reference window, flags",
+        description="Stored rows, recomputed in the background after each ingest (`manage.py compute_drift` too).",
+        parameters=[TASK_PARAMETER, OpenApiParameter("flagged", bool, description="only flagged nights")],
+        responses={200: DriftListSerializer},
+    )
 )
 class DriftNights(ConsoleView):
     def get(self, request):
@@ -386,14 +389,17 @@ class FlaggedNights(ConsoleView):
         return Response(DriftListSerializer(console.drift_nights(_task(request), flagged_only=True)).data)
 
 
-@extend_schema(
-    operation_id="console_drift_night",
-    summary="One night's drift summary",
-    parameters=[
-        TASK_PARAMETER,
-        OpenApiParameter("night", str, OpenApiParameter.PATH, description="UTC date YYYY-MM-DD or a ZTF nid"),
-    ],
-    responses={200: DriftNightSerializer, 404: OpenApiResponse(description="No summary for that night")},
+# Method-level (not class-level) operation_id: drf-spectacular warns otherwise, and check --deploy fails.
+@extend_schema_view(
+    get=extend_schema(
+        operation_id="console_drift_night",
+        summary="One night's drift summary",
+        parameters=[
+            TASK_PARAMETER,
+            OpenApiParameter("night", str, OpenApiParameter.PATH, description="UTC date YYYY-MM-DD or a ZTF nid"),
+        ],
+        responses={200: DriftNightSerializer, 404: OpenApiResponse(description="No summary for that night")},
+    )
 )
 class DriftNightDetail(ConsoleView):
     def get(self, request, night: str):
