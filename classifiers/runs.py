@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 TRAINING_GROUP = "training"
 MAX_EVENTS = 400
-ALLOWED_OPTIONS = {"epochs", "promote", "warm_start", "seed", "source"}
+ALLOWED_OPTIONS = {"epochs", "promote", "warm_start", "seed"}
 
 
 class TrainingAlreadyInFlight(Exception):
