@@ -242,6 +242,9 @@ class Settings:
     learning_rate: float = 1e-3
     batch_size: int = 32
     committee_size: int = 3
+    # Share of each batch drawn at random even for model-driven strategies, as the classify queue mixes in
+    # Campaign.exploration_share; 0 replays the pure strategy.
+    exploration: float = 0.0
 
 
 @dataclass
@@ -268,6 +271,8 @@ def _query(strategy: str, learner, x_pool: np.ndarray, n: int, rng: np.random.Ge
     from modAL.uncertainty import entropy_sampling, margin_sampling, uncertainty_sampling
 
     n = min(n, len(x_pool))
+    if n <= 0:
+        return np.zeros(0, dtype=np.int64)
     if strategy == "random":
         return rng.choice(len(x_pool), size=n, replace=False)
     if strategy == "committee":
@@ -352,7 +357,12 @@ def replay(
             if on_point:
                 on_point(point)
             break
-        picked = _query(strategy, learner, x[remaining], cfg.batch, query_rng, x[labelled])
+        n_batch = min(cfg.batch, len(remaining))
+        n_explore = 0 if strategy == "random" else int(round(n_batch * cfg.exploration))
+        picked = _query(strategy, learner, x[remaining], n_batch - n_explore, query_rng, x[labelled])
+        if n_explore:
+            rest = np.setdiff1d(np.arange(len(remaining)), picked)
+            picked = np.concatenate([picked, query_rng.choice(rest, size=min(n_explore, len(rest)), replace=False)])
         chosen = remaining[picked]
         remaining = np.setdiff1d(remaining, chosen)
         labelled.extend(chosen.tolist())
@@ -579,6 +589,7 @@ def run_simulation(
                         "model": cfg.model,
                         "pool": int(len(pool_idx)),
                         "test": int(len(test_idx)),
+                        "exploration": cfg.exploration,
                     }
                 )
                 + "\n"
@@ -593,7 +604,8 @@ def run_simulation(
     curves = mean_curves(points)
     savings = label_savings(points) if "random" in cfg.strategies else []
     title = f"Active learning on {dataset.data} data: ROC AUC vs labels ({cfg.seeds} seeds, mean and range)"
-    subtitle = f"{model_note}.\n{oracle}"
+    explore = f"; {cfg.exploration:.0%} of each batch random" if cfg.exploration else ""
+    subtitle = f"{model_note}{explore}.\n{oracle}"
     html_path = out_dir / "learning_curve.html"
     png_path = out_dir / "learning_curve.png"
     write_bokeh(curves, html_path, title, f"<p>{model_note}.</p><p>{oracle}</p><p>{dataset.description}.</p>")

@@ -297,6 +297,7 @@ def emit_savings(summary_dir: Path) -> None:
             target_auc=round(s["target_auc"], 4),
             final_auc=round(s["final_auc"], 4),
             seeds=summary["settings"]["seeds"],
+            exploration=summary["settings"].get("exploration", 0.0),
             pool=summary["pool"],
             test=summary["test"],
             model=summary["model"],

@@ -48,6 +48,13 @@ class Command(BaseCommand):
         parser.add_argument("--epochs", type=int, default=3, help="epochs per retraining round (default 3)")
         parser.add_argument("--first-epochs", type=int, default=8, help="epochs on the initial labels (default 8)")
         parser.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+        parser.add_argument(
+            "--exploration",
+            type=float,
+            default=0.0,
+            help="share of each batch drawn at random for the model-driven strategies, as the classify queue mixes "
+            "in a campaign's exploration share (default 0: the pure strategy)",
+        )
         parser.add_argument("--out", help="output folder (default var/simulation/<time>)")
 
     def handle(self, *args, **opts):
@@ -61,6 +68,8 @@ class Command(BaseCommand):
         for name in ("initial", "batch", "rounds", "seeds", "epochs"):
             if opts[name] < 1:
                 raise CommandError(f"--{name} must be at least 1, got {opts[name]}")
+        if not 0.0 <= opts["exploration"] < 1.0:
+            raise CommandError(f"--exploration must be in [0, 1), got {opts['exploration']}")
         started = time.monotonic()
         try:
             if opts["source"]:
@@ -81,6 +90,7 @@ class Command(BaseCommand):
             epochs=opts["epochs"],
             first_epochs=opts["first_epochs"],
             learning_rate=opts["learning_rate"],
+            exploration=opts["exploration"],
         )
         out = (
             Path(opts["out"]) if opts["out"] else Path(settings.VAR_DIR) / "simulation" / time.strftime("%Y%m%d-%H%M%S")
