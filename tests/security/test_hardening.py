@@ -400,3 +400,28 @@ def test_upload_limits_are_set():
     assert 0 < settings.FILE_UPLOAD_MAX_MEMORY_SIZE <= 10 * 1024 * 1024
     assert 0 < settings.BLINK_MAX_UPLOAD_BYTES <= 100 * 1024 * 1024
     assert "frontend.middleware.RequestSizeLimitMiddleware" in settings.MIDDLEWARE
+
+
+def test_every_post_form_in_the_templates_carries_its_csrf_token():
+    """Forms posted by the browser need {% csrf_token %} inside them (JS-driven forms send the token in a
+    header from the cookie or the page's csrf holder, and are checked by the API tests)."""
+    missing = []
+    for path in _template_files():
+        text = path.read_text(encoding="utf-8")
+        for m in re.finditer(r"<form\b([^>]*)>(.*?)</form>", text, re.DOTALL | re.IGNORECASE):
+            attrs, body = m.group(1), m.group(2)
+            if re.search(r"""method\s*=\s*["']?post""", attrs, re.IGNORECASE) and "{% csrf_token %}" not in body:
+                missing.append(f"{path.relative_to(ROOT)}: <form{attrs[:80]}>")
+    assert missing == [], "\n".join(missing)
+
+
+@pytest.mark.django_db
+def test_a_page_form_posted_without_its_csrf_token_is_refused(volunteer, live_campaign):
+    from labeling.models import Comment
+
+    alert = live_campaign.subjects.first().alert
+    c = Client(enforce_csrf_checks=True)
+    c.force_login(volunteer)
+    r = c.post(f"/talk/alert/{alert.candid}/", {"body": "forged from another site"})
+    assert r.status_code == 403
+    assert not Comment.objects.exists()
