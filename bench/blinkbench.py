@@ -316,6 +316,7 @@ class Tally:
     errors: Counter = field(default_factory=Counter)
     ack_times: list[float] = field(default_factory=list)
     failure_times: list[float] = field(default_factory=list)
+    volunteer_ids: set[int] = field(default_factory=set)
 
 
 def percentile(values: list[float], q: int) -> float:
@@ -336,6 +337,7 @@ async def volunteer(
     cookies = {"sessionid": v["session"], "csrftoken": v["csrf"]}
     headers = {"X-CSRFToken": v["csrf"], "Accept": "application/json"}
     rng = random.Random(v["user_id"])
+    tally.volunteer_ids.add(v["user_id"])
     seen: set[int] = set()
     port_index = v["user_id"] % len(ports)
     await asyncio.sleep(rng.random() * max(0.2, think_ms / 1000))
@@ -464,14 +466,16 @@ def verify(campaign_id: int, tally: Tally) -> dict:
         stored_keys |= {
             str(k) for k in Vote.objects.filter(idempotency_key__in=chunk).values_list("idempotency_key", flat=True)
         }
-    votes = Vote.objects.filter(campaign=campaign)
+    # This run's volunteers' votes (earlier runs on the same campaign had volunteers of their own).
+    votes = Vote.objects.filter(campaign=campaign, volunteer_id__in=tally.volunteer_ids)
     n_votes = votes.count()
     distinct_pairs = votes.values("subject", "volunteer").distinct().count()
     per_key = votes.values("idempotency_key").annotate(n=Count("id")).filter(n__gt=1).count()
     ghosts = n_votes - len(stored_keys)  # stored votes whose key no client sent
 
     by_subject: dict[int, list[str]] = {}
-    for subject_id, answer in votes.order_by("created_at", "id").values_list("subject_id", "answer"):
+    everyone = Vote.objects.filter(campaign=campaign)
+    for subject_id, answer in everyone.order_by("created_at", "id").values_list("subject_id", "answer"):
         by_subject.setdefault(subject_id, []).append(answer)
     counter_mismatches = retirement_mismatches = 0
     for s in Subject.objects.filter(campaign=campaign).values("id", "n_classifications", "n_votes", "retired"):

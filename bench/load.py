@@ -9,6 +9,8 @@ load. --workers daphne processes serve it (DEBUG off, persistent connections, Re
 REDIS_URL). Each volunteer loops for --seconds: next subject, a pause, the vote; a failed vote is retried with
 the same idempotency key, as the page's outbox does. Afterwards, from the database:
 
+With --private the bench runs on a PostgreSQL cluster and a Redis of its own (removed afterwards).
+
 - votes acknowledged = votes stored (``votes_lost`` = acknowledged but not stored: must be 0),
 - none doubled (``votes_doubled``: two votes of one volunteer on one subject, one key stored twice, or a
   stored vote no client sent: must be 0),
@@ -45,11 +47,23 @@ def main() -> None:
     parser.add_argument("--subjects", type=int, default=5000)
     parser.add_argument("--retire-after", type=int, default=3)
     parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument(
+        "--private", action="store_true",
+        help="run on a PostgreSQL cluster and Redis of the bench's own (as bench/faults.py does) instead of "
+        "DATABASE_URL's server and REDIS_URL, so other databases' traffic on the machine is not measured",
+    )  # fmt: skip
     args = parser.parse_args()
 
-    admin = bb.shared_server_url()
+    pg = redis = None
+    if args.private:
+        pg, redis = bb.PrivatePostgres(), bb.PrivateRedis()
+        admin = pg.init()
+        redis.start()
+        redis_url = redis.url
+    else:
+        admin = bb.shared_server_url()
+        redis_url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
     db_url = bb.recreate_database(admin, BENCH_DB)
-    redis_url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
     bb.setup_django(db_url, redis_url)
     servers = bb.Servers(bb.server_env(db_url, redis_url), Path(tempfile.mkdtemp(prefix="blink-bench-load-")))
     ok = False
@@ -70,7 +84,8 @@ def main() -> None:
         checks = bb.verify(campaign_id, tally)
         context = {
             "n": args.volunteers, "seconds": round(elapsed, 1), "think_ms": args.think_ms, "workers": args.workers,
-            "db": "postgresql", "redis": True, "loadavg_1m": round(os.getloadavg()[0], 1),
+            "db": "postgresql", "redis": True, "private_servers": args.private,
+            "loadavg_1m": round(os.getloadavg()[0], 1),
         }  # fmt: skip
         bb.emit("load", "votes_per_s", len(tally.acked) / elapsed, acked=len(tally.acked), **context)
         bb.emit("load", "vote_p95_ms", bb.percentile(tally.vote_ms, 95), requests=len(tally.vote_ms), **context)
@@ -98,8 +113,12 @@ def main() -> None:
         from django.db import connections
 
         connections.close_all()
-        if not args.keep_db:
+        if not args.keep_db and pg is None:
             bb.recreate_database(admin, BENCH_DB, drop_only=True)
+        if redis is not None:
+            redis.stop()
+        if pg is not None:
+            pg.destroy()
     if not ok:
         sys.exit("a check failed: see the JSON lines above")
 
