@@ -20,8 +20,14 @@ short here for the same reason.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
+
+# modAL 0.4.2.1 still passes scikit-learn's old ``force_all_finite`` name (fine with the pinned 1.7.2, which only
+# warns; 1.8 would break it, hence the pin).
+warnings.filterwarnings("ignore", message=".*force_all_finite.*", category=FutureWarning)
 
 PREDICT_BATCH = 1024
 

@@ -24,7 +24,6 @@ import hashlib
 import json
 import math
 import time
-import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,9 +31,6 @@ from pathlib import Path
 import numpy as np
 
 from activelearning.estimators import KerasBinaryClassifier
-
-# modAL 0.4.2.1 still passes scikit-learn's old ``force_all_finite`` name (fine with the pinned 1.7.2).
-warnings.filterwarnings("ignore", message=".*force_all_finite.*", category=FutureWarning)
 
 SIM_STRATEGIES = ("uncertainty", "margin", "entropy", "committee", "ranked_batch", "random")
 DRB_REAL = 0.9

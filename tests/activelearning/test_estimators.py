@@ -13,6 +13,9 @@ from modAL.uncertainty import uncertainty_sampling
 
 from activelearning.estimators import EmbeddingHeadClassifier, KerasBinaryClassifier, StoredProbabilityClassifier
 
+# modAL 0.4.2.1 passes scikit-learn's old force_all_finite name: harmless with the pinned 1.7.2.
+pytestmark = pytest.mark.filterwarnings("ignore:.*force_all_finite.*:FutureWarning")
+
 
 def test_the_pinned_scikit_learn_is_the_one_modal_works_with():
     assert version("scikit-learn") == "1.7.2"

@@ -72,11 +72,14 @@ def test_the_queue_order_changes_after_a_promotion_and_volunteers_follow_it(
     for kind in ("decision", "rescoring", "reordered", "done"):
         assert kind in seen, kind
 
-    # The classify page's selector serves the new order (no exploration or gold draws here).
+    # The classify page's selector serves the new order (no exploration or gold draws here; a window of one, i.e.
+    # without spreading simultaneous volunteers over the top of the queue).
     labelled_campaign.exploration_share = 0.0
     labelled_campaign.gold_share = 0.0
     labelled_campaign.save()
-    served = next_subjects(campaign=labelled_campaign, volunteer=volunteer, n=5, rng=random.Random(1))
+    served = next_subjects(
+        campaign=labelled_campaign, volunteer=volunteer, n=5, rng=random.Random(1), priority_window=1
+    )
     assert [s.pk for s in served] == after[:5]
 
 

@@ -11,6 +11,9 @@ from django.core.management import call_command
 from activelearning import simulation
 from activelearning.simulation import Point
 
+# modAL 0.4.2.1 passes scikit-learn's old force_all_finite name: harmless with the pinned 1.7.2.
+pytestmark = pytest.mark.filterwarnings("ignore:.*force_all_finite.*:FutureWarning")
+
 
 def curve(strategy, seed, aucs, start=100, step=50):
     return [Point(strategy, seed, r, start + r * step, a, 0, 0.0) for r, a in enumerate(aucs)]

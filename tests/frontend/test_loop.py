@@ -103,7 +103,7 @@ def servers(tmp_path):
         _end_other_sessions()
 
 
-def _end_other_sessions(timeout: float = 15.0) -> None:
+def _end_other_sessions(timeout: float = 5.0) -> None:
     """The test database can only be dropped once no one else is connected: wait for the children's sessions
     to end, then end any left over (Playwright's greenlets can leave this process a second connection)."""
     end = time.monotonic() + timeout
