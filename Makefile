@@ -20,7 +20,7 @@ help:
 	@echo "make bench  - run every benchmark under bench/ (prints JSON lines)"
 
 $(BIN)/.installed: requirements.txt
-	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	@test -x $(BIN)/pip || $(PY) -m venv --clear $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
 	@touch $@
 
@@ -28,7 +28,7 @@ venv: $(BIN)/.installed
 
 # panoptes-aggregation pins numpy/scikit-learn versions Blink cannot share: it gets its own environment.
 $(PANOPTES_VENV)/.installed:
-	@test -x $(PANOPTES_VENV)/bin/python || $(PY) -m venv $(PANOPTES_VENV)
+	@test -x $(PANOPTES_VENV)/bin/pip || $(PY) -m venv --clear $(PANOPTES_VENV)
 	$(PANOPTES_VENV)/bin/pip install --quiet --disable-pip-version-check "panoptes-aggregation==5.3.1"
 	@touch $@
 
