@@ -122,7 +122,11 @@ def vote_entropy(member_proba) -> np.ndarray:
     raw = np.asarray(member_proba)
     if raw.ndim == 2:
         # Single-sigmoid members vote "positive" when p > 0.5 (argmax of [1 - p, p] takes the first on a tie).
-        return _binary_entropy((raw > 0.5).mean(axis=1))
+        # m members give only m + 1 possible vote fractions: look their entropies up instead of taking a
+        # million logarithms.
+        m = raw.shape[1]
+        positives = np.count_nonzero(raw > 0.5, axis=1)
+        return _binary_entropy(np.arange(m + 1) / m)[positives]
     p = _member_probabilities(member_proba)
     n, m, k = p.shape
     votes = np.argmax(p, axis=2)
@@ -327,7 +331,9 @@ def priorities(
         util = entropy_utility(p)
     elif strategy == "committee":
         groups = pool.members if isinstance(pool.members, list | tuple) else [pool.members]
-        groups = [np.asarray(g, dtype=np.float64) for g in groups if g is not None]
+        # Stored member scores stay float32: a float64 copy of a million-row committee costs more than the measure.
+        groups = [np.asarray(g) for g in groups if g is not None]
+        groups = [g if g.dtype.kind == "f" else g.astype(np.float64) for g in groups]
         groups = [g for g in groups if g.ndim == 2 and g.shape[1] >= 2]
         util = uncertainty_utility(p)
         if not groups:
@@ -336,10 +342,13 @@ def priorities(
         else:
             # Several committees (the streak ensemble's rb, sl and kd groups): the most disputed question counts.
             per_group = np.full((len(p), len(groups)), np.nan)
+            all_scored = bool(scored.all())
             for j, g in enumerate(groups):
-                m = g[scored]
+                m = g if all_scored else g[scored]
                 have = ~np.isnan(m).any(axis=1)
-                if have.any():
+                if have.all():
+                    per_group[:, j] = committee_utility(m, committee_measure)
+                elif have.any():
                     per_group[have, j] = committee_utility(m[have], committee_measure)
             have_any = ~np.isnan(per_group).all(axis=1)
             util[have_any] = np.nanmax(per_group[have_any], axis=1)

@@ -75,9 +75,12 @@ def _random_order(qs: QuerySet[Subject], k: int, rng: random.Random) -> list[Sub
 def _priority_order(qs: QuerySet[Subject], k: int, window: int, rng: random.Random) -> list[Subject]:
     if k <= 0:
         return []
-    top = list(qs.order_by("-priority")[: max(k, window)])
+    # The window is read as (id, priority) pairs and only the k drawn subjects are loaded whole: building
+    # forty Subject+Alert objects to keep one was most of the cost of a next-subject request.
+    top = list(qs.order_by("-priority").values_list("pk", "priority")[: max(k, window)])
     picked = top if len(top) <= k else rng.sample(top, k)
-    return sorted(picked, key=lambda s: -s.priority)
+    by_pk = {s.pk: s for s in qs.filter(pk__in=[pk for pk, _ in picked])}
+    return [by_pk[pk] for pk, _ in sorted(picked, key=lambda pair: -pair[1]) if pk in by_pk]
 
 
 def next_subjects(

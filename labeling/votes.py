@@ -12,7 +12,6 @@ from collections import Counter
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from labeling.models import SKIP, Campaign, Subject, Vote
@@ -131,17 +130,20 @@ def vote_record(
             answers = list(Vote.objects.filter(subject=subject).values_list("answer", flat=True))
             label, fraction = majority(answers)
             reason = retirement_reason(campaign=campaign, answers=answers)
+            # The row is locked (select_for_update above), so its counters as read are current: the new values
+            # are computed here and written in one UPDATE, with no read-back.
             updates = {
-                "n_classifications": F("n_classifications") + 1,
+                "n_classifications": subject.n_classifications + 1,
                 "majority_label": label,
                 "majority_fraction": fraction,
             }
             if answer != SKIP:
-                updates["n_votes"] = F("n_votes") + 1
+                updates["n_votes"] = subject.n_votes + 1
             if reason:
                 updates.update(retired=True, retired_at=timezone.now(), retired_reason=reason)
             Subject.objects.filter(pk=subject.pk).update(**updates)
-            subject.refresh_from_db()
+            for field, value in updates.items():
+                setattr(subject, field, value)
             if reason:
                 transaction.on_commit(lambda: _after_retirement(campaign.pk, subject.pk))
             transaction.on_commit(lambda: _after_vote(campaign.pk, vote.pk))
