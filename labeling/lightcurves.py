@@ -64,7 +64,7 @@ def light_curve_figure(points: list[dict], *, alert_jd: float | None = None, hei
         height=height,
         sizing_mode="stretch_width",
         x_axis_label=x_label,
-        y_axis_label="magnitude (PSF, difference image)",
+        y_axis_label="PSF magnitude",
         tools="pan,wheel_zoom,box_zoom,reset,save",
         toolbar_location="above",
         background_fill_color=PANEL,
@@ -148,6 +148,8 @@ def light_curve_figure(points: list[dict], *, alert_jd: float | None = None, hei
         fig.center = [item for item in fig.center if item is not legend]
         fig.add_layout(legend, "below")
         legend.orientation = "horizontal"
+        # Two entries a row: four in one row overflow the classify page's narrow light-curve column.
+        legend.ncols = min(2, len(legend.items))
         fig.legend.background_fill_color = PANEL
         fig.legend.background_fill_alpha = 0.8
         fig.legend.border_line_color = GRID
