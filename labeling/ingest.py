@@ -525,8 +525,12 @@ class PreparedAlert:
     candid: int
     fields: dict
     stamps: dict
-    points: list[dict]
+    points: list[tuple]  # in POINT_COLUMNS order
     source: str
+    # The packet's candidate record (non-finite numbers made null) as JSON text: what the ``candidate``
+    # column stores. Encoded here, in the decoding worker when there is one, and a string crosses from a
+    # worker process far cheaper than a dict of ~100 entries.
+    candidate_json: str = ""
 
 
 def _clean_number(value):
@@ -547,6 +551,18 @@ def _json_safe(record: dict) -> dict:
     return out
 
 
+def _candidate_json(cand: dict) -> str:
+    # Encoding first and cleaning only when the text shows a non-finite number (or bytes refused it) saves
+    # _json_safe's Python loop over ~100 values on nearly every packet.
+    try:
+        text = json.dumps(cand)
+    except TypeError:
+        text = "NaN"
+    if "NaN" in text or "Infinity" in text:
+        text = json.dumps(_json_safe(cand), allow_nan=False)
+    return text
+
+
 def night_of(jd: float) -> dt.date:
     return dt.date(1970, 1, 1) + dt.timedelta(days=math.floor(jd - JD_UNIX_EPOCH))
 
@@ -557,30 +573,52 @@ def _isdiffpos(value) -> bool | None:
     return str(value).strip().lower() in ("t", "1", "true")
 
 
-def _lightcurve_point(object_id: str, p: dict, own_candid: int | None = None) -> dict | None:
-    jd, fid = _clean_number(p.get("jd")), p.get("fid")
-    if jd is None or fid is None:
+# A light-curve point as ``prepare`` makes it: a tuple, not a dict, being ~25 per alert (pickled from a worker).
+POINT_COLUMNS = (
+    "object_id", "jd", "fid", "is_detection", "magpsf", "sigmapsf", "diffmaglim", "isdiffpos", "candid", "programid",
+)  # fmt: skip
+
+
+def _lightcurve_point(object_id: str, p: dict, own_candid: int | None = None) -> tuple | None:
+    # ~25 of these per real alert (its prv_candidates): written flat, as the hottest loop of prepare().
+    jd = p.get("jd")
+    fid = p.get("fid")
+    if jd is None or fid is None or (jd.__class__ is float and not math.isfinite(jd)):
         return None
-    magpsf = _clean_number(p.get("magpsf"))
-    diffmaglim = _clean_number(p.get("diffmaglim"))
+    magpsf = p.get("magpsf")
+    if magpsf is not None and magpsf.__class__ is float and not math.isfinite(magpsf):
+        magpsf = None
+    diffmaglim = p.get("diffmaglim")
+    if diffmaglim is not None and diffmaglim.__class__ is float and not math.isfinite(diffmaglim):
+        diffmaglim = None
     if magpsf is None and diffmaglim is None:
         return None
     candid = own_candid if own_candid is not None else p.get("candid")
     # Some Fink tables store prv candid as a double, with precision lost: such a value is no identifier.
-    if not isinstance(candid, int) or isinstance(candid, bool):
-        candid = None
-    return {
-        "object_id": object_id,
-        "jd": float(jd),
-        "fid": int(fid),
-        "is_detection": magpsf is not None,
-        "magpsf": magpsf,
-        "sigmapsf": _clean_number(p.get("sigmapsf")) if magpsf is not None else None,
-        "diffmaglim": diffmaglim,
-        "isdiffpos": _isdiffpos(p.get("isdiffpos")) if magpsf is not None else None,
-        "candid": candid,
-        "programid": p.get("programid"),
-    }
+    if candid.__class__ is not int:
+        candid = None if not isinstance(candid, int) or isinstance(candid, bool) else int(candid)
+    programid = p.get("programid")
+    if programid is not None and programid.__class__ is not int:
+        programid = int(programid) if isinstance(programid, int | float) and math.isfinite(programid) else None
+    if magpsf is not None:
+        sigmapsf = p.get("sigmapsf")
+        if sigmapsf is not None and sigmapsf.__class__ is float and not math.isfinite(sigmapsf):
+            sigmapsf = None
+        isdiffpos = _isdiffpos(p.get("isdiffpos"))
+    else:
+        sigmapsf = isdiffpos = None
+    return (
+        object_id,
+        float(jd),
+        int(fid),
+        magpsf is not None,
+        magpsf,
+        sigmapsf,
+        diffmaglim,
+        isdiffpos,
+        candid,
+        programid,
+    )
 
 
 def prepare(raw: RawAlert) -> PreparedAlert:
@@ -630,7 +668,6 @@ def prepare(raw: RawAlert) -> PreparedAlert:
         "dec": float(cand["dec"]),
         "isdiffpos": bool(_isdiffpos(cand.get("isdiffpos"))),
         "ssnamenr": "" if cand.get("ssnamenr") in (None, "null") else str(cand["ssnamenr"])[:64],
-        "candidate": _json_safe(cand),
         "source": raw.source[-500:],
         "demo_truth": raw.truth,
     }
@@ -662,9 +699,9 @@ def prepare(raw: RawAlert) -> PreparedAlert:
         "nan_fraction": nan_fraction,
     }
     _check_columns(Alert, fields, "")
-    for i, point in enumerate(points):
-        _check_columns(LightCurvePoint, point, f"light-curve point {i}: ")
-    return PreparedAlert(candid, fields, stamps, points, raw.source)
+    _check_points(points)
+    candidate_json = _candidate_json(cand)
+    return PreparedAlert(candid, fields, stamps, points, raw.source, candidate_json)
 
 
 _PACKET_NAMES = {"object_id": "objectId"}
@@ -701,12 +738,52 @@ def _check_columns(model, values: dict, where: str) -> None:
         raise AlertRejected(f"{where}jd = {jd} is not a plausible exposure time")
 
 
-def galactic(ra: list[float], dec: list[float]) -> tuple[np.ndarray, np.ndarray]:
-    from astropy import units as u
-    from astropy.coordinates import SkyCoord
+@functools.cache
+def _icrs_to_galactic() -> np.ndarray:
+    """The ICRS -> Galactic rotation, as astropy defines it (via FK5 J2000), taken from astropy once.
 
-    gal = SkyCoord(ra=np.asarray(ra) * u.deg, dec=np.asarray(dec) * u.deg, frame="icrs").galactic
-    return gal.l.deg, gal.b.deg
+    Both frames are fixed (no epoch, no observer), so the transform is one constant 3x3 matrix; building a
+    SkyCoord per batch cost ~0.2 ms per alert, most of it astropy's frame-graph machinery, not arithmetic.
+    """
+    from astropy.coordinates import CartesianRepresentation, SkyCoord
+
+    # The images of the ICRS unit vectors are the matrix's columns.
+    return np.array(SkyCoord(CartesianRepresentation(np.eye(3)), frame="icrs").galactic.cartesian.xyz.value)
+
+
+def _check_points(points: list[dict]) -> None:
+    """``_check_columns`` for the light-curve points, a column at a time: per point it was ~0.1 ms an alert.
+    Only when a column is out of bounds are the points checked one by one, for the message."""
+    if not points:
+        return
+    for name, _label, max_length, low, high in _column_limits(LightCurvePoint):
+        i = POINT_COLUMNS.index(name)
+        values = [v for p in points if (v := p[i]) is not None]
+        if not values:
+            continue
+        if max_length is not None:
+            bad = max(len(v) for v in values) > max_length
+        else:
+            bad = (low is not None and min(values) < low) or (high is not None and max(values) > high)
+        if bad:
+            break
+    else:
+        jds = [p[1] for p in points]
+        if JD_RANGE[0] < min(jds) and max(jds) < JD_RANGE[1]:
+            return
+    for i, point in enumerate(points):
+        _check_columns(LightCurvePoint, dict(zip(POINT_COLUMNS, point, strict=True)), f"light-curve point {i}: ")
+
+
+def galactic(ra: list[float], dec: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Galactic (l, b) in degrees of ICRS (ra, dec) in degrees; matches ``SkyCoord(...).galactic`` to ~1e-11 deg."""
+    ra_rad = np.radians(np.asarray(ra, dtype=np.float64))
+    dec_rad = np.radians(np.asarray(dec, dtype=np.float64))
+    cos_dec = np.cos(dec_rad)
+    x, y, z = _icrs_to_galactic() @ np.stack([cos_dec * np.cos(ra_rad), cos_dec * np.sin(ra_rad), np.sin(dec_rad)])
+    gal_l = np.mod(np.degrees(np.arctan2(y, x)), 360.0)
+    gal_l[gal_l >= 360.0] = 0.0  # a tiny negative angle rounds to 360.0; astropy's Longitude wraps it to 0
+    return gal_l, np.degrees(np.arctan2(z, np.hypot(x, y)))
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -714,15 +791,15 @@ def galactic(ra: list[float], dec: list[float]) -> tuple[np.ndarray, np.ndarray]
 # ----------------------------------------------------------------------------------------------------
 
 
-def _unique_points(prepared: list[PreparedAlert]) -> list[dict]:
+def _unique_points(prepared: list[PreparedAlert]) -> list[tuple]:
     # The same observation appears in the prv_candidates of every later alert of an object; keep one,
     # preferring a detection over an upper limit at the same (object, jd, filter).
-    points: dict[tuple, dict] = {}
+    points: dict[tuple, tuple] = {}
     for p in prepared:
         for point in p.points:
-            key = (point["object_id"], point["jd"], point["fid"])
+            key = point[:3]
             old = points.get(key)
-            if old is None or (point["is_detection"] and not old["is_detection"]):
+            if old is None or (point[3] and not old[3]):
                 points[key] = point
     return list(points.values())
 
@@ -732,10 +809,14 @@ def _write_batch(prepared: list[PreparedAlert]) -> list[int]:
     with transaction.atomic():
         if connection.vendor == "postgresql":
             return _copy_batch(prepared)
-        alerts = Alert.objects.bulk_create([Alert(**p.fields) for p in prepared])
+        alerts = Alert.objects.bulk_create(
+            [Alert(**p.fields, candidate=json.loads(p.candidate_json)) for p in prepared]
+        )
         Stamps.objects.bulk_create([Stamps(alert_id=a.pk, **p.stamps) for a, p in zip(alerts, prepared, strict=True)])
         LightCurvePoint.objects.bulk_create(
-            [LightCurvePoint(**p) for p in _unique_points(prepared)], ignore_conflicts=True, batch_size=2000
+            [LightCurvePoint(**dict(zip(POINT_COLUMNS, p, strict=True))) for p in _unique_points(prepared)],
+            ignore_conflicts=True,
+            batch_size=2000,
         )
     return [a.pk for a in alerts]
 
@@ -744,13 +825,34 @@ def _copy_columns(model, skip: tuple[str, ...] = ()) -> list:
     return [f for f in model._meta.concrete_fields if f.attname not in skip]
 
 
+def _json_text(obj) -> str:
+    # The candidate arrives as JSON text already (``PreparedAlert.candidate_json``).
+    return obj if isinstance(obj, str) else json.dumps(obj, allow_nan=False)
+
+
+def _column_types(cursor, table: str, columns: list[str]) -> list[str]:
+    cursor.execute(
+        "SELECT attname, format_type(atttypid, NULL) FROM pg_attribute "
+        "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+        [f'"{table}"'],
+    )
+    types = dict(cursor.fetchall())
+    return [types[c] for c in columns]
+
+
 def _copy_rows(cursor, model, fields: list, rows: Iterable[list], table: str | None = None) -> None:
+    """COPY in binary: bytea goes over as it is (text COPY doubles every stamp byte into hex, which both
+    psycopg and the server then spend CPU on), numbers and dates without formatting or parsing."""
     from psycopg import sql
 
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(table or model._meta.db_table), sql.SQL(", ").join(sql.Identifier(f.column) for f in fields)
+    table = table or model._meta.db_table
+    columns = [f.column for f in fields]
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+        sql.Identifier(table), sql.SQL(", ").join(sql.Identifier(c) for c in columns)
     )
+    types = _column_types(cursor, table, columns)
     with cursor.copy(statement) as copy:
+        copy.set_types(types)
         for row in rows:
             copy.write_row(row)
 
@@ -761,11 +863,21 @@ def _copy_batch(prepared: list[PreparedAlert]) -> list[int]:
     COPY streams them. Alert ids come from the table's own sequence first, so the stamps can refer to them.
     Points go through a staging table, because COPY cannot skip rows already stored ("ON CONFLICT")."""
     from django.utils import timezone
+    from psycopg.types.json import set_json_dumps
 
     alert_fields = _copy_columns(Alert)
     now = timezone.now()
-    with connection.cursor() as wrapper:
+    # Where each Alert column's value comes from: the prepared fields, or a constant for the whole batch.
+    constants = {
+        f.attname: f.get_db_prep_save(f.get_default(), connection)
+        for f in alert_fields
+        if f.attname not in ("id", "ingested_at", "candidate")
+    }
+    constants["ingested_at"] = now
+    names = [f.attname for f in alert_fields]
+    with connection.wrap_database_errors, connection.cursor() as wrapper:
         cursor = wrapper.cursor  # psycopg's own cursor: COPY is not part of the DB-API
+        set_json_dumps(_json_text, cursor)
         cursor.execute(
             "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
             [Alert._meta.db_table, len(prepared)],
@@ -773,34 +885,34 @@ def _copy_batch(prepared: list[PreparedAlert]) -> list[int]:
         ids = [row[0] for row in cursor.fetchall()]
 
         def alert_row(pk: int, p: PreparedAlert) -> list:
+            values = p.fields
             row = []
-            for f in alert_fields:
-                if f.attname == "id":
+            for name in names:
+                if name == "id":
                     row.append(pk)
-                elif f.attname == "ingested_at":
-                    row.append(now)
-                elif f.attname == "candidate":
-                    row.append(json.dumps(p.fields["candidate"], allow_nan=False))
-                elif f.attname in p.fields:
-                    row.append(p.fields[f.attname])
+                elif name == "candidate":
+                    row.append(p.candidate_json)
+                elif name in values:
+                    row.append(values[name])
                 else:
-                    row.append(f.get_db_prep_save(f.get_default(), connection))
+                    row.append(constants[name])
             return row
 
         _copy_rows(cursor, Alert, alert_fields, (alert_row(pk, p) for pk, p in zip(ids, prepared, strict=True)))
         stamp_fields = _copy_columns(Stamps)
+        stamp_names = [f.attname for f in stamp_fields]
         _copy_rows(
             cursor,
             Stamps,
             stamp_fields,
             (
-                [pk if f.attname == "alert_id" else p.stamps[f.attname] for f in stamp_fields]
+                [pk if name == "alert_id" else p.stamps[name] for name in stamp_names]
                 for pk, p in zip(ids, prepared, strict=True)
             ),
         )
         points = _unique_points(prepared)
         if points:
-            point_fields = _copy_columns(LightCurvePoint, skip=("id",))
+            point_fields = [LightCurvePoint._meta.get_field(name) for name in POINT_COLUMNS]
             table = LightCurvePoint._meta.db_table
             columns = ", ".join(f'"{f.column}"' for f in point_fields)
             cursor.execute(
@@ -811,13 +923,14 @@ def _copy_batch(prepared: list[PreparedAlert]) -> list[int]:
                 cursor,
                 LightCurvePoint,
                 point_fields,
-                ([p.get(f.attname) for f in point_fields] for p in points),
+                points,
                 table="blink_ingest_points",
             )
             cursor.execute(
                 f'INSERT INTO "{table}" ({columns}) SELECT {columns} FROM "blink_ingest_points" '
                 f"ON CONFLICT (object_id, jd, fid) DO NOTHING"
             )
+            # ON COMMIT empties it too, but a caller's outer transaction makes this one a savepoint.
             cursor.execute('DELETE FROM "blink_ingest_points"')
     return ids
 
@@ -890,33 +1003,62 @@ def _prepared_files(files: list[Path], workers: int) -> Iterator[tuple[list[Prep
     writes to the database (decoding is most of the CPU work; the pipeline keeps both cores busy)."""
     done = 0
     if workers > 0:
+        import collections
         import multiprocessing
 
         from labeling import ingest_worker
 
         # spawn, not fork: the caller may hold threads (daphne, TensorFlow) and a database connection.
         context = multiprocessing.get_context("spawn")
-        window = workers * 32  # bounded read-ahead, so a million files never sit decoded in memory at once
+        # Bounded read-ahead, so a million files never sit decoded in memory at once; a sliding window (not
+        # batches of files) so the workers never wait for this process to drain a batch.
+        window = workers * 4
         with context.Pool(workers, initializer=ingest_worker.init) as pool:
-            for start in range(0, len(files), window):
-                names = [str(f) for f in files[start : start + window]]
-                for result in pool.imap(ingest_worker.prepare_file, names, chunksize=4):
-                    if result is None:
-                        logger.warning("ingest: worker processes could not start Django; decoding in this process")
-                        break
+            pending: collections.deque = collections.deque()
+            submitted = 0
+            while done < len(files):
+                while submitted < len(files) and len(pending) < window:
+                    # A few files per task: one pipe round trip per file cost more than a small file's decoding.
+                    names = [str(f) for f in files[submitted : submitted + FILES_PER_TASK]]
+                    pending.append(pool.apply_async(ingest_worker.prepare_files, (names,)))
+                    submitted += len(names)
+                results = pending.popleft().get()
+                if results is None:
+                    logger.warning("ingest: worker processes could not start Django; decoding in this process")
+                    break
+                for result in results:
                     done += 1
                     yield result
-                else:
-                    continue
-                break
     for path in files[done:]:
         yield prepare_file(path)
 
 
+FILES_PER_TASK = 8
+# Below this many files a worker's start-up (a fresh interpreter importing Django, numpy, fastavro: ~1 s of
+# CPU) costs more than pipelining saves.
+MIN_FILES_FOR_WORKER = 200
+
+
 def _default_workers(n_files: int) -> int:
-    # Opt-in only: measured on 2 busy cores the pool cost ~0.9 ms of CPU per alert more than it saved, and a
-    # spawn pool started from a process that already holds TensorFlow was seen to stall.
-    return 0
+    """Decoding processes pipelined with this one (the writer), when there are enough files to pay for them.
+
+    Two at most: decoding costs ~1.6 ms of CPU an alert, writing ~0.9 (this process and its PostgreSQL
+    backend together), so on 2 cores two decoders keep both busy (measured: 478 alerts/s with two, ~370
+    with one or none, on the same 2 cores). None when the caller already holds TensorFlow (the scoring
+    server, a notebook): a spawn pool started from such a process was seen to stall.
+    BLINK_INGEST_WORKERS overrides the choice.
+    """
+    override = os.environ.get("BLINK_INGEST_WORKERS", "").strip()
+    if override.isdigit():
+        return int(override)
+    cpus = os.cpu_count() or 1
+    if n_files < MIN_FILES_FOR_WORKER or cpus < 2:
+        return 0
+    import sys
+
+    if "tensorflow" in sys.modules:
+        return 0
+    return min(2, cpus)
 
 
 def ingest_paths(

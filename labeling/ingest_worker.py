@@ -23,10 +23,10 @@ def init() -> None:
         _setup_error = f"{type(exc).__name__}: {exc}"
 
 
-def prepare_file(path: str):
-    """(prepared alerts, error messages) of one file, or None when this worker could not start Django."""
+def prepare_files(paths: list[str]):
+    """(prepared alerts, error messages) of each file, or None when this worker could not start Django."""
     if _setup_error is not None:
         return None
-    from labeling.ingest import prepare_file as prepare
+    from labeling.ingest import prepare_file
 
-    return prepare(path)
+    return [prepare_file(path) for path in paths]

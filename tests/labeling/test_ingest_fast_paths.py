@@ -1,0 +1,136 @@
+"""Ingest's fast paths give what the plain ones gave: Galactic coordinates as astropy computes them, the same
+rows whether packets are decoded in worker processes or not, and the same refusals."""
+
+from __future__ import annotations
+
+import math
+
+import fastavro
+import numpy as np
+import pytest
+from astropy import units as u
+from astropy.coordinates import SkyCoord
+
+from fixtures.demo_alerts import load_schema, write_demo_alerts
+from labeling.ingest import galactic, ingest_paths, read_file
+from labeling.models import Alert, LightCurvePoint, Stamps
+
+
+def astropy_galactic(ra, dec) -> tuple[np.ndarray, np.ndarray]:
+    gal = SkyCoord(ra=np.asarray(ra) * u.deg, dec=np.asarray(dec) * u.deg, frame="icrs").galactic
+    return gal.l.deg, gal.b.deg
+
+
+def assert_same_sky_position(ra, dec, tol_deg=1e-9):
+    l_fast, b_fast = galactic(ra, dec)
+    l_ref, b_ref = astropy_galactic(ra, dec)
+    assert np.all((l_fast >= 0) & (l_fast < 360))
+    np.testing.assert_allclose(b_fast, b_ref, rtol=0, atol=tol_deg)
+    # Longitude: compared around the circle (359.9999... vs 0), and as an angle on the sky, since at a
+    # Galactic pole any longitude names the same point.
+    dl = np.abs((l_fast - l_ref + 180.0) % 360.0 - 180.0)
+    assert np.all(dl * np.cos(np.radians(b_ref)) < tol_deg)
+
+
+@pytest.mark.realdata
+def test_galactic_matches_astropy_on_the_real_alerts(real_data):
+    ra, dec = [], []
+    for path in sorted(real_data.rglob("*.avro")) + sorted(real_data.rglob("*.parquet")):
+        for raw in read_file(path):
+            ra.append(raw.record["candidate"]["ra"])
+            dec.append(raw.record["candidate"]["dec"])
+    assert len(ra) > 600
+    assert_same_sky_position(ra, dec)
+
+
+def test_galactic_matches_astropy_at_the_poles_and_across_the_wrap():
+    ngp_ra, ngp_dec = 192.85948, 27.12825  # the Galactic north pole (J2000), approximately
+    ra = [0.0, 360.0, 359.9999999999, 1e-12, 0.0, 0.0, 123.4, ngp_ra, ngp_ra + 180.0, 266.40499, 266.40501]
+    dec = [0.0, 0.0, 0.0, 0.0, 90.0, -90.0, 90.0, ngp_dec, -ngp_dec, -28.93617, -28.93617]
+    assert_same_sky_position(ra, dec)
+    rng = np.random.default_rng(7)
+    ra = rng.uniform(0.0, 360.0, 20000)
+    dec = np.degrees(np.arcsin(rng.uniform(-1.0, 1.0, 20000)))
+    assert_same_sky_position(ra, dec)
+
+
+def test_galactic_of_an_empty_batch():
+    gal_l, gal_b = galactic([], [])
+    assert gal_l.shape == gal_b.shape == (0,)
+
+
+def stored_rows() -> tuple[list, list, list]:
+    alerts = list(
+        Alert.objects.order_by("candid").values_list(
+            "candid", "object_id", "jd", "night", "gal_l", "gal_b", "magpsf", "isdiffpos", "candidate", "demo_truth"
+        )
+    )
+    stamps = list(
+        Stamps.objects.order_by("alert__candid").values_list(
+            "alert__candid", "height", "width", "science", "template", "difference", "nan_fraction"
+        )
+    )
+    stamps = [(*s[:3], bytes(s[3]), bytes(s[4]), bytes(s[5]), s[6]) for s in stamps]
+    points = list(
+        LightCurvePoint.objects.order_by("object_id", "jd", "fid").values_list(
+            "object_id", "jd", "fid", "is_detection", "magpsf", "sigmapsf", "diffmaglim", "isdiffpos", "candid"
+        )
+    )
+    return alerts, stamps, points
+
+
+@pytest.mark.django_db(transaction=True)
+def test_worker_processes_store_exactly_what_in_process_decoding_stores(tmp_path):
+    files = write_demo_alerts(tmp_path, n=30, seed=5)
+
+    report = ingest_paths(files, workers=0)
+    assert (report.new, report.rejected) == (30, 0), report.errors
+    in_process = stored_rows()
+    Alert.objects.all().delete()
+    LightCurvePoint.objects.all().delete()
+
+    report = ingest_paths(files, workers=2)
+    assert (report.new, report.rejected) == (30, 0), report.errors
+    assert stored_rows() == in_process
+    again = ingest_paths(files, workers=2)
+    assert (again.new, again.present, again.rejected) == (0, 30, 0)
+
+
+def packet_with(tmp_path, name, edit) -> str:
+    files = write_demo_alerts(tmp_path / name, n=1, seed=9)
+    with open(files[0], "rb") as fh:
+        record = next(fastavro.reader(fh))
+    edit(record)
+    path = tmp_path / f"{name}.avro"
+    with open(path, "wb") as fh:
+        fastavro.writer(fh, fastavro.parse_schema(load_schema()), [record])
+    return str(path)
+
+
+@pytest.mark.django_db
+def test_a_non_finite_candidate_value_is_stored_as_null(tmp_path):
+    def edit(record):
+        record["candidate"]["magap"] = math.nan
+        record["candidate"]["sky"] = math.inf
+
+    report = ingest_paths([packet_with(tmp_path, "nan", edit)])
+
+    assert (report.new, report.rejected) == (1, 0), report.errors
+    candidate = Alert.objects.get().candidate
+    assert candidate["magap"] is None
+    assert candidate["sky"] is None
+    assert isinstance(candidate["magpsf"], float)
+
+
+@pytest.mark.django_db
+def test_a_light_curve_point_out_of_range_is_refused_by_name(tmp_path):
+    def edit(record):
+        record["prv_candidates"][1]["jd"] = 9.0e9
+
+    path = packet_with(tmp_path, "badpoint", edit)
+    report = ingest_paths([path])
+
+    assert (report.new, report.rejected) == (0, 1)
+    assert path in report.errors[0]
+    assert "light-curve point 1: jd = 9000000000.0" in report.errors[0]
+    assert Alert.objects.count() == LightCurvePoint.objects.count() == 0
