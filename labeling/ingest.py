@@ -14,8 +14,9 @@ How it stays fast (the target is a ZTF night, ~1 million alerts, in under 17 min
 - Avro containers are read with the writer schema parsed once per distinct schema (not once per file),
 - cutouts are decoded by a small FITS reader for the plain primary-HDU images ZTF writes (astropy is the
   fallback for anything unusual),
-- Galactic coordinates are computed with astropy once per batch, vectorised,
-- rows go in with ``bulk_create``.
+- Galactic coordinates: astropy's ICRS->Galactic rotation matrix, taken from astropy once, applied with numpy,
+- on PostgreSQL rows go in by binary COPY (``bulk_create`` elsewhere),
+- with many files, two worker processes decode while this one writes (``_default_workers``).
 """
 
 from __future__ import annotations
@@ -1034,17 +1035,18 @@ def _prepared_files(files: list[Path], workers: int) -> Iterator[tuple[list[Prep
 
 
 FILES_PER_TASK = 8
-# Below this many files a worker's start-up (a fresh interpreter importing Django, numpy, fastavro: ~1 s of
-# CPU) costs more than pipelining saves.
-MIN_FILES_FOR_WORKER = 200
+# A worker's start-up (a fresh interpreter importing Django, numpy, fastavro) costs ~1 s of CPU; below a few
+# thousand files (the 412 files of ../shared/data, a test's handful) that is more than pipelining saves.
+MIN_FILES_FOR_WORKER = 2000
 
 
 def _default_workers(n_files: int) -> int:
     """Decoding processes pipelined with this one (the writer), when there are enough files to pay for them.
 
-    Two at most: decoding costs ~1.6 ms of CPU an alert, writing ~0.9 (this process and its PostgreSQL
-    backend together), so on 2 cores two decoders keep both busy (measured: 478 alerts/s with two, ~370
-    with one or none, on the same 2 cores). None when the caller already holds TensorFlow (the scoring
+    Two at most: decoding costs ~1.6 ms of CPU an alert, writing ~0.85 (this process and its PostgreSQL
+    backend together), so on 2 cores two decoders keep both busy where one leaves the writer's core idle
+    half the time. Measured on 2 cores with a neighbour's load of ~1: 478 alerts/s with two, 373 with one,
+    361 with none; with a neighbour busy on a whole core, all three alike. None when the caller already holds TensorFlow (the scoring
     server, a notebook): a spawn pool started from such a process was seen to stall.
     BLINK_INGEST_WORKERS overrides the choice.
     """
