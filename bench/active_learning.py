@@ -15,7 +15,8 @@
    held-out evaluation and promotion, the rescoring of every unretired subject and the reordering run exactly as
    the worker runs them (in this process). Breakdown keys give each step's seconds.
 3. ``label_saving`` per strategy and ``data`` (demo / real): from ``manage.py simulate_active_learning`` runs
-   (uncertainty and random, 3 seeds, braai VGG6): the demo run on 2,000 generated alerts, the real run on
+   (3 seeds, braai VGG6; every strategy on demo data, uncertainty and random on the real packets by default):
+   the demo run on 2,000 generated alerts, the real run on
    ../shared/data/ztf with drb-derived labels (braai's outputs, not human labels). Pass --sim-demo / --sim-real
    to read finished runs' ``summary.json`` instead of running them (they take tens of minutes on 2 cores).
 """
@@ -277,9 +278,10 @@ def _run_loop(n_alerts: int, settings, connection) -> None:
 # --------------------------------------------------------------------------------------------------- savings
 
 
-def run_simulation(out: Path, *extra: str) -> Path:
-    cmd = [sys.executable, "manage.py", "simulate_active_learning", "--task", "real_bogus", "--strategy", "uncertainty",
-           "--strategy", "random", "--initial", "100", "--batch", "50", "--seeds", "3", "--out", str(out), *extra]  # fmt: skip
+def run_simulation(out: Path, strategies: list[str], *extra: str) -> Path:
+    chosen = [arg for name in strategies for arg in ("--strategy", name)]
+    cmd = [sys.executable, "manage.py", "simulate_active_learning", "--task", "real_bogus", *chosen,
+           "--initial", "100", "--batch", "50", "--seeds", "3", "--out", str(out), *extra]  # fmt: skip
     subprocess.run(cmd, cwd=ROOT, check=True, stdout=sys.stderr)
     return out
 
@@ -314,6 +316,17 @@ def main() -> None:
     parser.add_argument("--skip-sim", action="store_true")
     parser.add_argument("--sim-demo", type=Path, help="a finished demo simulation folder (has summary.json)")
     parser.add_argument("--sim-real", type=Path, help="a finished real-packet simulation folder (has summary.json)")
+    parser.add_argument(
+        "--demo-strategies",
+        default="uncertainty,margin,entropy,committee,ranked_batch,random",
+        help="strategies simulated on demo data, comma-separated (random is the baseline each saving is against)",
+    )
+    parser.add_argument(
+        "--real-strategies",
+        default="uncertainty,random",
+        help="strategies simulated on the real packets (default uncertainty,random: the other measures rank a "
+        "single-sigmoid model's scores the same way, and the committee trains three models a round)",
+    )
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args()
 
@@ -332,13 +345,17 @@ def main() -> None:
             bench_ranked_batch()
         if not args.skip_sim:
             out = ROOT / "bench" / "out" / "al"
-            demo = args.sim_demo or run_simulation(out / "demo", "--rounds", "10")
+            demo = args.sim_demo or run_simulation(out / "demo", args.demo_strategies.split(","), "--rounds", "10")
             emit_savings(demo)
             real_dir = ROOT.parent / "shared" / "data" / "ztf"
             if args.sim_real:
                 emit_savings(args.sim_real)
             elif real_dir.exists():
-                emit_savings(run_simulation(out / "real", "--rounds", "5", "--source", str(real_dir)))
+                emit_savings(
+                    run_simulation(
+                        out / "real", args.real_strategies.split(","), "--rounds", "5", "--source", str(real_dir)
+                    )
+                )
             else:
                 emit("label_saving", None, data="real", note=f"no real packets at {real_dir}")
         if not args.skip_loop:
