@@ -1045,10 +1045,11 @@ def _default_workers(n_files: int) -> int:
 
     Two at most: decoding costs ~1.6 ms of CPU an alert, writing ~0.85 (this process and its PostgreSQL
     backend together), so on 2 cores two decoders keep both busy where one leaves the writer's core idle
-    half the time. Measured on 2 cores with a neighbour's load of ~1: 478 alerts/s with two, 373 with one,
-    361 with none; with a neighbour busy on a whole core, all three alike. None when the caller already holds TensorFlow (the scoring
-    server, a notebook): a spawn pool started from such a process was seen to stall.
-    BLINK_INGEST_WORKERS overrides the choice.
+    half the time. Measured on 2 cores at a load average of ~2: 478 alerts/s with two, 373 with one, 361
+    with none. At 3.2-3.8 (a neighbour busy on a whole core and more) none was as fast or faster (363 vs
+    322) and cheaper in CPU: so none when the machine is that busy already. None either when the caller
+    holds TensorFlow (the scoring server, a notebook): a spawn pool started from such a process was seen
+    to stall. BLINK_INGEST_WORKERS overrides the choice.
     """
     override = os.environ.get("BLINK_INGEST_WORKERS", "").strip()
     if override.isdigit():
@@ -1056,6 +1057,11 @@ def _default_workers(n_files: int) -> int:
     cpus = os.cpu_count() or 1
     if n_files < MIN_FILES_FOR_WORKER or cpus < 2:
         return 0
+    try:
+        if os.getloadavg()[0] >= cpus + 1:
+            return 0
+    except OSError:  # no load average on this platform
+        pass
     import sys
 
     if "tensorflow" in sys.modules:

@@ -134,3 +134,19 @@ def test_a_light_curve_point_out_of_range_is_refused_by_name(tmp_path):
     assert path in report.errors[0]
     assert "light-curve point 1: jd = 9000000000.0" in report.errors[0]
     assert Alert.objects.count() == LightCurvePoint.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("n_files", "cpus", "load", "expected"),
+    [(10, 2, 0.1, 0), (5000, 2, 0.5, 2), (5000, 8, 0.5, 2), (5000, 1, 0.0, 0), (5000, 2, 3.5, 0)],
+)
+def test_default_workers(monkeypatch, n_files, cpus, load, expected):
+    from labeling import ingest
+
+    monkeypatch.delenv("BLINK_INGEST_WORKERS", raising=False)
+    monkeypatch.setattr(ingest.os, "cpu_count", lambda: cpus)
+    monkeypatch.setattr(ingest.os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.delitem(__import__("sys").modules, "tensorflow", raising=False)
+    assert ingest._default_workers(n_files) == expected
+    monkeypatch.setenv("BLINK_INGEST_WORKERS", "1")
+    assert ingest._default_workers(n_files) == 1
