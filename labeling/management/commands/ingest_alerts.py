@@ -24,9 +24,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--workers",
             type=int,
-            default=0,
-            help="processes decoding packets while this one writes (default 0: all in this process; "
-            "on a quiet machine with many files, 1-2 can help)",
+            default=None,
+            help="processes decoding packets while this one writes (default: two from 2,000 files on a machine "
+            "with spare cores, else none; BLINK_INGEST_WORKERS overrides; 0 decodes in this process)",
         )
 
     def handle(self, *args, **opts):
