@@ -32,9 +32,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
+from blinkbench import recreate_database  # bench/ is the running script's folder, so on sys.path
+from blinkbench import shared_server_url as server_url
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -125,24 +126,6 @@ def bench_ranked_batch() -> None:
 
 
 # --------------------------------------------------------------------------------------------------- loop
-
-
-def server_url() -> str:
-    url = os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/postgres"
-    parts = urlsplit(url)
-    if not parts.scheme.startswith("postgres"):
-        sys.exit(f"bench/active_learning.py measures PostgreSQL; DATABASE_URL is {parts.scheme}://")
-    return urlunsplit(parts._replace(path="/postgres"))
-
-
-def recreate_database(admin_url: str, name: str, *, drop_only: bool = False) -> str:
-    import psycopg
-
-    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if not drop_only:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    return urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
 
 
 REPLICATE = """

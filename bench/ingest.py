@@ -27,7 +27,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+from blinkbench import recreate_database  # bench/ is the running script's folder, so on sys.path
+from blinkbench import shared_server_url as server_url
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -36,24 +38,6 @@ BENCH_DB = "blink_bench_ingest"
 
 def emit(metric: str, value: float, **context) -> None:
     print(json.dumps({"bench": "ingest", "metric": metric, "value": round(value, 1), **context}), flush=True)
-
-
-def server_url() -> str:
-    url = os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/postgres"
-    parts = urlsplit(url)
-    if not parts.scheme.startswith("postgres"):
-        sys.exit(f"bench/ingest.py measures PostgreSQL; DATABASE_URL is {parts.scheme}:// (set a postgres:// URL)")
-    return urlunsplit(parts._replace(path="/postgres"))
-
-
-def recreate_database(admin_url: str, name: str, *, drop_only: bool = False) -> str:
-    import psycopg
-
-    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if not drop_only:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    return urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
 
 
 def write_replicas(real_dir: Path, out: Path, k: int) -> int:
