@@ -116,7 +116,8 @@ def redis_stop(ctx, volunteers) -> bool:
         await listener
         facts["live_count_messages_before_outage"] = sum(t < stopped for t in before_msgs)
         facts["live_counts_resume_after_s"] = round(min(after_msgs) - back, 2) if after_msgs else None
-        # A subscription made before the outage: Redis kept no state (no persistence), so it is gone.
+        # A raw layer subscription made before the outage: Redis kept no state, so it is gone (classify-page
+        # sockets join their groups again every BLINK["LIVE_REJOIN_SECONDS"]; tests/frontend/test_classify_live.py).
         facts["old_subscription_resumed"] = any(t > back for t in before_msgs)
 
     tally, _ = asyncio.run(

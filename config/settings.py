@@ -265,6 +265,8 @@ BLINK = {
     "RETRAIN_EPOCHS": int(os.environ.get("BLINK_RETRAIN_EPOCHS", "8")),
     "TRAINING_STALE_SECONDS": float(os.environ.get("BLINK_TRAINING_STALE_SECONDS", "120")),
     "TRAINING_HEARTBEAT_SECONDS": float(os.environ.get("BLINK_TRAINING_HEARTBEAT_SECONDS", "10")),
+    # Open classify sockets join their channel-layer groups again this often, so they resume after Redis restarts.
+    "LIVE_REJOIN_SECONDS": float(os.environ.get("BLINK_LIVE_REJOIN_SECONDS", "30")),
     # Night-by-night drift (classifiers.drift): the reference window is the first REFERENCE_NIGHTS nights with
     # alerts, or REFERENCE_START..REFERENCE_END (ISO dates) when set; a night is flagged when a variable's PSI or
     # KS statistic reaches its threshold and the KS test's p-value is below KS_ALPHA (small nights are noisy).

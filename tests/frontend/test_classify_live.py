@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 
@@ -101,6 +102,38 @@ def test_a_listed_volunteer_is_let_in(campaign, volunteer):
         comm = communicator(campaign, volunteer)
         connected, _ = await comm.connect()
         assert connected
+        await comm.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_an_open_page_joins_its_groups_again_after_the_layer_lost_them(campaign, volunteer, settings):
+    """Redis keeps no group memberships across a restart: an open socket must rejoin by itself."""
+    from channels.layers import get_channel_layer
+
+    from labeling.live import campaign_group
+
+    settings.BLINK = {**settings.BLINK, "LIVE_REJOIN_SECONDS": 0.2}
+    # In memory, so the test can take the subscription away the way a Redis restart does (on any layer).
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+    async def scenario():
+        comm = communicator(campaign, volunteer)
+        connected, _ = await comm.connect()
+        assert connected
+        await comm.receive_json_from(timeout=5)
+        layer = get_channel_layer()
+        group = campaign_group(campaign.pk)
+        # What a Redis restart does to the page's subscription.
+        for channel in list(layer.groups.get(group, {})):
+            await layer.group_discard(group, channel)
+        assert not layer.groups.get(group)
+        await asyncio.sleep(0.6)
+        message = {"type": "campaign.count", "classifications": 42, "subjects": 3, "retired": 0, "percent_retired": 0}
+        await layer.group_send(group, message)
+        update = await comm.receive_json_from(timeout=5)
+        assert update["type"] == "count"
+        assert update["classifications"] == 42
         await comm.disconnect()
 
     async_to_sync(scenario)()
