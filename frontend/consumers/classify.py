@@ -23,28 +23,21 @@ Channel-layer groups and messages (send them with ``channel_layer.group_send(gro
   ``{"type": "model_live", "task", "version", "text"}`` and shows ``text`` as a quiet notice (#live-notice).
 
 On connect the page receives one ``count`` message at once, so the counter is right before the next vote.
-If the channel layer is unreachable the socket is still accepted and sends that first count. Group
-memberships live in Redis, which keeps nothing across a restart, so every open socket joins its groups again
-every ``BLINK["LIVE_REJOIN_SECONDS"]`` (joining is idempotent): after an outage, pages already open get live
-updates again within that time, and a fresh count as soon as a join succeeds again after failing.
+If the channel layer is unreachable the socket is still accepted and sends that first count. Pages left
+open through a Redis restart get live updates back within ``BLINK["LIVE_REJOIN_SECONDS"]``, and a fresh count
+(``frontend.consumers.groups``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from django.conf import settings
 from django.urls import path
 
+from frontend.consumers.groups import RejoiningGroupsMixin
 from labeling.live import BROADCAST_GROUP, campaign_group, count_message
 from labeling.models import Campaign
 from labeling.votes import can_classify
-
-log = logging.getLogger(__name__)
 
 CLOSE_NOT_ALLOWED = 4403
 
@@ -62,11 +55,8 @@ def _count(campaign_id: int) -> dict:
     return count_message(campaign_id)
 
 
-class CampaignLiveConsumer(AsyncJsonWebsocketConsumer):
-    groups_joined: list[str]
-
+class CampaignLiveConsumer(RejoiningGroupsMixin, AsyncJsonWebsocketConsumer):
     async def connect(self):
-        self.groups_joined = []
         user = self.scope.get("user")
         slug = self.scope["url_route"]["kwargs"]["slug"]
         campaign = await _campaign_open_to(slug, user) if user is not None and user.is_authenticated else None
@@ -75,47 +65,16 @@ class CampaignLiveConsumer(AsyncJsonWebsocketConsumer):
             return
         self.campaign_id = campaign.pk
         self.groups_wanted = [campaign_group(campaign.pk), BROADCAST_GROUP]
-        await self._join_groups()
+        healthy = await self.join_groups()
         await self.accept()
-        message = await _count(campaign.pk)
-        await self.campaign_count(message)
-        self._rejoin = asyncio.create_task(self._keep_joining())
+        await self.catch_up()
+        self.keep_joining(healthy=healthy)
 
-    async def _join_groups(self) -> bool:
-        """Join every wanted group; True when all joins went through."""
-        ok = True
-        for group in self.groups_wanted:
-            try:
-                await self.channel_layer.group_add(group, self.channel_name)
-                if group not in self.groups_joined:
-                    self.groups_joined.append(group)
-            except Exception as exc:  # noqa: BLE001 - the page works without live updates
-                ok = False
-                log.warning("websocket could not join %s: %s", group, exc or type(exc).__name__)
-        return ok
-
-    async def _keep_joining(self) -> None:
-        interval = float(settings.BLINK.get("LIVE_REJOIN_SECONDS", 30))
-        healthy = True
-        while True:
-            await asyncio.sleep(interval)
-            joined = await self._join_groups()
-            if joined and not healthy:
-                # Counts sent while the layer was down are lost: catch the page up at once.
-                with contextlib.suppress(Exception):
-                    await self.campaign_count(await _count(self.campaign_id))
-            healthy = joined
+    async def catch_up(self) -> None:
+        await self.campaign_count(await _count(self.campaign_id))
 
     async def disconnect(self, code):
-        task = getattr(self, "_rejoin", None)
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        for group in getattr(self, "groups_joined", []):
-            # Leaving a group on a dead layer has nothing to undo.
-            with contextlib.suppress(Exception):
-                await self.channel_layer.group_discard(group, self.channel_name)
+        await self.leave_groups()
 
     async def receive_json(self, content, **kwargs):
         # The page only listens; a ping gets a fresh count (the page sends one after reconnecting).

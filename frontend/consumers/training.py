@@ -16,17 +16,13 @@ socket is still accepted with its snapshot; the page then refreshes by itself ev
 
 from __future__ import annotations
 
-import contextlib
-import logging
-
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.urls import path
 
 from activelearning.events import GROUP
+from frontend.consumers.groups import RejoiningGroupsMixin
 from labeling.roles import ADMIN, MLLEAD, has_role
-
-log = logging.getLogger(__name__)
 
 CLOSE_NOT_ALLOWED = 4403
 
@@ -43,26 +39,26 @@ def _overview() -> dict:
     return loop_overview()
 
 
-class TrainingConsumer(AsyncJsonWebsocketConsumer):
+class TrainingConsumer(RejoiningGroupsMixin, AsyncJsonWebsocketConsumer):
+    groups_wanted = [GROUP]
     joined = False
 
     async def connect(self):
         if not await _allowed(self.scope.get("user")):
             await self.close(code=CLOSE_NOT_ALLOWED)
             return
-        try:
-            await self.channel_layer.group_add(GROUP, self.channel_name)
-            self.joined = True
-        except Exception as exc:  # noqa: BLE001 - the page falls back to refreshing its snapshot
-            log.warning("training websocket could not join %s: %s", GROUP, exc or type(exc).__name__)
+        # Without the group the page falls back to refreshing its snapshot every few seconds.
+        self.joined = await self.join_groups()
         await self.accept()
+        await self.send_snapshot()
+        self.keep_joining(healthy=self.joined)
+
+    async def catch_up(self) -> None:
+        self.joined = True
         await self.send_snapshot()
 
     async def disconnect(self, code):
-        if self.joined:
-            # Leaving a group on a dead layer has nothing to undo.
-            with contextlib.suppress(Exception):
-                await self.channel_layer.group_discard(GROUP, self.channel_name)
+        await self.leave_groups()
 
     async def receive_json(self, content, **kwargs):
         if isinstance(content, dict) and content.get("type") == "refresh":
