@@ -1,8 +1,11 @@
-"""Error answers of the API: DRF's exception handler plus one case it misses, and JSON 404/500 pages.
+"""Error answers of the API: DRF's exception handler plus the cases it misses, and JSON 404/500 pages.
 
 Python's json module raises RecursionError (not ValueError) on deeply nested input, so DRF's JSONParser lets
 ``[[[[...]]]]`` — 2,000 brackets fit in a 4 kB vote — escape as a 500. A RecursionError raised while a
 parser reads the body is the client's fault: it becomes a 400 like any other malformed JSON.
+
+A database that cannot be reached (restarting, failing over) is a 503 with ``Retry-After``, not a 500: the
+classify page's outbox and queue retry it, and nothing was stored by the request that met it.
 """
 
 from __future__ import annotations
@@ -10,8 +13,8 @@ from __future__ import annotations
 import logging
 import traceback
 
-from django.db import DataError
-from rest_framework.exceptions import ParseError, ValidationError
+from django.db import DataError, InterfaceError, OperationalError
+from rest_framework.exceptions import APIException, ParseError, ValidationError
 from rest_framework.views import exception_handler as drf_exception_handler
 
 logger = logging.getLogger(__name__)
@@ -24,7 +27,21 @@ def _raised_while_parsing(exc: BaseException) -> bool:
     )
 
 
+RETRY_AFTER_S = 2
+
+
+class DatabaseUnavailable(APIException):
+    status_code = 503
+    default_detail = "The database is unavailable for a moment; nothing was stored. Retry shortly."
+    default_code = "unavailable"
+
+
 def exception_handler(exc, context):
+    if isinstance(exc, OperationalError | InterfaceError):
+        logger.warning("API request met an unreachable database: %s", exc)
+        response = drf_exception_handler(DatabaseUnavailable(), context)
+        response["Retry-After"] = str(RETRY_AFTER_S)
+        return response
     if isinstance(exc, RecursionError) and _raised_while_parsing(exc):
         exc = ParseError("JSON parse error - the body is nested too deeply")
     elif isinstance(exc, DataError):

@@ -302,3 +302,21 @@ class TestLiveCounterIsBestEffort:
         assert r.status_code == 201
         assert callbacks  # the publish ran, failed quietly, and the vote stands
         assert Vote.objects.count() == 1
+
+
+def test_an_unreachable_database_is_a_503_to_retry_not_a_500(api_for, volunteer, campaign, monkeypatch):
+    from django.db import OperationalError
+
+    def down(**kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr("labeling.api.classify.next_subjects", down)
+    monkeypatch.setattr("labeling.api.classify.vote_record", down)
+    client = api_for(volunteer)
+    r = client.get(f"/api/campaigns/{campaign.slug}/next/?n=1")
+    assert r.status_code == 503
+    assert r["Retry-After"] == "2"
+    assert "Retry" in r.json()["detail"]
+    r = post(client, campaign, a_vote(subjects(campaign)[1]))
+    assert r.status_code == 503
+    assert Vote.objects.count() == 0
