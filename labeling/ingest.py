@@ -31,6 +31,7 @@ import json
 import logging
 import math
 import os
+import sys
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -752,7 +753,7 @@ def _icrs_to_galactic() -> np.ndarray:
     return np.array(SkyCoord(CartesianRepresentation(np.eye(3)), frame="icrs").galactic.cartesian.xyz.value)
 
 
-def _check_points(points: list[dict]) -> None:
+def _check_points(points: list[tuple]) -> None:
     """``_check_columns`` for the light-curve points, a column at a time: per point it was ~0.1 ms an alert.
     Only when a column is out of bounds are the points checked one by one, for the message."""
     if not points:
@@ -1062,8 +1063,6 @@ def _default_workers(n_files: int) -> int:
             return 0
     except OSError:  # no load average on this platform
         pass
-    import sys
-
     if "tensorflow" in sys.modules:
         return 0
     return min(2, cpus)
