@@ -11,7 +11,8 @@ from __future__ import annotations
 import threading
 import time
 
-from django.db.models import Count, F, Q
+from django.db import connection
+from django.db.models import Count, Q
 
 from labeling.models import SKIP, Campaign, Subject, Vote
 
@@ -32,24 +33,32 @@ def volunteer_stats(*, campaign: Campaign, volunteer) -> dict:
     """The volunteer's classifications in the campaign, and how often they agree with the consensus
     (majority of the subjects' votes) and with the experts' answer on gold-standard subjects. Skips count as
     classifications but never as agreement or disagreement."""
-    not_skip = ~Q(answer=SKIP)
-    with_consensus = not_skip & Q(subject__n_votes__gte=MIN_VOTES_FOR_CONSENSUS) & ~Q(subject__majority_label="")
-    on_gold = not_skip & Q(was_gold=True) & ~Q(subject__gold_answer="")
-    row = Vote.objects.filter(campaign=campaign, volunteer=volunteer).aggregate(
-        n=Count("id"),
-        n_skips=Count("id", filter=Q(answer=SKIP)),
-        n_consensus=Count("id", filter=with_consensus),
-        agree_consensus=Count("id", filter=with_consensus & Q(answer=F("subject__majority_label"))),
-        n_gold=Count("id", filter=on_gold),
-        agree_gold=Count("id", filter=on_gold & Q(answer=F("subject__gold_answer"))),
-    )
+    # One aggregate in plain SQL: it answers every vote, and building it with the ORM (six filtered counts
+    # over a join) cost ~5 ms of Python against ~0.1 ms in the database. CASE sums run on SQLite and PostgreSQL.
+    sql = f"""
+        SELECT COUNT(*),
+               SUM(CASE WHEN v.answer = %s THEN 1 ELSE 0 END),
+               SUM(CASE WHEN v.answer <> %s AND s.n_votes >= %s AND s.majority_label <> '' THEN 1 ELSE 0 END),
+               SUM(CASE WHEN v.answer <> %s AND s.n_votes >= %s AND s.majority_label <> ''
+                         AND v.answer = s.majority_label THEN 1 ELSE 0 END),
+               SUM(CASE WHEN v.answer <> %s AND v.was_gold = %s AND s.gold_answer <> '' THEN 1 ELSE 0 END),
+               SUM(CASE WHEN v.answer <> %s AND v.was_gold = %s AND s.gold_answer <> ''
+                         AND v.answer = s.gold_answer THEN 1 ELSE 0 END)
+        FROM {Vote._meta.db_table} v JOIN {Subject._meta.db_table} s ON s.id = v.subject_id
+        WHERE v.campaign_id = %s AND v.volunteer_id = %s
+    """
+    k = MIN_VOTES_FOR_CONSENSUS
+    params = [SKIP, SKIP, k, SKIP, k, SKIP, True, SKIP, True, campaign.pk, volunteer.pk]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        n, n_skips, n_consensus, agree_consensus, n_gold, agree_gold = (int(x or 0) for x in cursor.fetchone())
     return {
-        "classifications": row["n"],
-        "skips": row["n_skips"],
-        "consensus": {"compared": row["n_consensus"], "agreed": row["agree_consensus"]},
-        "consensus_agreement": _fraction(row["agree_consensus"], row["n_consensus"]),
-        "gold": {"compared": row["n_gold"], "agreed": row["agree_gold"]},
-        "gold_agreement": _fraction(row["agree_gold"], row["n_gold"]),
+        "classifications": n,
+        "skips": n_skips,
+        "consensus": {"compared": n_consensus, "agreed": agree_consensus},
+        "consensus_agreement": _fraction(agree_consensus, n_consensus),
+        "gold": {"compared": n_gold, "agreed": agree_gold},
+        "gold_agreement": _fraction(agree_gold, n_gold),
     }
 
 

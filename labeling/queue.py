@@ -26,7 +26,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db import connection
 
 from labeling.models import Campaign, Subject, Vote
 
@@ -53,34 +53,70 @@ def _draw_sources(*, campaign: Campaign, n: int, rng: random.Random) -> list[str
     return sources
 
 
-def _unseen(*, campaign: Campaign, volunteer, exclude: set[int]) -> QuerySet[Subject]:
-    voted = Vote.objects.filter(subject=OuterRef("pk"), volunteer=volunteer)
-    qs = Subject.objects.filter(campaign=campaign, retired=False).filter(~Exists(voted))
-    if exclude:
-        qs = qs.exclude(pk__in=exclude)
-    return qs
+class _Unseen:
+    """The unretired subjects of a campaign a volunteer has not voted on, minus some ids: the one filter every
+    pick shares, kept as SQL. These picks run on every next-subject request, and the ORM spent ~2 ms of Python
+    per pick building an anti-join the database runs in ~0.1 ms."""
+
+    def __init__(self, *, campaign: Campaign, volunteer, exclude: set[int]):
+        self.campaign_id = campaign.pk
+        self.volunteer_id = volunteer.pk
+        self.exclude = set(exclude)
+
+    def pick(self, k: int, *, gold: bool | None, order: str, start: float | None = None) -> list[tuple[int, float]]:
+        """Up to k (id, priority) pairs; ``gold`` True/False keeps only gold/ordinary subjects, None both;
+        ``order`` is "priority" (best first), "random_from" (random_key >= ``start``, ascending) or
+        "random_before" (random_key < ``start``, ascending)."""
+        if k <= 0:
+            return []
+        where = ["s.campaign_id = %s", "s.retired = %s"]
+        params: list = [self.campaign_id, False]
+        if gold is True:
+            where.append("s.gold_answer <> ''")
+        elif gold is False:
+            where.append("s.gold_answer = ''")
+        if self.exclude:
+            where.append(f"s.id NOT IN ({', '.join(['%s'] * len(self.exclude))})")
+            params += sorted(self.exclude)
+        where.append(f"NOT EXISTS (SELECT 1 FROM {_VOTE} v WHERE v.subject_id = s.id AND v.volunteer_id = %s)")
+        params.append(self.volunteer_id)
+        if order == "priority":
+            order_by = "s.priority DESC"
+        elif order == "random_from":
+            where.append("s.random_key >= %s")
+            params.append(start)
+            order_by = "s.random_key"
+        elif order == "random_before":
+            where.append("s.random_key < %s")
+            params.append(start)
+            order_by = "s.random_key"
+        else:
+            raise ValueError(f"unknown order {order!r}")
+        sql = f"SELECT s.id, s.priority FROM {_SUBJECT} s WHERE {' AND '.join(where)} ORDER BY {order_by} LIMIT %s"
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*params, int(k)])
+            return [(int(pk), float(priority)) for pk, priority in cursor.fetchall()]
+
+    def random_order(self, k: int, rng: random.Random, *, gold: bool | None) -> list[int]:
+        """Up to k ids in random_key order from a random start, wrapping to the beginning."""
+        if k <= 0:
+            return []
+        start = rng.random()
+        picked = self.pick(k, gold=gold, order="random_from", start=start)
+        if len(picked) < k:
+            picked += self.pick(k - len(picked), gold=gold, order="random_before", start=start)
+        return [pk for pk, _ in picked]
+
+    def priority_order(self, k: int, window: int, rng: random.Random, *, gold: bool | None) -> list[int]:
+        if k <= 0:
+            return []
+        top = self.pick(max(k, window), gold=gold, order="priority")
+        picked = top if len(top) <= k else rng.sample(top, k)
+        return [pk for pk, _ in sorted(picked, key=lambda pair: -pair[1])]
 
 
-def _random_order(qs: QuerySet[Subject], k: int, rng: random.Random) -> list[Subject]:
-    """Up to k subjects in random_key order from a random start, wrapping to the beginning."""
-    if k <= 0:
-        return []
-    start = rng.random()
-    picked = list(qs.filter(random_key__gte=start).order_by("random_key")[:k])
-    if len(picked) < k:
-        picked += list(qs.filter(random_key__lt=start).order_by("random_key")[: k - len(picked)])
-    return picked
-
-
-def _priority_order(qs: QuerySet[Subject], k: int, window: int, rng: random.Random) -> list[Subject]:
-    if k <= 0:
-        return []
-    # The window is read as (id, priority) pairs and only the k drawn subjects are loaded whole: building
-    # forty Subject+Alert objects to keep one was most of the cost of a next-subject request.
-    top = list(qs.order_by("-priority").values_list("pk", "priority")[: max(k, window)])
-    picked = top if len(top) <= k else rng.sample(top, k)
-    by_pk = {s.pk: s for s in qs.filter(pk__in=[pk for pk, _ in picked])}
-    return [by_pk[pk] for pk, _ in sorted(picked, key=lambda pair: -pair[1]) if pk in by_pk]
+_SUBJECT = Subject._meta.db_table
+_VOTE = Vote._meta.db_table
 
 
 def next_subjects(
@@ -105,44 +141,48 @@ def next_subjects(
     sources = _draw_sources(campaign=campaign, n=n, rng=rng)
     wanted = {s: sources.count(s) for s in (GOLD, EXPLORE, PRIORITY)}
 
-    base = _unseen(campaign=campaign, volunteer=volunteer, exclude=exclude)
-    if with_alert:
-        # The packet's whole candidate record is large and the page needs none of it.
-        base = base.select_related("alert").defer("alert__candidate", "alert__source")
-    separate_gold = campaign.gold_share > 0
-    ordinary = base.filter(gold_answer="") if separate_gold else base
+    unseen = _Unseen(campaign=campaign, volunteer=volunteer, exclude=exclude)
+    # When gold subjects are served as their own share, the other sources leave them out.
+    ordinary = False if campaign.gold_share > 0 else None
+    picks: dict[str, list[int]] = {GOLD: [], EXPLORE: [], PRIORITY: []}
 
-    picks: dict[str, list[Subject]] = {GOLD: [], EXPLORE: [], PRIORITY: []}
-    taken: set[int] = set()
-
-    def without_taken(qs: QuerySet[Subject]) -> QuerySet[Subject]:
-        return qs.exclude(pk__in=taken) if taken else qs
-
-    def keep(source: str, found: list[Subject]) -> int:
-        for subject in found:
-            subject.queue_source = source
-            taken.add(subject.pk)
+    def keep(source: str, found: list[int]) -> int:
+        unseen.exclude.update(found)
         picks[source] += found
         return len(found)
 
     shortfall = 0
     if wanted[GOLD]:
-        got = keep(GOLD, _random_order(base.exclude(gold_answer=""), wanted[GOLD], rng))
+        got = keep(GOLD, unseen.random_order(wanted[GOLD], rng, gold=True))
         shortfall += wanted[GOLD] - got
     if wanted[EXPLORE]:
-        got = keep(EXPLORE, _random_order(without_taken(ordinary), wanted[EXPLORE], rng))
+        got = keep(EXPLORE, unseen.random_order(wanted[EXPLORE], rng, gold=ordinary))
         shortfall += wanted[EXPLORE] - got
     k = wanted[PRIORITY] + shortfall
-    got = keep(PRIORITY, _priority_order(without_taken(ordinary), k, priority_window, rng))
-    if got < k and separate_gold:
+    got = keep(PRIORITY, unseen.priority_order(k, priority_window, rng, gold=ordinary))
+    if got < k and ordinary is False:
         # Only gold subjects are left for this volunteer: serve them rather than nothing.
-        keep(GOLD, _random_order(without_taken(base), k - got, rng))
+        keep(GOLD, unseen.random_order(k - got, rng, gold=True))
 
     # Interleave in the order the sources were drawn, so gold subjects do not always come first.
-    ordered: list[Subject] = []
+    ordered: list[tuple[str, int]] = []
     for source in sources:
         if picks[source]:
-            ordered.append(picks[source].pop(0))
+            ordered.append((source, picks[source].pop(0)))
     for source in (PRIORITY, EXPLORE, GOLD):
-        ordered += picks[source]
-    return ordered[:n]
+        ordered += [(source, pk) for pk in picks[source]]
+    ordered = ordered[:n]
+    if not ordered:
+        return []
+    qs = Subject.objects.filter(pk__in=[pk for _, pk in ordered])
+    if with_alert:
+        # The packet's whole candidate record is large and the page needs none of it.
+        qs = qs.select_related("alert").defer("alert__candidate", "alert__source")
+    by_pk = {subject.pk: subject for subject in qs}
+    served = []
+    for source, pk in ordered:
+        subject = by_pk.get(pk)
+        if subject is not None:
+            subject.queue_source = source
+            served.append(subject)
+    return served
