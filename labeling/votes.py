@@ -11,7 +11,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from labeling.models import SKIP, Campaign, Subject, Vote
@@ -95,11 +95,12 @@ def vote_record(
     except (TypeError, ValueError, AttributeError) as exc:
         raise VoteRefused("idempotency_key must be a UUID", code="idempotency_key") from exc
 
-    existing = Vote.objects.select_related("subject").filter(idempotency_key=key).first()
+    existing = _stored_vote_id(key)
     if existing is not None:
-        if existing.volunteer_id != volunteer.pk or existing.subject_id != subject_id:
+        stored = Vote.objects.select_related("subject").get(pk=existing)
+        if stored.volunteer_id != volunteer.pk or stored.subject_id != subject_id:
             raise VoteRefused("this idempotency_key was already used for another vote", status=409, code="key_reused")
-        return VoteOutcome(existing, False, existing.subject, existing.subject.gold_answer)
+        return VoteOutcome(stored, False, stored.subject, stored.subject.gold_answer)
 
     if not can_classify(campaign=campaign, volunteer=volunteer):
         raise VoteRefused(
@@ -112,26 +113,27 @@ def vote_record(
 
     try:
         with transaction.atomic():
-            subject = Subject.objects.select_for_update().filter(pk=subject_id).first()
+            subject = _lock_subject(subject_id)
             if subject is None or subject.campaign_id != campaign.pk:
                 raise VoteRefused("no such subject in this campaign", status=404, code="subject")
             if subject.retired:
                 raise VoteRefused("this subject is retired and takes no more votes", status=409, code="retired")
-            vote = Vote.objects.create(
-                subject=subject,
-                campaign=campaign,
-                volunteer=volunteer,
+            vote = Vote(
+                subject_id=subject.pk,
+                campaign_id=campaign.pk,
+                volunteer_id=volunteer.pk,
                 answer=answer,
                 idempotency_key=key,
+                created_at=timezone.now(),
                 duration_ms=duration_ms,
                 was_gold=subject.is_gold,
                 user_agent=user_agent[:300],
             )
-            answers = list(Vote.objects.filter(subject=subject).values_list("answer", flat=True))
+            answers = _insert_vote(vote)
             label, fraction = majority(answers)
             reason = retirement_reason(campaign=campaign, answers=answers)
-            # The row is locked (select_for_update above), so its counters as read are current: the new values
-            # are computed here and written in one UPDATE, with no read-back.
+            # The row is locked (_lock_subject), so its counters as read are current: the new values are
+            # computed here and written in one UPDATE, with no read-back.
             updates = {
                 "n_classifications": subject.n_classifications + 1,
                 "majority_label": label,
@@ -141,7 +143,7 @@ def vote_record(
                 updates["n_votes"] = subject.n_votes + 1
             if reason:
                 updates.update(retired=True, retired_at=timezone.now(), retired_reason=reason)
-            Subject.objects.filter(pk=subject.pk).update(**updates)
+            _update_subject(subject.pk, updates)
             for field, value in updates.items():
                 setattr(subject, field, value)
             if reason:
@@ -154,6 +156,69 @@ def vote_record(
             return VoteOutcome(again, False, again.subject, again.subject.gold_answer)
         raise VoteRefused("you have already classified this subject", status=409, code="duplicate") from exc
     return VoteOutcome(vote, True, subject, subject.gold_answer)
+
+
+# The write path in plain SQL. A vote is a handful of one-row statements the database runs in well under a
+# millisecond each; through the ORM they cost ~9 ms of Python per vote, most of a volunteer's wait. Values go
+# through the fields' own get_db_prep_value, so SQLite (hex UUIDs, text datetimes) and PostgreSQL both work.
+_SUBJECT = Subject._meta.db_table
+_VOTE = Vote._meta.db_table
+_LOCKED_FIELDS = ("id", "campaign_id", "alert_id", "gold_answer", "gold_note", "n_classifications", "n_votes",
+                  "retired")  # fmt: skip
+_VOTE_FIELDS = ("subject_id", "campaign_id", "volunteer_id", "answer", "idempotency_key", "created_at",
+                "duration_ms", "was_gold", "user_agent")  # fmt: skip
+
+
+def _prep(model, field: str, value):
+    return model._meta.get_field(field).get_db_prep_value(value, connection, prepared=False)
+
+
+def _stored_vote_id(key: uuid.UUID) -> int | None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id FROM {_VOTE} WHERE idempotency_key = %s", [_prep(Vote, "idempotency_key", key)])
+        row = cursor.fetchone()
+    return None if row is None else int(row[0])
+
+
+def _lock_subject(subject_id: int) -> Subject | None:
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(_LOCKED_FIELDS)} FROM {_SUBJECT} WHERE id = %s{lock}", [subject_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = dict(zip(_LOCKED_FIELDS, row, strict=True))
+    values["retired"] = bool(values["retired"])
+    return Subject.from_db(connection.alias, list(values), list(values.values()))
+
+
+def _insert_vote(vote: Vote) -> list[str]:
+    """Insert ``vote`` (its id set from the database) and return every answer of its subject, this one included."""
+    params = [_prep(Vote, name.removesuffix("_id") if name.endswith("_id") else name, getattr(vote, name))
+              for name in _VOTE_FIELDS]  # fmt: skip
+    columns = ", ".join(Vote._meta.get_field(n.removesuffix("_id") if n.endswith("_id") else n).column
+                        for n in _VOTE_FIELDS)  # fmt: skip
+    sql = f"INSERT INTO {_VOTE} ({columns}) VALUES ({', '.join(['%s'] * len(params))})"
+    with connection.cursor() as cursor:
+        if connection.features.can_return_columns_from_insert:
+            cursor.execute(sql + " RETURNING id", params)
+            vote.pk = int(cursor.fetchone()[0])
+        else:
+            cursor.execute(sql, params)
+            vote.pk = int(cursor.lastrowid)
+        cursor.execute(f"SELECT answer FROM {_VOTE} WHERE subject_id = %s", [vote.subject_id])
+        answers = [row[0] for row in cursor.fetchall()]
+    vote._state.adding = False
+    vote._state.db = connection.alias
+    return answers
+
+
+def _update_subject(subject_id: int, updates: dict) -> None:
+    names = list(updates)
+    sets = ", ".join(f"{Subject._meta.get_field(n).column} = %s" for n in names)
+    params = [_prep(Subject, n, updates[n]) for n in names]
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {_SUBJECT} SET {sets} WHERE id = %s", [*params, subject_id])
 
 
 def _after_retirement(campaign_id: int, subject_id: int) -> None:
