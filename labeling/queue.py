@@ -28,7 +28,7 @@ from collections.abc import Iterable
 
 from django.db import connection
 
-from labeling.models import Campaign, Subject, Vote
+from labeling.models import Alert, Campaign, Subject, Vote
 
 GOLD = "gold"
 EXPLORE = "explore"
@@ -174,11 +174,18 @@ def next_subjects(
     ordered = ordered[:n]
     if not ordered:
         return []
-    qs = Subject.objects.filter(pk__in=[pk for _, pk in ordered])
+    ids = [pk for _, pk in ordered]
+    marks = ", ".join(["%s"] * len(ids))
+    # Raw querysets: the fields' converters still apply (SQLite dates, booleans), the query compiler does not run.
+    by_pk = {subject.pk: subject for subject in Subject.objects.raw(f"SELECT * FROM {_SUBJECT} WHERE id IN ({marks})", ids)}
     if with_alert:
         # The packet's whole candidate record is large and the page needs none of it.
-        qs = qs.select_related("alert").defer("alert__candidate", "alert__source")
-    by_pk = {subject.pk: subject for subject in qs}
+        columns = ", ".join(f.column for f in Alert._meta.concrete_fields if f.name not in ("candidate", "source"))
+        alert_ids = [s.alert_id for s in by_pk.values()]
+        sql = f"SELECT {columns} FROM {Alert._meta.db_table} WHERE id IN ({', '.join(['%s'] * len(alert_ids))})"
+        alerts = {a.pk: a for a in Alert.objects.raw(sql, alert_ids)}
+        for subject in by_pk.values():
+            subject.alert = alerts[subject.alert_id]
     served = []
     for source, pk in ordered:
         subject = by_pk.get(pk)
