@@ -212,6 +212,25 @@ def start_servers(db_url: str, workers: int, log_dir: Path) -> tuple[list[subpro
     return procs, ports
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc), 0.0 where unreadable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_jiffies() -> tuple[int, int]:
+    """(busy, total) CPU jiffies of the whole machine so far, from /proc/stat; (0, 0) where unreadable."""
+    try:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:
+        return 0, 0
+    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
 def stop_servers(procs: list[subprocess.Popen]) -> None:
     for proc in procs:
         proc.terminate()
@@ -406,7 +425,13 @@ def main() -> None:
         for n in ns:
             volunteers = sessions_for(f"bench-v{n}", n)
             connection.close()
+            client_cpu, server_cpu = time.process_time(), sum(cpu_seconds(p.pid) for p in procs)
+            machine = machine_jiffies()
             tally, elapsed = asyncio.run(run_load(volunteers, ports, args.seconds, args.think_ms))
+            # Where the 2 cores went: the simulated volunteers run on the same machine as the servers.
+            client_cpu = time.process_time() - client_cpu
+            server_cpu = sum(cpu_seconds(p.pid) for p in procs) - server_cpu
+            busy, total = (b - a for a, b in zip(machine, machine_jiffies(), strict=True))
             lost, stored = votes_lost(tally.acked)
             context = {
                 "n": n,
@@ -415,6 +440,9 @@ def main() -> None:
                 "workers": args.workers,
                 "seconds": round(elapsed, 1),
                 "db": "postgresql",
+                "server_cpu_s": round(server_cpu, 1),
+                "client_cpu_s": round(client_cpu, 1),
+                "machine_busy": round(busy / total, 2) if total else None,
             }
             emit("next_subject_p95_ms", p95(tally.next_ms), requests=len(tally.next_ms), **context)
             emit("vote_p95_ms", p95(tally.vote_ms), requests=len(tally.vote_ms), **context)
