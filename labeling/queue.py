@@ -177,7 +177,9 @@ def next_subjects(
     ids = [pk for _, pk in ordered]
     marks = ", ".join(["%s"] * len(ids))
     # Raw querysets: the fields' converters still apply (SQLite dates, booleans), the query compiler does not run.
-    by_pk = {subject.pk: subject for subject in Subject.objects.raw(f"SELECT * FROM {_SUBJECT} WHERE id IN ({marks})", ids)}
+    by_pk = {
+        subject.pk: subject for subject in Subject.objects.raw(f"SELECT * FROM {_SUBJECT} WHERE id IN ({marks})", ids)
+    }
     if with_alert:
         # The packet's whole candidate record is large and the page needs none of it.
         columns = ", ".join(f.column for f in Alert._meta.concrete_fields if f.name not in ("candidate", "source"))
