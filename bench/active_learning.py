@@ -1,6 +1,7 @@
 """The active-learning loop's figures, printed as JSON lines ``{"bench": "al", "metric": ..., "value": ...}``.
 
     python bench/active_learning.py [--pool 1000000] [--loop-alerts 100000] [--skip-loop] [--skip-sim]
+                                    [--demo-n 8000] [--demo-rounds 14] [--demo-strategies LIST]
                                     [--sim-demo DIR] [--sim-real DIR] [--keep-db]
 
 1. ``query_ms`` (pool 1,000,000): choosing the next batch of 50 from a million stored probabilities -- modAL's
@@ -16,9 +17,11 @@
    the worker runs them (in this process). Breakdown keys give each step's seconds.
 3. ``label_saving`` per strategy and ``data`` (demo / real): from ``manage.py simulate_active_learning`` runs
    (3 seeds, braai VGG6; every strategy on demo data, uncertainty and random on the real packets by default):
-   the demo run on 2,000 generated alerts, the real run on
-   ../shared/data/ztf with drb-derived labels (braai's outputs, not human labels). Pass --sim-demo / --sim-real
-   to read finished runs' ``summary.json`` instead of running them (they take tens of minutes on 2 cores).
+   the demo run on --demo-n generated alerts (8,000: a pool of ~6,000 and a fixed test set of ~2,000), 100 random
+   labels then --demo-rounds rounds of 50; the real run on ../shared/data/ztf (5 rounds) with drb-derived labels
+   (braai's outputs, not human labels). Pass --sim-demo / --sim-real to read finished runs' ``summary.json``
+   instead of running them (on 2 cores a demo replay takes ~15 s a round: about 20 minutes for uncertainty and
+   random, well over an hour for all six strategies, the committee training three networks a round).
 """
 
 from __future__ import annotations
@@ -40,6 +43,11 @@ from blinkbench import shared_server_url as server_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 BENCH_DB = "blink_bench_al"
+# The demo simulation's pool: active learning chooses from a pool much larger than what gets labelled (Blink's
+# queues hold a night of alerts). With 2,000 alerts (a 1,500 pool) the last rounds labelled 40 % of the pool and
+# every strategy ran out of informative candidates; 8,000 alerts keep the labelled share under 15 %.
+DEMO_N = 8000
+DEMO_ROUNDS = 14
 
 
 def emit(metric: str, value, **context) -> None:
@@ -282,6 +290,10 @@ def emit_savings(summary_dir: Path) -> None:
             target_auc=round(s["target_auc"], 4),
             final_auc=round(s["final_auc"], 4),
             seeds=summary["settings"]["seeds"],
+            rounds=summary["settings"]["rounds"],
+            initial=summary["settings"]["initial"],
+            batch=summary["settings"]["batch"],
+            dataset=summary["dataset"],
             exploration=summary["settings"].get("exploration", 0.0),
             pool=summary["pool"],
             test=summary["test"],
@@ -297,6 +309,18 @@ def main() -> None:
     parser.add_argument("--skip-query", action="store_true")
     parser.add_argument("--skip-loop", action="store_true")
     parser.add_argument("--skip-sim", action="store_true")
+    parser.add_argument(
+        "--demo-n",
+        type=int,
+        default=DEMO_N,
+        help=f"generated demo alerts for the demo simulation (default {DEMO_N}: a pool of ~6,000, a quarter held out)",
+    )
+    parser.add_argument(
+        "--demo-rounds",
+        type=int,
+        default=DEMO_ROUNDS,
+        help=f"rounds of 50 labels after the first 100 (default {DEMO_ROUNDS})",
+    )
     parser.add_argument("--sim-demo", type=Path, help="a finished demo simulation folder (has summary.json)")
     parser.add_argument("--sim-real", type=Path, help="a finished real-packet simulation folder (has summary.json)")
     parser.add_argument(
@@ -328,7 +352,11 @@ def main() -> None:
             bench_ranked_batch()
         if not args.skip_sim:
             out = ROOT / "bench" / "out" / "al"
-            demo = args.sim_demo or run_simulation(out / "demo", args.demo_strategies.split(","), "--rounds", "10")
+            demo = args.sim_demo or run_simulation(
+                out / "demo",
+                args.demo_strategies.split(","),
+                *("--rounds", str(args.demo_rounds), "--demo-n", str(args.demo_n)),
+            )
             emit_savings(demo)
             real_dir = ROOT.parent / "shared" / "data" / "ztf"
             if args.sim_real:
