@@ -194,10 +194,9 @@ def _lock_subject(subject_id: int) -> Subject | None:
 
 def _insert_vote(vote: Vote) -> list[str]:
     """Insert ``vote`` (its id set from the database) and return every answer of its subject, this one included."""
-    params = [_prep(Vote, name.removesuffix("_id") if name.endswith("_id") else name, getattr(vote, name))
-              for name in _VOTE_FIELDS]  # fmt: skip
-    columns = ", ".join(Vote._meta.get_field(n.removesuffix("_id") if n.endswith("_id") else n).column
-                        for n in _VOTE_FIELDS)  # fmt: skip
+    # get_field takes attnames too ("subject_id" is the subject foreign key).
+    params = [_prep(Vote, name, getattr(vote, name)) for name in _VOTE_FIELDS]
+    columns = ", ".join(Vote._meta.get_field(name).column for name in _VOTE_FIELDS)
     sql = f"INSERT INTO {_VOTE} ({columns}) VALUES ({', '.join(['%s'] * len(params))})"
     with connection.cursor() as cursor:
         if connection.features.can_return_columns_from_insert:
