@@ -10,7 +10,8 @@
    candids and objectIds, written as Avro / Parquet files like the originals before the clock starts: the
    same code path on a sample large enough for a stable figure. Key ``"replicated": true`` says so.
    Besides wall-clock alerts/s, each line gives the CPU milliseconds per alert spent by this process, its
-   decoding workers and its PostgreSQL backend, and what that CPU cost means on 2 dedicated cores: on a
+   worker processes (which decode and, on PostgreSQL, store) and the PostgreSQL server (every postgres
+   process on the machine: other clients' queries count too), and what that CPU cost means on 2 dedicated cores: on a
    shared machine the wall-clock figure measures the neighbours as much as Blink.
 4. ``png_per_s``: ``labeling.stamps.stamp_png`` on stored stamps (decompress + ZScale + stretch + PNG) at
    the size the alert page asks for (252 px) and at the stamp's own size.
@@ -77,54 +78,59 @@ def write_replicas(real_dir: Path, out: Path, k: int) -> int:
     return n
 
 
-def backend_pid() -> int | None:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        return cursor.fetchone()[0]
-
-
-def proc_cpu_seconds(pid: int | None) -> float:
-    """CPU seconds of a local process (the PostgreSQL backend serving us), 0 when it cannot be read."""
+def postgres_cpu_seconds() -> float:
+    """CPU seconds of every PostgreSQL process on this machine, the exited ones included: a backend's time
+    moves into the postmaster's children's time when it exits, and with decoding workers each worker has
+    its own backend, gone by the time the clock stops. 0 when /proc cannot be read (server elsewhere)."""
+    total = 0
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError, TypeError):
+        entries = os.listdir("/proc")
+    except OSError:
         return 0.0
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            text = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        name, _, rest = text.partition(" (")[2].rpartition(") ")
+        if name != "postgres":
+            continue
+        fields = rest.split()
+        try:  # utime, stime, cutime, cstime: fields 14-17 of proc(5), 12-15 after the name
+            total += sum(int(fields[i]) for i in (11, 12, 13, 14))
+        except (ValueError, IndexError):
+            continue
+    return total / os.sysconf("SC_CLK_TCK")
 
 
-def cpu_parts(pid: int | None) -> tuple[float, float, float]:
-    """CPU seconds so far of this process, its decoding workers (once the pool has joined them) and its
-    PostgreSQL backend."""
+def cpu_parts() -> tuple[float, float, float]:
+    """CPU seconds so far of this process, its decoding workers (once the pool has joined them) and the
+    PostgreSQL server."""
     import resource
 
     own = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime, proc_cpu_seconds(pid)
-
-
-def cpu_now(pid: int | None) -> float:
-    return sum(cpu_parts(pid))
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime, postgres_cpu_seconds()
 
 
 LAST_SPLIT: dict = {}
 
 
 def timed_ingest(paths, workers: int | None = None) -> tuple[float, float, object]:
-    """Wall seconds, CPU seconds (this process + its workers + its PostgreSQL backend) and the report.
+    """Wall seconds, CPU seconds (this process + its workers + the PostgreSQL server) and the report.
     The split by process, in ms per new alert, is left in LAST_SPLIT."""
     from labeling.ingest import ingest_paths
 
-    pid = backend_pid()
-    before, started = cpu_parts(pid), time.perf_counter()
+    before, started = cpu_parts(), time.perf_counter()
     report = ingest_paths(paths, workers=workers)
     elapsed = time.perf_counter() - started
-    spent = [b - a for a, b in zip(before, cpu_parts(pid), strict=True)]
+    spent = [b - a for a, b in zip(before, cpu_parts(), strict=True)]
     per = 1000 / max(report.new, 1)
     LAST_SPLIT.clear()
     LAST_SPLIT.update(
-        writer_ms=round(spent[0] * per, 3), decoders_ms=round(spent[1] * per, 3), postgres_ms=round(spent[2] * per, 3)
+        main_ms=round(spent[0] * per, 3), workers_ms=round(spent[1] * per, 3), postgres_ms=round(spent[2] * per, 3)
     )
     return elapsed, sum(spent), report
 

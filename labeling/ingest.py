@@ -16,7 +16,8 @@ How it stays fast (the target is a ZTF night, ~1 million alerts, in under 17 min
   fallback for anything unusual),
 - Galactic coordinates: astropy's ICRS->Galactic rotation matrix, taken from astropy once, applied with numpy,
 - on PostgreSQL rows go in by binary COPY (``bulk_create`` elsewhere),
-- with many files, two worker processes decode while this one writes (``_default_workers``).
+- with many files, two worker processes share them out (``_default_workers``); on PostgreSQL each decodes and
+  stores its files over its own connection, elsewhere they decode and this process writes.
 """
 
 from __future__ import annotations
@@ -39,8 +40,10 @@ from pathlib import Path
 
 import fastavro
 import numpy as np
-from django.db import DataError, IntegrityError, connection, models, transaction
+import orjson
+from django.db import DataError, IntegrityError, OperationalError, connection, models, transaction
 
+from labeling.avro_fast import compile_decoder
 from labeling.models import Alert, LightCurvePoint, Stamps
 
 try:  # ISA-L's inflate/deflate are about twice zlib's speed, and read and write plain zlib/gzip streams
@@ -204,8 +207,9 @@ def _reader_schema(writer: dict) -> dict | None:
 
 
 def _parsed_schema(schema_bytes: bytes) -> tuple:
-    """(writer, reader) parsed schemas, cached: parsing a 25 kB ZTF schema costs more than decoding the
-    alert, and the packets of a night share a handful of schemas."""
+    """(writer, reader) parsed schemas and the generated decoder (``labeling.avro_fast``, None where it
+    declines), cached: parsing a 25 kB ZTF schema costs more than decoding the alert, and the packets of a
+    night share a handful of schemas."""
     key = hashlib.sha1(schema_bytes).digest()
     parsed = _schema_cache.get(key)
     if parsed is None:
@@ -219,7 +223,13 @@ def _parsed_schema(schema_bytes: bytes) -> tuple:
             reader_parsed = fastavro.parse_schema(reader) if reader else None
         except Exception:  # an unusual schema: read it whole, as written
             reader_parsed = None
-        parsed = (writer_parsed, reader_parsed)
+        decoder = None
+        if reader_parsed is not None:
+            try:
+                decoder = compile_decoder(writer, PACKET_FIELDS, {"prv_candidates": POINT_FIELDS})
+            except Exception:  # never worse than before: fastavro reads what the generated code cannot
+                logger.debug("ingest: no generated decoder for this schema", exc_info=True)
+        parsed = (writer_parsed, reader_parsed, decoder)
         if len(_schema_cache) > 64:
             _schema_cache.clear()
         _schema_cache[key] = parsed
@@ -260,7 +270,7 @@ def read_avro(data: bytes) -> tuple[list[dict], dict[str, bytes]]:
     codec = meta.get("avro.codec", b"null").decode()
     if codec not in ("null", "deflate"):
         return _read_avro_with_fastavro(data)
-    schema, reader_schema = _parsed_schema(meta["avro.schema"])
+    schema, reader_schema, decoder = _parsed_schema(meta["avro.schema"])
     records: list[dict] = []
     while pos < len(buf):
         n_records, pos = _zigzag_long(buf, pos)
@@ -282,6 +292,11 @@ def read_avro(data: bytes) -> tuple[list[dict], dict[str, bytes]]:
                 raise FileUnreadable(
                     f"deflate block larger than {MAX_AVRO_BLOCK_BYTES // 1024 // 1024} MiB once decompressed"
                 )
+        if decoder is not None:
+            decoded = _decode_block(decoder, block, n_records)
+            if decoded is not None:
+                records.extend(decoded)
+                continue
         stream = io.BytesIO(block)
         try:
             for _ in range(n_records):
@@ -289,6 +304,20 @@ def read_avro(data: bytes) -> tuple[list[dict], dict[str, bytes]]:
         except Exception as exc:  # fastavro raises EOFError, ValueError, UnicodeDecodeError...
             raise FileUnreadable(f"corrupt Avro record #{len(records) + 1} ({type(exc).__name__}: {exc})") from exc
     return records, meta
+
+
+def _decode_block(decoder, block: bytes, n_records: int) -> list[dict] | None:
+    """The block's records by the generated decoder, or None when it raises: fastavro then reads the block
+    again, so a corrupt packet is refused with fastavro's own account of what is wrong."""
+    out = []
+    pos = 0
+    try:
+        for _ in range(n_records):
+            record, pos = decoder(block, pos)
+            out.append(record)
+    except Exception:
+        return None
+    return out
 
 
 def _read_avro_with_fastavro(data: bytes) -> tuple[list[dict], dict[str, bytes]]:
@@ -365,6 +394,16 @@ def _read_parquet(path: Path) -> Iterator[RawAlert]:
     # Fink adds its own science columns; only the alert's own columns are read.
     wanted = [c for c in ("objectId", "candid", "schemavsn", "publisher", "candidate", "prv_candidates",
                           "cutoutScience", "cutoutTemplate", "cutoutDifference") if c in names]  # fmt: skip
+    if "prv_candidates" in wanted:
+        # Only the light-curve fields of the history (as for Avro, ``POINT_FIELDS``): reading ~100 fields of
+        # ~20 past detections into dicts was over half of a Fink row's decoding time.
+        leaves = [
+            path
+            for path in (pf.schema.column(i).path for i in range(len(pf.schema)))
+            if path.startswith("prv_candidates.") and path.rsplit(".", 1)[-1] in POINT_FIELDS
+        ]
+        if leaves:
+            wanted = [c for c in wanted if c != "prv_candidates"] + leaves
     row = 0
     try:
         for batch in pf.iter_batches(batch_size=256, columns=wanted):
@@ -554,6 +593,12 @@ def _json_safe(record: dict) -> dict:
 
 
 def _candidate_json(cand: dict) -> str:
+    # orjson writes NaN and +-Infinity as null, which is what _json_safe does, at a tenth of json.dumps's
+    # cost (~0.15 ms an alert saved); it refuses bytes and integers beyond 64 bits, left to the slow path.
+    try:
+        return orjson.dumps(cand).decode()
+    except TypeError:
+        pass
     # Encoding first and cleaning only when the text shows a non-finite number (or bytes refused it) saves
     # _json_safe's Python loop over ~100 values on nearly every packet.
     try:
@@ -930,11 +975,17 @@ def _copy_batch(prepared: list[PreparedAlert]) -> list[int]:
             )
             cursor.execute(
                 f'INSERT INTO "{table}" ({columns}) SELECT {columns} FROM "blink_ingest_points" '
-                f"ON CONFLICT (object_id, jd, fid) DO NOTHING"
+                f"ORDER BY object_id, jd, fid ON CONFLICT (object_id, jd, fid) DO NOTHING"
             )
             # ON COMMIT empties it too, but a caller's outer transaction makes this one a savepoint.
             cursor.execute('DELETE FROM "blink_ingest_points"')
     return ids
+
+
+def _is_deadlock(exc: Exception) -> bool:
+    # PostgreSQL's SQLSTATE 40P01; the unique-index order above makes it rare, not impossible (another
+    # program writing the same tables).
+    return getattr(getattr(exc, "__cause__", None), "sqlstate", None) == "40P01"
 
 
 def _flush(batch: list[PreparedAlert], report: IngestReport) -> None:
@@ -948,7 +999,9 @@ def _flush(batch: list[PreparedAlert], report: IngestReport) -> None:
             by_candid[p.candid] = p
     stored = set(Alert.objects.filter(candid__in=list(by_candid)).values_list("candid", flat=True))
     report.present += len(stored)
-    fresh = [p for c, p in by_candid.items() if c not in stored]
+    # In candid order, as the points are in key order: two processes storing overlapping batches then take
+    # the unique-index locks in the same order, so one waits for the other instead of deadlocking.
+    fresh = sorted((p for c, p in by_candid.items() if c not in stored), key=lambda p: p.candid)
     if not fresh:
         return
     ls, bs = galactic([p.fields["ra"] for p in fresh], [p.fields["dec"] for p in fresh])
@@ -959,7 +1012,9 @@ def _flush(batch: list[PreparedAlert], report: IngestReport) -> None:
         report.new_alert_ids.extend(_write_batch(fresh))
         report.new += len(fresh)
         return
-    except (IntegrityError, DataError):
+    except (IntegrityError, DataError, OperationalError) as exc:
+        if isinstance(exc, OperationalError) and not _is_deadlock(exc):
+            raise
         logger.info("ingest: batch of %d hit a conflict; retrying alert by alert", len(fresh))
     for p in fresh:
         try:
@@ -968,7 +1023,9 @@ def _flush(batch: list[PreparedAlert], report: IngestReport) -> None:
                 continue
             report.new_alert_ids.extend(_write_batch([p]))
             report.new += 1
-        except (IntegrityError, DataError) as exc:
+        except (IntegrityError, DataError, OperationalError) as exc:
+            if isinstance(exc, OperationalError) and not _is_deadlock(exc):
+                raise
             if Alert.objects.filter(candid=p.candid).exists():
                 report.present += 1  # another process stored it meanwhile
             else:
@@ -1068,6 +1125,68 @@ def _default_workers(n_files: int) -> int:
     return min(2, cpus)
 
 
+def ingest_prepared(
+    results: Iterable[tuple[list[PreparedAlert], list[str]]],
+    report: IngestReport,
+    batch_size: int = BATCH_SIZE,
+    on_file=None,
+) -> None:
+    """Store ``prepare_file`` results batch by batch, counting into ``report``."""
+    batch: list[PreparedAlert] = []
+    for prepared, errors in results:
+        report.files += 1
+        for message in errors:
+            report.reject(message)
+        batch.extend(prepared)
+        while len(batch) >= batch_size:  # a big Parquet table still goes in batch by batch
+            _flush(batch[:batch_size], report)
+            batch = batch[batch_size:]
+        if on_file is not None:
+            on_file()
+    _flush(batch, report)
+
+
+def _files_per_writer_task(n_files: int, workers: int) -> int:
+    # Large enough that a task's transactions hold a few hundred alerts (a commit per handful of packets
+    # would cost more than the packets), small enough that the progress bar moves and both workers finish
+    # together.
+    return max(FILES_PER_TASK, min(256, n_files // (workers * 8) or 1))
+
+
+def _ingest_in_workers(files: list[Path], workers: int, batch_size: int, report: IngestReport, bar) -> None:
+    """PostgreSQL: each worker process decodes *and* stores its share of the files, over its own connection.
+    Shipping decoded packets back to one writer cost ~1 ms of pickling an alert, and that writer was the
+    bottleneck; PostgreSQL takes concurrent COPYs. Each batch is still one transaction; two workers storing
+    the same candid or light-curve point meet the same unique indexes (and retries) as two ingest commands."""
+    import multiprocessing
+
+    from labeling import ingest_worker
+
+    context = multiprocessing.get_context("spawn")  # not fork: the caller may hold threads and a connection
+    per_task = _files_per_writer_task(len(files), workers)
+    chunks = [[str(f) for f in files[i : i + per_task]] for i in range(0, len(files), per_task)]
+    done = 0
+    with context.Pool(workers, initializer=ingest_worker.init, initargs=(connection.settings_dict["NAME"],)) as pool:
+        for result in pool.imap(functools.partial(ingest_worker.ingest_files, batch_size=batch_size), chunks):
+            if result is None:
+                logger.warning("ingest: worker processes could not start Django; ingesting in this process")
+                break
+            n_files, new, present, rejected, errors, new_ids = result
+            report.files += n_files
+            report.new += new
+            report.present += present
+            report.rejected += rejected
+            report.errors.extend(errors)  # the worker logged them
+            report.new_alert_ids.extend(new_ids)
+            done += 1
+            if bar is not None:
+                bar.update(n_files)
+                bar.set_postfix(new=report.new, present=report.present, rejected=report.rejected)
+    rest = [f for chunk in chunks[done:] for f in chunk]
+    if rest:
+        ingest_prepared((prepare_file(f) for f in rest), report, batch_size)
+
+
 def ingest_paths(
     paths: Iterable, *, progress: bool = False, batch_size: int = BATCH_SIZE, workers: int | None = None
 ) -> IngestReport:
@@ -1085,20 +1204,17 @@ def ingest_paths(
         from tqdm import tqdm
 
         bar = tqdm(total=len(files), unit="file", desc="Ingesting", dynamic_ncols=True)
-    batch: list[PreparedAlert] = []
     n_workers = _default_workers(len(files)) if workers is None else workers
-    for prepared, errors in _prepared_files(files, n_workers):
-        report.files += 1
-        for message in errors:
-            report.reject(message)
-        batch.extend(prepared)
-        while len(batch) >= batch_size:  # a big Parquet table still goes in batch by batch
-            _flush(batch[:batch_size], report)
-            batch = batch[batch_size:]
+
+    def on_file() -> None:
         if bar is not None:
             bar.update(1)
-            bar.set_postfix(new=report.new + len(batch), present=report.present, rejected=report.rejected)
-    _flush(batch, report)
+            bar.set_postfix(new=report.new, present=report.present, rejected=report.rejected)
+
+    if n_workers > 0 and connection.vendor == "postgresql":
+        _ingest_in_workers(files, n_workers, batch_size, report, bar)
+    else:
+        ingest_prepared(_prepared_files(files, n_workers), report, batch_size, on_file)
     if bar is not None:
         bar.set_postfix(new=report.new, present=report.present, rejected=report.rejected)
         bar.close()

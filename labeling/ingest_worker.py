@@ -1,8 +1,8 @@
-"""Worker-process side of ``labeling.ingest``: decode packets in a spawned process.
+"""Worker-process side of ``labeling.ingest``: decode (and, on PostgreSQL, store) packets in a spawned process.
 
 Kept apart from ``labeling.ingest`` on purpose: a spawned worker unpickles its task functions by importing
 their module *before* Django is set up, so this module imports nothing of Django (or of the models) at
-import time; ``init`` sets Django up, then the work is done by ``labeling.ingest.prepare_file``.
+import time; ``init`` sets Django up, then the work is done by ``labeling.ingest``.
 """
 
 from __future__ import annotations
@@ -12,13 +12,19 @@ import os
 _setup_error: str | None = None
 
 
-def init() -> None:
+def init(database_name: str | None = None) -> None:
+    """Set Django up. ``database_name``: the caller's database, which is not the settings' one under a test
+    runner (``test_…``); the worker must write where the caller reads."""
     global _setup_error
     try:
         import django
 
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
         django.setup()
+        if database_name:
+            from django.db import connections
+
+            connections["default"].settings_dict["NAME"] = database_name
     except Exception as exc:  # reported with the first task: a pool would otherwise respawn it forever
         _setup_error = f"{type(exc).__name__}: {exc}"
 
@@ -30,3 +36,17 @@ def prepare_files(paths: list[str]):
     from labeling.ingest import prepare_file
 
     return [prepare_file(path) for path in paths]
+
+
+def ingest_files(paths: list[str], batch_size: int):
+    """Decode and store these files here (``labeling.ingest.ingest_prepared``); return the small report
+    ``(files, new, present, rejected, errors, new_alert_ids)``, or None when this worker could not start
+    Django. Nothing big crosses back to the caller: pickling the decoded stamps to it cost more CPU than
+    writing them."""
+    if _setup_error is not None:
+        return None
+    from labeling.ingest import IngestReport, ingest_prepared, prepare_file
+
+    report = IngestReport()
+    ingest_prepared((prepare_file(path) for path in paths), report, batch_size)
+    return report.files, report.new, report.present, report.rejected, report.errors, report.new_alert_ids

@@ -4,6 +4,7 @@ rows whether packets are decoded in worker processes or not, and the same refusa
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import fastavro
 import numpy as np
@@ -150,3 +151,47 @@ def test_default_workers(monkeypatch, n_files, cpus, load, expected):
     assert ingest._default_workers(n_files) == expected
     monkeypatch.setenv("BLINK_INGEST_WORKERS", "1")
     assert ingest._default_workers(n_files) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_storing_the_same_packets_at_once_store_each_once(tmp_path):
+    # Two copies of 8 packets, named so that each worker's first task is one copy: both workers then write
+    # the same candids and light-curve points at the same moment, through their own connections.
+    originals = write_demo_alerts(tmp_path / "src", n=8, seed=11)
+    files = []
+    for prefix in ("a", "b"):
+        for i, path in enumerate(originals):
+            copy = tmp_path / f"{prefix}{i:02d}.avro"
+            copy.write_bytes(Path(path).read_bytes())
+            files.append(str(copy))
+    assert ingest_paths(originals, workers=0).new == 8
+    expected_points = LightCurvePoint.objects.count()
+    assert expected_points > 8
+    Alert.objects.all().delete()
+    LightCurvePoint.objects.all().delete()
+
+    report = ingest_paths(files, workers=2)
+
+    assert report.rejected == 0, report.errors
+    assert (report.files, report.new, report.present) == (16, 8, 8)
+    assert Alert.objects.count() == 8 == Stamps.objects.count()
+    assert LightCurvePoint.objects.count() == expected_points
+    assert sorted(report.new_alert_ids) == sorted(Alert.objects.values_list("id", flat=True))
+
+
+@pytest.mark.realdata
+def test_parquet_history_read_by_leaf_gives_the_points_of_the_whole_column(real_data, monkeypatch):
+    from labeling import ingest
+
+    files = sorted(real_data.rglob("*.parquet"))
+    assert files
+    by_leaf = [ingest.prepare_file(f) for f in files]
+    monkeypatch.setattr(ingest, "POINT_FIELDS", frozenset())  # no leaf matches: the whole column is read
+    whole = [ingest.prepare_file(f) for f in files]
+
+    points = 0
+    for (fast, fast_errors), (slow, slow_errors) in zip(by_leaf, whole, strict=True):
+        assert fast_errors == slow_errors
+        assert [(p.candid, p.points, p.fields) for p in fast] == [(p.candid, p.points, p.fields) for p in slow]
+        points += sum(len(p.points) for p in fast)
+    assert points > 1000
