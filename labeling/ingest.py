@@ -1063,12 +1063,10 @@ def _prepared_files(files: list[Path], workers: int) -> Iterator[tuple[list[Prep
     done = 0
     if workers > 0:
         import collections
-        import multiprocessing
 
         from labeling import ingest_worker
 
-        # spawn, not fork: the caller may hold threads (daphne, TensorFlow) and a database connection.
-        context = multiprocessing.get_context("spawn")
+        context = _pool_context()
         # Bounded read-ahead, so a million files never sit decoded in memory at once; a sliding window (not
         # batches of files) so the workers never wait for this process to drain a batch.
         window = workers * 4
@@ -1093,27 +1091,29 @@ def _prepared_files(files: list[Path], workers: int) -> Iterator[tuple[list[Prep
 
 
 FILES_PER_TASK = 8
-# A worker's start-up (a fresh interpreter importing Django, numpy, fastavro) costs ~1 s of CPU; below a few
-# thousand files (the 412 files of ../shared/data, a test's handful) that is more than pipelining saves.
+# A spawned worker's start-up (a fresh interpreter importing Django, numpy, pyarrow) costs ~1.8 s of CPU;
+# below a few thousand files that is more than the second core saves. A forked one starts in milliseconds,
+# and pays from a few hundred files (the 412 of ../shared/data).
 MIN_FILES_FOR_WORKER = 2000
+MIN_FILES_FOR_FORKED_WORKER = 200
 
 
 def _default_workers(n_files: int) -> int:
-    """Decoding processes pipelined with this one (the writer), when there are enough files to pay for them.
+    """Worker processes for an ingest of ``n_files`` files, when there are enough files to pay for them.
 
-    Two at most: decoding costs ~1.6 ms of CPU an alert, writing ~0.85 (this process and its PostgreSQL
-    backend together), so on 2 cores two decoders keep both busy where one leaves the writer's core idle
-    half the time. Measured on 2 cores at a load average of ~2: 478 alerts/s with two, 373 with one, 361
-    with none. At 3.2-3.8 (a neighbour busy on a whole core and more) none was as fast or faster (363 vs
-    322) and cheaper in CPU: so none when the machine is that busy already. None either when the caller
-    holds TensorFlow (the scoring server, a notebook): a spawn pool started from such a process was seen
-    to stall. BLINK_INGEST_WORKERS overrides the choice.
+    Two at most, on PostgreSQL each decoding and storing its share (elsewhere decoding for this process to
+    write). Measured on 2 cores (``bench/ingest.py``, 5,528 alerts): 339 alerts/s in this process alone,
+    555 with two forked workers, at ~2.7 ms of CPU an alert either way (PostgreSQL's ~0.8 included). None
+    when the machine is busy already (a load average over cores + 1: a neighbour on a whole core left two
+    workers no faster than none, and dearer in CPU). None either when the caller holds TensorFlow (the
+    scoring server, a notebook): a spawn pool started from such a process was seen to stall.
+    BLINK_INGEST_WORKERS overrides the choice.
     """
     override = os.environ.get("BLINK_INGEST_WORKERS", "").strip()
     if override.isdigit():
         return int(override)
     cpus = os.cpu_count() or 1
-    if n_files < MIN_FILES_FOR_WORKER or cpus < 2:
+    if cpus < 2 or n_files < (MIN_FILES_FOR_FORKED_WORKER if _fork_is_safe() else MIN_FILES_FOR_WORKER):
         return 0
     try:
         if os.getloadavg()[0] >= cpus + 1:
@@ -1153,16 +1153,43 @@ def _files_per_writer_task(n_files: int, workers: int) -> int:
     return max(FILES_PER_TASK, min(256, n_files // (workers * 8) or 1))
 
 
+def _fork_is_safe() -> bool:
+    """One thread (daphne, TensorFlow or a test server may hold others, and a fork copies the locks they
+    hold), no TensorFlow, and no open transaction (its connection cannot be closed)."""
+    import multiprocessing
+    import threading
+
+    return (
+        "fork" in multiprocessing.get_all_start_methods()
+        and threading.active_count() == 1
+        and "tensorflow" not in sys.modules
+        and not connection.in_atomic_block
+    )
+
+
+def _pool_context():
+    """fork where it is safe, spawn otherwise. A spawned worker imports Django, numpy and pyarrow afresh
+    (~1.8 s of CPU each: a sixth of the CPU of a 5,000-alert ingest); a forked one starts with them. The
+    database connections are closed first, so that no child shares the parent's socket."""
+    import multiprocessing
+
+    from django.db import connections
+
+    if _fork_is_safe():
+        connections.close_all()
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
 def _ingest_in_workers(files: list[Path], workers: int, batch_size: int, report: IngestReport, bar) -> None:
     """PostgreSQL: each worker process decodes *and* stores its share of the files, over its own connection.
     Shipping decoded packets back to one writer cost ~1 ms of pickling an alert, and that writer was the
     bottleneck; PostgreSQL takes concurrent COPYs. Each batch is still one transaction; two workers storing
     the same candid or light-curve point meet the same unique indexes (and retries) as two ingest commands."""
-    import multiprocessing
 
     from labeling import ingest_worker
 
-    context = multiprocessing.get_context("spawn")  # not fork: the caller may hold threads and a connection
+    context = _pool_context()
     per_task = _files_per_writer_task(len(files), workers)
     chunks = [[str(f) for f in files[i : i + per_task]] for i in range(0, len(files), per_task)]
     done = 0
@@ -1211,7 +1238,8 @@ def ingest_paths(
             bar.update(1)
             bar.set_postfix(new=report.new, present=report.present, rejected=report.rejected)
 
-    if n_workers > 0 and connection.vendor == "postgresql":
+    # Inside the caller's transaction the alerts must be part of it: worker processes would commit their own.
+    if n_workers > 0 and connection.vendor == "postgresql" and not connection.in_atomic_block:
         _ingest_in_workers(files, n_workers, batch_size, report, bar)
     else:
         ingest_prepared(_prepared_files(files, n_workers), report, batch_size, on_file)

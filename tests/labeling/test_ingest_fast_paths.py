@@ -81,7 +81,12 @@ def stored_rows() -> tuple[list, list, list]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_worker_processes_store_exactly_what_in_process_decoding_stores(tmp_path):
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+def test_worker_processes_store_exactly_what_in_process_decoding_stores(tmp_path, monkeypatch, start_method):
+    from labeling import ingest
+
+    # fork is taken when the caller is single-threaded, spawn otherwise: both must give the same rows.
+    monkeypatch.setattr(ingest, "_fork_is_safe", lambda: start_method == "fork")
     files = write_demo_alerts(tmp_path, n=30, seed=5)
 
     report = ingest_paths(files, workers=0)
@@ -141,9 +146,11 @@ def test_a_light_curve_point_out_of_range_is_refused_by_name(tmp_path):
     ("n_files", "cpus", "load", "expected"),
     [(10, 2, 0.1, 0), (5000, 2, 0.5, 2), (5000, 8, 0.5, 2), (5000, 1, 0.0, 0), (5000, 2, 3.5, 0)],
 )
-def test_default_workers(monkeypatch, n_files, cpus, load, expected):
+@pytest.mark.parametrize("fork", [True, False])
+def test_default_workers(monkeypatch, n_files, cpus, load, expected, fork):
     from labeling import ingest
 
+    monkeypatch.setattr(ingest, "_fork_is_safe", lambda: fork)
     monkeypatch.delenv("BLINK_INGEST_WORKERS", raising=False)
     monkeypatch.setattr(ingest.os, "cpu_count", lambda: cpus)
     monkeypatch.setattr(ingest.os, "getloadavg", lambda: (load, load, load))
@@ -195,3 +202,44 @@ def test_parquet_history_read_by_leaf_gives_the_points_of_the_whole_column(real_
         assert [(p.candid, p.points, p.fields) for p in fast] == [(p.candid, p.points, p.fields) for p in slow]
         points += sum(len(p.points) for p in fast)
     assert points > 1000
+
+
+@pytest.mark.parametrize(("fork", "expected"), [(True, 2), (False, 0)])
+def test_a_few_hundred_files_get_workers_only_when_they_can_be_forked(monkeypatch, fork, expected):
+    from labeling import ingest
+
+    monkeypatch.delenv("BLINK_INGEST_WORKERS", raising=False)
+    monkeypatch.setattr(ingest.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(ingest.os, "getloadavg", lambda: (0.5, 0.5, 0.5))
+    monkeypatch.setattr(ingest, "_fork_is_safe", lambda: fork)
+    assert ingest._default_workers(400) == expected
+    assert ingest._default_workers(100) == 0
+
+
+def test_workers_fork_only_from_a_single_threaded_caller_outside_a_transaction():
+    import threading
+
+    from labeling import ingest
+
+    # Whatever threads the test runner holds, one more must turn fork off.
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert not ingest._fork_is_safe()
+        assert ingest._pool_context().get_start_method() == "spawn"
+    finally:
+        stop.set()
+        thread.join()
+    if threading.active_count() == 1:
+        assert ingest._fork_is_safe()
+
+
+@pytest.mark.django_db
+def test_workers_inside_the_callers_transaction_leave_the_writing_to_it(tmp_path, monkeypatch):
+    from labeling import ingest
+
+    monkeypatch.setattr(ingest, "_ingest_in_workers", lambda *a, **k: pytest.fail("workers would commit on their own"))
+    assert not ingest._fork_is_safe()  # a transaction is open: its connection cannot be closed for a fork
+    report = ingest_paths(write_demo_alerts(tmp_path, n=3, seed=2), workers=1)
+    assert (report.new, report.rejected) == (3, 0), report.errors
