@@ -1230,6 +1230,8 @@ def ingest_paths(
     if progress:
         from tqdm import tqdm
 
+        # tqdm's monitor thread (it only tunes the refresh rate) would make the workers spawn, not fork.
+        tqdm.monitor_interval = 0
         bar = tqdm(total=len(files), unit="file", desc="Ingesting", dynamic_ncols=True)
     n_workers = _default_workers(len(files)) if workers is None else workers
 

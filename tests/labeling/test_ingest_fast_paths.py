@@ -243,3 +243,17 @@ def test_workers_inside_the_callers_transaction_leave_the_writing_to_it(tmp_path
     assert not ingest._fork_is_safe()  # a transaction is open: its connection cannot be closed for a fork
     report = ingest_paths(write_demo_alerts(tmp_path, n=3, seed=2), workers=1)
     assert (report.new, report.rejected) == (3, 0), report.errors
+
+
+def test_the_progress_bar_leaves_the_caller_single_threaded(tmp_path, monkeypatch):
+    import threading
+
+    from labeling import ingest
+
+    if threading.active_count() != 1:
+        pytest.skip("the test runner holds other threads: nothing to compare against")
+    seen = []
+    monkeypatch.setattr(ingest, "_default_workers", lambda n: seen.append(ingest._fork_is_safe()) or 0)
+    monkeypatch.setattr(ingest, "ingest_prepared", lambda *a, **k: None)
+    ingest.ingest_paths([str(tmp_path)], progress=True)
+    assert seen == [True]
