@@ -97,7 +97,8 @@ def _varint(buf, pos):
 
 
 def _skip_union(buf, pos, widths):
-    """Past a union whose branches all have a fixed width, the index read as any varint (see _skip_union)."""
+    """Past a union whose branches all have a fixed width. The generated code's one-byte lookup handles the
+    usual index bytes (0x00, 0x02); this reads the index as any varint, overlong encodings included."""
     u, pos = _varint(buf, pos)
     if u & 1 or u >> 1 >= len(widths):
         raise IndexError("union branch index out of range")

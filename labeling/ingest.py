@@ -317,6 +317,8 @@ def _decode_block(decoder, block: bytes, n_records: int) -> list[dict] | None:
             out.append(record)
     except Exception:
         return None
+    if pos > len(block):  # a skipped fixed-width value ran past the end: truncated, let fastavro say so
+        return None
     return out
 
 

@@ -721,3 +721,17 @@ def test_the_same_union_without_a_cut_is_fine():
     decode = compile_decoder(schema)
     assert decode(b"\x02\x04\x06", 0) == ({"x": 2, "y": 3}, 3)
     assert decode(b"\x02\x04\x06", 0) == (fastavro.schemaless_reader(io.BytesIO(b"\x02\x04\x06"), schema), 3)
+
+
+def test_ingest_hands_a_block_whose_skipped_tail_runs_past_its_end_to_fastavro():
+    from labeling.ingest import _decode_block
+
+    schema = {
+        "type": "record",
+        "name": "t",
+        "fields": [{"name": "a", "type": "int"}, {"name": "b", "type": ["null", "double"]}],
+    }
+    decoder = compile_decoder(schema, frozenset({"a"}), {})
+    whole = b"\x02\x02" + b"\x00" * 8  # a = 1, b = 0.0
+    assert _decode_block(decoder, whole, 1) == [{"a": 1}]
+    assert _decode_block(decoder, whole[:5], 1) is None  # the double cut after 3 of its 8 bytes
