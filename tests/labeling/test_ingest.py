@@ -217,7 +217,7 @@ def test_the_command_exits_non_zero_when_anything_is_rejected(good_packets, tmp_
     bad = tmp_path / "junk.avro"
     bad.write_bytes(b"junk")
     with pytest.raises(CommandError) as excinfo:
-        call_command("ingest_alerts", str(good_packets[0]), str(bad), "--no-progress", skip_checks=True)
+        call_command("ingest_alerts", str(good_packets[0]), str(bad), "--no-progress")
     assert excinfo.value.returncode == 1
     err = capsys.readouterr().err
     assert "junk.avro" in err
@@ -226,7 +226,7 @@ def test_the_command_exits_non_zero_when_anything_is_rejected(good_packets, tmp_
 
 
 def test_the_command_summarises_a_good_run(good_packets, capsys):
-    call_command("ingest_alerts", str(good_packets[0].parent), "--no-progress", skip_checks=True)
+    call_command("ingest_alerts", str(good_packets[0].parent), "--no-progress")
     out = capsys.readouterr().out
     assert f"{len(good_packets)} alert(s) new, 0 already present, 0 rejected" in out
 

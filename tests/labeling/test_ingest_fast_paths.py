@@ -212,6 +212,7 @@ def test_a_few_hundred_files_get_workers_only_when_they_can_be_forked(monkeypatc
     monkeypatch.setattr(ingest.os, "cpu_count", lambda: 2)
     monkeypatch.setattr(ingest.os, "getloadavg", lambda: (0.5, 0.5, 0.5))
     monkeypatch.setattr(ingest, "_fork_is_safe", lambda: fork)
+    monkeypatch.delitem(__import__("sys").modules, "tensorflow", raising=False)  # earlier tests load it
     assert ingest._default_workers(400) == expected
     assert ingest._default_workers(100) == 0
 
@@ -245,15 +246,21 @@ def test_workers_inside_the_callers_transaction_leave_the_writing_to_it(tmp_path
     assert (report.new, report.rejected) == (3, 0), report.errors
 
 
-def test_the_progress_bar_leaves_the_caller_single_threaded(tmp_path, monkeypatch):
+def test_the_progress_bar_starts_no_thread(tmp_path, monkeypatch):
+    # A thread in the caller turns fork off (``_fork_is_safe``); tqdm's monitor would be one.
     import threading
+
+    from tqdm import tqdm
 
     from labeling import ingest
 
-    if threading.active_count() != 1:
-        pytest.skip("the test runner holds other threads: nothing to compare against")
+    if tqdm.monitor is not None:  # left by an earlier bar in this process: start from none
+        tqdm.monitor.exit()
+        tqdm.monitor = None
+    monkeypatch.setattr(tqdm, "monitor_interval", 10)  # tqdm's default
+    before = threading.active_count()
     seen = []
-    monkeypatch.setattr(ingest, "_default_workers", lambda n: seen.append(ingest._fork_is_safe()) or 0)
+    monkeypatch.setattr(ingest, "_default_workers", lambda n: seen.append(threading.active_count()) or 0)
     monkeypatch.setattr(ingest, "ingest_prepared", lambda *a, **k: None)
     ingest.ingest_paths([str(tmp_path)], progress=True)
-    assert seen == [True]
+    assert seen == [before]
