@@ -984,9 +984,15 @@ def _copy_batch(prepared: list[PreparedAlert]) -> list[int]:
     return ids
 
 
-def _is_deadlock(exc: Exception) -> bool:
-    # PostgreSQL's SQLSTATE 40P01; the unique-index order above makes it rare, not impossible (another
-    # program writing the same tables).
+_WRITE_ERRORS = (IntegrityError, DataError, OperationalError)
+
+
+def _is_conflict(exc: Exception) -> bool:
+    """A refusal worth retrying alert by alert: a unique or value conflict, or a deadlock (PostgreSQL's
+    SQLSTATE 40P01; the lock order above makes it rare, not impossible: another program writing the same
+    tables). Any other OperationalError (the database gone) is no conflict and must reach the caller."""
+    if not isinstance(exc, OperationalError):
+        return True
     return getattr(getattr(exc, "__cause__", None), "sqlstate", None) == "40P01"
 
 
@@ -1014,8 +1020,8 @@ def _flush(batch: list[PreparedAlert], report: IngestReport) -> None:
         report.new_alert_ids.extend(_write_batch(fresh))
         report.new += len(fresh)
         return
-    except (IntegrityError, DataError, OperationalError) as exc:
-        if isinstance(exc, OperationalError) and not _is_deadlock(exc):
+    except _WRITE_ERRORS as exc:
+        if not _is_conflict(exc):
             raise
         logger.info("ingest: batch of %d hit a conflict; retrying alert by alert", len(fresh))
     for p in fresh:
@@ -1025,8 +1031,8 @@ def _flush(batch: list[PreparedAlert], report: IngestReport) -> None:
                 continue
             report.new_alert_ids.extend(_write_batch([p]))
             report.new += 1
-        except (IntegrityError, DataError, OperationalError) as exc:
-            if isinstance(exc, OperationalError) and not _is_deadlock(exc):
+        except _WRITE_ERRORS as exc:
+            if not _is_conflict(exc):
                 raise
             if Alert.objects.filter(candid=p.candid).exists():
                 report.present += 1  # another process stored it meanwhile
@@ -1104,8 +1110,8 @@ def _default_workers(n_files: int) -> int:
     """Worker processes for an ingest of ``n_files`` files, when there are enough files to pay for them.
 
     Two at most, on PostgreSQL each decoding and storing its share (elsewhere decoding for this process to
-    write). Measured on 2 cores (``bench/ingest.py``, 5,528 alerts): 339 alerts/s in this process alone,
-    555 with two forked workers, at ~2.7 ms of CPU an alert either way (PostgreSQL's ~0.8 included). None
+    write). Measured on 2 cores (``bench/ingest.py``, 5,528 alerts): 331 alerts/s in this process alone,
+    546 with two forked workers, at ~2.9 ms of CPU an alert either way (PostgreSQL's ~0.85 included). None
     when the machine is busy already (a load average over cores + 1: a neighbour on a whole core left two
     workers no faster than none, and dearer in CPU). None either when the caller holds TensorFlow (the
     scoring server, a notebook): a spawn pool started from such a process was seen to stall.
@@ -1183,12 +1189,17 @@ def _pool_context():
     return multiprocessing.get_context("spawn")
 
 
+def _show_progress(bar, report: IngestReport, files: int = 1) -> None:
+    if bar is not None:
+        bar.update(files)
+        bar.set_postfix(new=report.new, present=report.present, rejected=report.rejected)
+
+
 def _ingest_in_workers(files: list[Path], workers: int, batch_size: int, report: IngestReport, bar) -> None:
     """PostgreSQL: each worker process decodes *and* stores its share of the files, over its own connection.
     Shipping decoded packets back to one writer cost ~1 ms of pickling an alert, and that writer was the
     bottleneck; PostgreSQL takes concurrent COPYs. Each batch is still one transaction; two workers storing
     the same candid or light-curve point meet the same unique indexes (and retries) as two ingest commands."""
-
     from labeling import ingest_worker
 
     context = _pool_context()
@@ -1208,9 +1219,7 @@ def _ingest_in_workers(files: list[Path], workers: int, batch_size: int, report:
             report.errors.extend(errors)  # the worker logged them
             report.new_alert_ids.extend(new_ids)
             done += 1
-            if bar is not None:
-                bar.update(n_files)
-                bar.set_postfix(new=report.new, present=report.present, rejected=report.rejected)
+            _show_progress(bar, report, n_files)
     rest = [f for chunk in chunks[done:] for f in chunk]
     if rest:
         ingest_prepared((prepare_file(f) for f in rest), report, batch_size)
@@ -1237,16 +1246,11 @@ def ingest_paths(
         bar = tqdm(total=len(files), unit="file", desc="Ingesting", dynamic_ncols=True)
     n_workers = _default_workers(len(files)) if workers is None else workers
 
-    def on_file() -> None:
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(new=report.new, present=report.present, rejected=report.rejected)
-
     # Inside the caller's transaction the alerts must be part of it: worker processes would commit their own.
     if n_workers > 0 and connection.vendor == "postgresql" and not connection.in_atomic_block:
         _ingest_in_workers(files, n_workers, batch_size, report, bar)
     else:
-        ingest_prepared(_prepared_files(files, n_workers), report, batch_size, on_file)
+        ingest_prepared(_prepared_files(files, n_workers), report, batch_size, lambda: _show_progress(bar, report))
     if bar is not None:
         bar.set_postfix(new=report.new, present=report.present, rejected=report.rejected)
         bar.close()
