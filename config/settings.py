@@ -70,8 +70,14 @@ MIDDLEWARE = [
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's ModelBackend, reading the user row without the ORM's per-query compile (labeling/auth.py).
+    "labeling.auth.ModelBackend",
 ]
+# Messages live in the session the request has already loaded; the default cookie storage builds a signer on
+# every request, API calls included.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+# Django's database sessions, read the same way: the session and the user are two lookups on every request.
+SESSION_ENGINE = "labeling.auth"
 
 ROOT_URLCONF = "config.urls"
 ASGI_APPLICATION = "config.asgi.application"

@@ -29,6 +29,7 @@ from collections.abc import Iterable
 from django.db import connection
 
 from labeling.models import Alert, Campaign, Subject, Vote
+from labeling.rows import fetch
 
 GOLD = "gold"
 EXPLORE = "explore"
@@ -176,16 +177,13 @@ def next_subjects(
         return []
     ids = [pk for _, pk in ordered]
     marks = ", ".join(["%s"] * len(ids))
-    # Raw querysets: the fields' converters still apply (SQLite dates, booleans), the query compiler does not run.
-    by_pk = {
-        subject.pk: subject for subject in Subject.objects.raw(f"SELECT * FROM {_SUBJECT} WHERE id IN ({marks})", ids)
-    }
+    # labeling.rows: the fields' converters still apply (SQLite dates, booleans), the query compiler does not run.
+    by_pk = {subject.pk: subject for subject in fetch(Subject, f"id IN ({marks})", ids)}
     if with_alert:
-        # The packet's whole candidate record is large and the page needs none of it.
-        columns = ", ".join(f.column for f in Alert._meta.concrete_fields if f.name not in ("candidate", "source"))
         alert_ids = [s.alert_id for s in by_pk.values()]
-        sql = f"SELECT {columns} FROM {Alert._meta.db_table} WHERE id IN ({', '.join(['%s'] * len(alert_ids))})"
-        alerts = {a.pk: a for a in Alert.objects.raw(sql, alert_ids)}
+        # The packet's whole candidate record is large and the page needs none of it.
+        found = fetch(Alert, f"id IN ({', '.join(['%s'] * len(alert_ids))})", alert_ids, skip=("candidate", "source"))
+        alerts = {a.pk: a for a in found}
         for subject in by_pk.values():
             subject.alert = alerts[subject.alert_id]
     served = []

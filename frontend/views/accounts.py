@@ -32,7 +32,7 @@ def signup(request):
     if request.method == "POST" and form.is_valid():
         user = form.save()
         grant_role(user, VOLUNTEER)
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        login(request, user, backend="labeling.auth.ModelBackend")
         return redirect("/")
     return render(request, "frontend/accounts/signup.html", {"form": form})
 
