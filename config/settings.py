@@ -118,8 +118,19 @@ else:
     # clients"). A pool caps a process at DB_POOL_MAX_SIZE; requests beyond it wait their turn (production on).
     DB_POOL_MAX_SIZE = int(os.environ.get("DB_POOL_MAX_SIZE", "0"))
     if DB_POOL_MAX_SIZE > 0:
-        DATABASES["default"]["OPTIONS"]["pool"] = {"min_size": 2, "max_size": DB_POOL_MAX_SIZE, "timeout": 20}
+        # Opened in full at start by default: a pool that grows under a burst makes requests wait while
+        # connections are set up one after another.
+        DB_POOL_MIN_SIZE = min(int(os.environ.get("DB_POOL_MIN_SIZE", DB_POOL_MAX_SIZE)), DB_POOL_MAX_SIZE)
+        DATABASES["default"]["OPTIONS"]["pool"] = {
+            "min_size": DB_POOL_MIN_SIZE,
+            "max_size": DB_POOL_MAX_SIZE,
+            "timeout": 20,
+        }
         DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps connections; Django must not as well
+        # With a pool, a health check is an extra round trip on every checkout (every request). psycopg-pool
+        # already drops a connection that comes back broken, so after a PostgreSQL restart only the requests
+        # that draw a dead connection fail (DB_POOL_CHECKS=1 turns the check back on).
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = os.environ.get("DB_POOL_CHECKS", "0") == "1"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

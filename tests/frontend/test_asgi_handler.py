@@ -88,3 +88,35 @@ def test_next_and_vote_through_asgi_store_the_vote_once(scientist, volunteer):
     assert (first["status"], again["status"]) == (201, 200), (first["body"], again["body"])
     assert Vote.objects.filter(subject_id=subject, volunteer=volunteer).count() == 1
     assert threading.active_count() < 50  # per-request threads end with their requests
+
+
+def test_requests_reuse_the_threads_of_earlier_requests(volunteer):
+    app = asgi_app()
+    cookie, _ = session_cookie(volunteer)
+    headers = [(b"host", b"localhost"), cookie, (b"accept", b"application/json")]
+    request("GET", "/api/campaigns/none/next/?n=1", headers=headers)
+    kept = list(app._idle_threads)
+    assert kept, "a finished request gives its thread back"
+    for _ in range(5):
+        assert request("GET", "/api/campaigns/none/next/?n=1", headers=headers)["status"] == 404
+    # One request at a time: each took a kept thread and gave it back, so no new thread was made.
+    assert sorted(map(id, app._idle_threads)) == sorted(map(id, kept))
+
+
+def test_a_reused_thread_keeps_no_database_connection_between_requests(volunteer):
+    from django.db import connections
+
+    app = asgi_app()
+    cookie, _ = session_cookie(volunteer)
+    headers = [(b"host", b"localhost"), cookie, (b"accept", b"application/json")]
+    assert request("GET", "/api/campaigns/none/next/?n=1", headers=headers)["status"] == 404
+    executor = app._idle_threads[-1]
+    # request_finished ran on the request's own thread and closed its connection (CONN_MAX_AGE=0 in tests).
+    assert executor.submit(lambda: connections["default"].connection is None).result(timeout=10)
+
+
+def test_startup_objects_are_frozen_out_of_full_collections():
+    import gc
+
+    asgi_app()
+    assert gc.get_freeze_count() > 50_000
