@@ -1,6 +1,6 @@
 """Classify-page load: N simulated volunteers against daphne + PostgreSQL on loopback, printed as JSON lines.
 
-    python bench/classify_load.py [--volunteers 10,50,200] [--seconds 20] [--think-ms 1000] [--workers 1]
+    python bench/classify_load.py [--volunteers 10,50,200] [--seconds 20] [--think-ms 1000] [--workers CORES]
                                   [--subjects 20000] [--keep-db]
 
 1. Creates a throwaway PostgreSQL database (``blink_bench_classify`` on the server of DATABASE_URL, default
@@ -11,14 +11,18 @@
 2. Starts --workers daphne processes (``config.asgi:application``, DEBUG off, a pool of at most 8 database
    connections each: ``bench/classify_settings.py`` says why) on free loopback ports. Python serves one
    request at a time per process (the GIL), so more processes is how one machine serves more volunteers; the
-   clients are spread over them as a load balancer would.
+   clients are spread over them as a load balancer would. The default is one process per core, as a deployment
+   on this machine would run them.
 3. For each N: N fresh volunteers, each with a session (created server-side, as a login would; one volunteer
    also logs in through the real form as a check), loop for --seconds: GET ``next/?n=1``, think for
    --think-ms (uniform 0.5x-1.5x; 0 = no pause, a saturation test), POST the vote with an idempotency key,
-   retrying a network failure with the same key as the page's outbox does.
+   retrying a network failure with the same key as the page's outbox does. The volunteers' HTTP clients are
+   made before the clock starts and each volunteer arrives at a random moment of the first think time.
 4. Prints ``{"bench": "classify", "metric": ..., "value": ..., "n": N, ...}`` for ``next_subject_p95_ms``,
    ``vote_p95_ms``, ``votes_per_s`` and ``votes_lost`` (votes acknowledged with 200/201 minus those found in
-   the database: must be 0), plus context (think time, workers, request counts, errors).
+   the database: must be 0), plus context (think time, workers, request counts, p50/p99, errors).
+   ``BLINK_BENCH_DUMP=FILE`` also writes every request as ``[start, "next"|"vote", ms]`` to FILE, to see when
+   slow requests happened (stalls show as runs of them).
 
 Target at N = 50 on 2 cores: next subject p95 < 50 ms and vote p95 < 50 ms.
 """
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import random
@@ -285,6 +290,7 @@ class Tally:
     def __init__(self):
         self.next_ms: list[float] = []
         self.vote_ms: list[float] = []
+        self.timeline: list[tuple[float, str, float]] = []  # (start, "next"|"vote", ms), for BLINK_BENCH_DUMP
         self.acked: list[str] = []
         self.sent: list[str] = []
         self.errors: dict[str, int] = {}
@@ -295,17 +301,22 @@ class Tally:
         self.errors[kind] = self.errors.get(kind, 0) + 1
 
 
-async def volunteer_loop(volunteer: dict, port: int, until: float, think_ms: float, tally: Tally) -> None:
+def client_for(volunteer: dict, port: int):
     import httpx2
 
     cookies = {"sessionid": volunteer["session"], "csrftoken": volunteer["csrf"]}
     headers = {"X-CSRFToken": volunteer["csrf"], "Accept": "application/json"}
     limits = httpx2.Limits(max_connections=1, max_keepalive_connections=1)
-    async with httpx2.AsyncClient(
+    return httpx2.AsyncClient(
         base_url=f"http://127.0.0.1:{port}", cookies=cookies, headers=headers, timeout=30, limits=limits
-    ) as client:
-        # Volunteers do not arrive in lockstep.
-        await asyncio.sleep(random.random() * min(1.0, think_ms / 1000 or 0.2))
+    )
+
+
+async def volunteer_loop(client, start_at: float, until: float, think_ms: float, tally: Tally) -> None:
+    import httpx2
+
+    async with client:
+        await asyncio.sleep(max(0.0, start_at - time.monotonic()))
         while time.monotonic() < until:
             t0 = time.perf_counter()
             try:
@@ -315,6 +326,7 @@ async def volunteer_loop(volunteer: dict, port: int, until: float, think_ms: flo
                 await asyncio.sleep(0.5)
                 continue
             tally.next_ms.append((time.perf_counter() - t0) * 1000)
+            tally.timeline.append((t0, "next", tally.next_ms[-1]))
             if r.status_code != 200:
                 tally.error(f"next:{r.status_code}")
                 await asyncio.sleep(0.5)
@@ -344,6 +356,7 @@ async def volunteer_loop(volunteer: dict, port: int, until: float, think_ms: flo
                     continue
                 if attempt == 0:
                     tally.vote_ms.append((time.perf_counter() - t0) * 1000)
+                    tally.timeline.append((t0, "vote", tally.vote_ms[-1]))
                 if r.status_code in (200, 201):
                     tally.acked.append(key)
                 elif r.status_code == 409 and r.json().get("code") == "retired":
@@ -357,6 +370,12 @@ async def volunteer_loop(volunteer: dict, port: int, until: float, think_ms: flo
                 break
 
 
+def percentile(values: list[float], q: int) -> float | None:
+    if len(values) < 20:
+        return None
+    return round(statistics.quantiles(values, n=100)[q - 1], 2)
+
+
 def p95(values: list[float]) -> float:
     if not values:
         return float("nan")
@@ -367,10 +386,15 @@ def p95(values: list[float]) -> float:
 
 async def run_load(volunteers: list[dict], ports: list[int], seconds: float, think_ms: float) -> tuple[Tally, float]:
     tally = Tally()
+    # Clients first: making one takes ~20 ms of CPU (httpx builds an SSL context), and made inside the loops they
+    # held the arrivals back until the last was built, so the volunteers all arrived in the same ~100 ms.
+    clients = [client_for(v, ports[i % len(ports)]) for i, v in enumerate(volunteers)]
     started = time.monotonic()
     until = started + seconds
+    # Volunteers do not arrive in lockstep: each starts at a random moment of the first think time.
+    spread = min(1.0, think_ms / 1000 or 0.2)
     await asyncio.gather(
-        *(volunteer_loop(v, ports[i % len(ports)], until, think_ms, tally) for i, v in enumerate(volunteers))
+        *(volunteer_loop(c, started + random.random() * spread, until, think_ms, tally) for c in clients)
     )
     return tally, time.monotonic() - started
 
@@ -391,7 +415,9 @@ def main() -> None:
     parser.add_argument(
         "--think-ms", type=float, default=1000.0, help="mean pause between seeing a subject and voting (0 = none)"
     )
-    parser.add_argument("--workers", type=int, default=1, help="daphne processes (default 1)")
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="daphne processes (default: one per core)"
+    )
     parser.add_argument("--subjects", type=int, default=20000, help="subjects in the campaign (default 20000)")
     parser.add_argument("--keep-db", action="store_true", help="keep the bench database afterwards")
     args = parser.parse_args()
@@ -427,6 +453,10 @@ def main() -> None:
             connection.close()
             client_cpu, server_cpu = time.process_time(), sum(cpu_seconds(p.pid) for p in procs)
             machine = machine_jiffies()
+            # The volunteers' clock: a full collection of this process's heap (Django, the seeded models) stalls
+            # every simulated volunteer for ~100 ms and would be counted as server latency.
+            gc.collect()
+            gc.freeze()
             tally, elapsed = asyncio.run(run_load(volunteers, ports, args.seconds, args.think_ms))
             # Where the 2 cores went: the simulated volunteers run on the same machine as the servers.
             client_cpu = time.process_time() - client_cpu
@@ -444,8 +474,11 @@ def main() -> None:
                 "client_cpu_s": round(client_cpu, 1),
                 "machine_busy": round(busy / total, 2) if total else None,
             }
-            emit("next_subject_p95_ms", p95(tally.next_ms), requests=len(tally.next_ms), **context)
-            emit("vote_p95_ms", p95(tally.vote_ms), requests=len(tally.vote_ms), **context)
+            for metric, values in (("next_subject_p95_ms", tally.next_ms), ("vote_p95_ms", tally.vote_ms)):
+                spread = {"p50_ms": percentile(values, 50), "p99_ms": percentile(values, 99)}
+                emit(metric, p95(values), requests=len(values), **spread, **context)
+            if os.environ.get("BLINK_BENCH_DUMP"):
+                Path(os.environ["BLINK_BENCH_DUMP"]).write_text(json.dumps(sorted(tally.timeline)))
             emit("votes_per_s", len(tally.acked) / elapsed, acked=len(tally.acked), **context)
             emit(
                 "votes_lost",
