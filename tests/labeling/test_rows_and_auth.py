@@ -25,10 +25,13 @@ def test_fetch_one_gives_the_instance_the_orm_gives(scientist):
     campaign = make_campaign(scientist, make_alerts(2, stamps=False), slug="rows")
     fast = fetch_one(Campaign, "slug = %s", ["rows"])
     slow = Campaign.objects.get(slug="rows")
-    assert type(fast) is Campaign and fast.pk == campaign.pk
+    assert type(fast) is Campaign
+    assert fast.pk == campaign.pk
     assert concrete_values(fast) == concrete_values(slow)  # JSON classes, datetimes, booleans converted alike
-    assert isinstance(fast.classes, list) and fast.classes
-    assert not fast._state.adding and fast._state.db == "default"
+    assert isinstance(fast.classes, list)
+    assert fast.classes
+    assert not fast._state.adding
+    assert fast._state.db == "default"
     assert fetch_one(Campaign, "slug = %s", ["no-such-campaign"]) is None
 
 
@@ -37,7 +40,9 @@ def test_skipped_fields_are_deferred_and_load_on_access():
     stored = Alert.objects.get(pk=alert.pk)
     (fast,) = fetch(Alert, "id IN (%s)", [alert.pk], skip=("candidate",))
     assert "candidate" in fast.get_deferred_fields()
-    assert fast.magpsf == stored.magpsf and fast.night == stored.night and fast.isdiffpos == stored.isdiffpos
+    assert fast.magpsf == stored.magpsf
+    assert fast.night == stored.night
+    assert fast.isdiffpos == stored.isdiffpos
     assert fast.candidate == stored.candidate  # one more query, as .defer() would make
 
 
@@ -72,7 +77,9 @@ def test_a_form_login_stores_a_session_this_backend_reads(client, volunteer):
 def test_get_user_follows_django_rules(volunteer):
     backend = ModelBackend()
     user = backend.get_user(volunteer.pk)
-    assert user == volunteer and user.username == volunteer.username and user.password == volunteer.password
+    assert user == volunteer
+    assert user.username == volunteer.username
+    assert user.password == volunteer.password
     assert backend.get_user(10**9) is None
     volunteer.is_active = False
     volunteer.save(update_fields=["is_active"])
