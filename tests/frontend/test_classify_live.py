@@ -137,3 +137,41 @@ def test_an_open_page_joins_its_groups_again_after_the_layer_lost_them(campaign,
         await comm.disconnect()
 
     async_to_sync(scenario)()
+
+
+def test_a_vote_in_a_served_request_does_not_wait_for_its_live_message(campaign, monkeypatch):
+    from labeling import live
+
+    delivered = []
+
+    async def slow_send(group, message):
+        await asyncio.sleep(0.6)
+        delivered.append((group, message["classifications"]))
+
+    monkeypatch.setattr(live, "_send", slow_send)
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        # sync_to_async: as a request's sync code runs under daphne, with this loop as the server's.
+        assert await sync_to_async(live.publish_vote)(campaign_id=campaign.pk)
+        assert loop.time() - started < 0.4
+        assert delivered == []
+        await asyncio.sleep(1.0)
+        assert delivered == [(live.campaign_group(campaign.pk), 0)]
+
+    async_to_sync(scenario)()
+
+
+def test_outside_a_served_request_the_live_message_is_sent_before_returning(campaign, monkeypatch):
+    from labeling import live
+
+    delivered = []
+
+    async def send(group, message):
+        await asyncio.sleep(0.05)
+        delivered.append(group)
+
+    monkeypatch.setattr(live, "_send", send)
+    assert live.publish_vote(campaign_id=campaign.pk)
+    assert delivered == [live.campaign_group(campaign.pk)]
