@@ -9,6 +9,7 @@ from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.core.handlers.asgi import ASGIHandler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+MAX_IDLE_REQUEST_THREADS = 64
 
 
 class OneHopASGIHandler(ASGIHandler):
@@ -47,7 +48,14 @@ class OneHopASGIHandler(ASGIHandler):
             async with ThreadSensitiveContext(executor=executor):
                 await self.handle(scope, receive, send)
         finally:
+            self._release(executor)
+
+    def _release(self, executor: ThreadPoolExecutor) -> None:
+        # After a burst the extra threads end, rather than wait idle for ever.
+        if len(self._idle_threads) < MAX_IDLE_REQUEST_THREADS:
             self._idle_threads.append(executor)
+        else:
+            executor.shutdown(wait=False)
 
 
 django.setup(set_prefix=False)

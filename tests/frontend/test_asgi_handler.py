@@ -120,3 +120,24 @@ def test_startup_objects_are_frozen_out_of_full_collections():
 
     asgi_app()
     assert gc.get_freeze_count() > 50_000
+
+
+def test_threads_beyond_the_idle_cap_end_after_a_burst():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from config import asgi
+
+    app = asgi_app()
+    saved = list(app._idle_threads)
+    try:
+        app._idle_threads[:] = [ThreadPoolExecutor(1) for _ in range(asgi.MAX_IDLE_REQUEST_THREADS)]
+        extra = ThreadPoolExecutor(1)
+        app._release(extra)
+        assert len(app._idle_threads) == asgi.MAX_IDLE_REQUEST_THREADS
+        assert extra not in app._idle_threads
+        with pytest.raises(RuntimeError):  # shut down: it takes no more work
+            extra.submit(int)
+    finally:
+        for executor in app._idle_threads:
+            executor.shutdown(wait=False)
+        app._idle_threads[:] = saved
