@@ -9,7 +9,7 @@ from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.core.handlers.asgi import ASGIHandler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-MAX_IDLE_REQUEST_THREADS = 64
+MAX_IDLE_REQUEST_THREADS = 128
 
 
 class OneHopASGIHandler(ASGIHandler):
