@@ -8,8 +8,9 @@
    (``fixtures.demo_alerts`` + ``labeling.ingest``), bulked up with synthetic alert rows to --subjects, in one
    live real/bogus campaign (retire after 5 votes, 10 % gold share, 20 % exploration, priorities as a scored
    queue would have them).
-2. Starts --workers daphne processes (``config.asgi:application``, DEBUG off, a pool of at most 8 database
-   connections each: ``bench/classify_settings.py`` says why) on free loopback ports. Python serves one
+2. Starts --workers daphne processes (``config.asgi:application``, DEBUG off, a pool of 8 database connections
+   each, ``DB_POOL_MAX_SIZE``: under ASGI every request in flight has a thread and would otherwise hold a
+   connection of its own) on free loopback ports. Python serves one
    request at a time per process (the GIL), so more processes is how one machine serves more volunteers; the
    clients are spread over them as a load balancer would. The default is one process per core, as a deployment
    on this machine would run them.
@@ -185,7 +186,8 @@ def start_servers(db_url: str, workers: int, log_dir: Path) -> tuple[list[subpro
     env = {
         **os.environ,
         "DATABASE_URL": db_url,
-        "DJANGO_SETTINGS_MODULE": "bench.classify_settings",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DB_POOL_MAX_SIZE": os.environ.get("BLINK_BENCH_POOL_SIZE", "8"),
         "DJANGO_DEBUG": "0",
         "DJANGO_SECRET_KEY": os.environ["DJANGO_SECRET_KEY"],
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",

@@ -81,7 +81,7 @@ application = ProtocolTypeRouter(
 def _freeze_startup_objects() -> None:
     """Leave the objects made at start-up out of the garbage collector's full passes.
 
-    Django, DRF, bokeh and every view module make ~150,000 long-lived objects, and each full (generation 2)
+    Django, DRF, bokeh and every view module make ~330,000 long-lived objects, and each full (generation 2)
     collection walks them all while holding the GIL: measured 100-280 ms pauses in a loaded daphne, every few
     seconds, stalling every request in flight (the classify bench's p95 was mostly these). The URL conf is
     imported first (Django would otherwise import the views on the first request), then gc.freeze() moves

@@ -10,7 +10,7 @@ import os
 from django.core.exceptions import ImproperlyConfigured
 
 from config.settings import *  # noqa: F403
-from config.settings import INSECURE_SECRET_KEY_PREFIX
+from config.settings import INSECURE_SECRET_KEY_PREFIX, use_connection_pool
 
 DEBUG = False
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
@@ -24,11 +24,7 @@ if len(SECRET_KEY) < 50 or SECRET_KEY.startswith(INSECURE_SECRET_KEY_PREFIX) or 
 if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3" and "pool" not in DATABASES["default"]["OPTIONS"]:  # noqa: F405
     _pool_size = int(os.environ.get("DB_POOL_MAX_SIZE", "20"))
     if _pool_size > 0:
-        _pool_min = min(int(os.environ.get("DB_POOL_MIN_SIZE", "2")), _pool_size)
-        DATABASES["default"]["OPTIONS"]["pool"] = {"min_size": _pool_min, "max_size": _pool_size, "timeout": 20}  # noqa: F405
-        DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
-        # No health-check round trip on every checkout (config.settings says why); DB_POOL_CHECKS=1 restores it.
-        DATABASES["default"]["CONN_HEALTH_CHECKS"] = os.environ.get("DB_POOL_CHECKS", "0") == "1"  # noqa: F405
+        use_connection_pool(DATABASES["default"], max_size=_pool_size, min_size=2)  # noqa: F405
 
 # No "testserver" or wildcard fallback in production: the hosts Blink answers for are stated explicitly.
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "").split(",") if h.strip()]

@@ -117,20 +117,24 @@ else:
     # connection: 200 volunteers at once would ask PostgreSQL for 200 connections and be refused ("too many
     # clients"). A pool caps a process at DB_POOL_MAX_SIZE; requests beyond it wait their turn (production on).
     DB_POOL_MAX_SIZE = int(os.environ.get("DB_POOL_MAX_SIZE", "0"))
-    if DB_POOL_MAX_SIZE > 0:
-        # Opened in full at start by default: a pool that grows under a burst makes requests wait while
-        # connections are set up one after another.
-        DB_POOL_MIN_SIZE = min(int(os.environ.get("DB_POOL_MIN_SIZE", DB_POOL_MAX_SIZE)), DB_POOL_MAX_SIZE)
-        DATABASES["default"]["OPTIONS"]["pool"] = {
-            "min_size": DB_POOL_MIN_SIZE,
-            "max_size": DB_POOL_MAX_SIZE,
-            "timeout": 20,
-        }
-        DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps connections; Django must not as well
-        # With a pool, a health check is an extra round trip on every checkout (every request). psycopg-pool
-        # already drops a connection that comes back broken, so after a PostgreSQL restart only the requests
-        # that draw a dead connection fail (DB_POOL_CHECKS=1 turns the check back on).
-        DATABASES["default"]["CONN_HEALTH_CHECKS"] = os.environ.get("DB_POOL_CHECKS", "0") == "1"
+
+
+def use_connection_pool(database: dict, *, max_size: int, min_size: int) -> None:
+    """A psycopg pool of ``min_size``..``max_size`` connections for ``database`` (a DATABASES entry);
+    ``DB_POOL_MIN_SIZE`` overrides ``min_size``. Shared by these settings and config.production."""
+    min_size = min(int(os.environ.get("DB_POOL_MIN_SIZE", min_size)), max_size)
+    database["OPTIONS"]["pool"] = {"min_size": min_size, "max_size": max_size, "timeout": 20}
+    database["CONN_MAX_AGE"] = 0  # the pool keeps connections; Django must not as well
+    # With a pool, a health check is an extra round trip on every checkout (every request). psycopg-pool
+    # already drops a connection that comes back broken, so after a PostgreSQL restart only the requests
+    # that draw a dead connection fail (DB_POOL_CHECKS=1 turns the check back on).
+    database["CONN_HEALTH_CHECKS"] = os.environ.get("DB_POOL_CHECKS", "0") == "1"
+
+
+if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3" and DB_POOL_MAX_SIZE > 0:
+    # Opened in full at start by default: a pool that grows under a burst makes requests wait while
+    # connections are set up one after another.
+    use_connection_pool(DATABASES["default"], max_size=DB_POOL_MAX_SIZE, min_size=DB_POOL_MAX_SIZE)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from django.db import connection
 
 from labeling.models import Alert, Campaign, Subject, Vote
-from labeling.rows import fetch
+from labeling.rows import fetch_ids
 
 GOLD = "gold"
 EXPLORE = "explore"
@@ -175,14 +175,11 @@ def next_subjects(
     ordered = ordered[:n]
     if not ordered:
         return []
-    ids = [pk for _, pk in ordered]
-    marks = ", ".join(["%s"] * len(ids))
     # labeling.rows: the fields' converters still apply (SQLite dates, booleans), the query compiler does not run.
-    by_pk = {subject.pk: subject for subject in fetch(Subject, f"id IN ({marks})", ids)}
+    by_pk = {subject.pk: subject for subject in fetch_ids(Subject, [pk for _, pk in ordered])}
     if with_alert:
-        alert_ids = [s.alert_id for s in by_pk.values()]
         # The packet's whole candidate record is large and the page needs none of it.
-        found = fetch(Alert, f"id IN ({', '.join(['%s'] * len(alert_ids))})", alert_ids, skip=("candidate", "source"))
+        found = fetch_ids(Alert, [s.alert_id for s in by_pk.values()], skip=("candidate", "source"))
         alerts = {a.pk: a for a in found}
         for subject in by_pk.values():
             subject.alert = alerts[subject.alert_id]

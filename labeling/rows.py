@@ -58,3 +58,12 @@ def fetch_one(model, where: str, params, *, skip: tuple[str, ...] = ()):
     """The one instance matching ``where`` (a unique key), or None."""
     found = fetch(model, where, params, skip=skip, limit=1)
     return found[0] if found else None
+
+
+def fetch_ids(model, ids, *, skip: tuple[str, ...] = ()) -> list:
+    """The instances with these primary keys (in no particular order; missing ones left out)."""
+    ids = list(ids)
+    if not ids:
+        return []
+    column = model._meta.pk.column
+    return fetch(model, f"{column} IN ({', '.join(['%s'] * len(ids))})", ids, skip=skip)
