@@ -41,8 +41,8 @@ def prepare_files(paths: list[str]):
 def ingest_files(paths: list[str], batch_size: int):
     """Decode and store these files here (``labeling.ingest.ingest_prepared``); return the small report
     ``(files, new, present, rejected, errors, new_alert_ids)``, or None when this worker could not start
-    Django. Nothing big crosses back to the caller: pickling the decoded stamps to it cost more CPU than
-    writing them."""
+    Django. Nothing big crosses back to the caller: a single writer of every worker's alerts was the
+    bottleneck (see ``labeling.ingest._ingest_in_workers``)."""
     if _setup_error is not None:
         return None
     from labeling.ingest import IngestReport, ingest_prepared, prepare_file

@@ -16,14 +16,14 @@ class Alert(models.Model):
     ``candidate`` record stays in ``candidate`` so nothing the survey sent is lost."""
 
     candid = models.BigIntegerField(unique=True)
-    object_id = models.CharField(max_length=32, db_index=True)
+    object_id = models.CharField(max_length=32)
     schemavsn = models.CharField(max_length=16, blank=True)
     publisher = models.CharField(max_length=64, blank=True)
 
     jd = models.FloatField(db_index=True)
     night = models.DateField(db_index=True, help_text="UTC date of the exposure")
     nid = models.IntegerField(null=True, blank=True, db_index=True)
-    fid = models.SmallIntegerField(db_index=True)
+    fid = models.SmallIntegerField()
     ra = models.FloatField()
     dec = models.FloatField()
     gal_l = models.FloatField(help_text="Galactic longitude, degrees (astropy)")
@@ -32,7 +32,7 @@ class Alert(models.Model):
     magpsf = models.FloatField(null=True, blank=True, db_index=True)
     sigmapsf = models.FloatField(null=True, blank=True)
     diffmaglim = models.FloatField(null=True, blank=True)
-    isdiffpos = models.BooleanField(db_index=True, help_text="True for a positive subtraction ('t' or '1')")
+    isdiffpos = models.BooleanField(help_text="True for a positive subtraction ('t' or '1')")
     rb = models.FloatField(null=True, blank=True, db_index=True)
     drb = models.FloatField(null=True, blank=True, db_index=True)
     fwhm = models.FloatField(null=True, blank=True, db_index=True)
@@ -49,19 +49,26 @@ class Alert(models.Model):
     ndethist = models.IntegerField(null=True, blank=True, db_index=True)
     ncovhist = models.IntegerField(null=True, blank=True)
     jdstarthist = models.FloatField(null=True, blank=True)
-    programid = models.SmallIntegerField(null=True, blank=True, db_index=True)
+    programid = models.SmallIntegerField(null=True, blank=True)
     field = models.IntegerField(null=True, blank=True)
     rcid = models.IntegerField(null=True, blank=True)
 
     candidate = models.JSONField(help_text="The packet's whole candidate record, as sent")
     source = models.CharField(max_length=500, blank=True, help_text="File (and row) this alert was read from")
     # Known truth of generated demo alerts ("real", "masked_star", ...); empty for real survey alerts.
-    demo_truth = models.CharField(max_length=32, blank=True, db_index=True)
+    demo_truth = models.CharField(max_length=32, blank=True)
     ingested_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-jd"]
-        indexes = [models.Index(fields=["object_id", "jd"], name="alert_object_jd")]
+        # Every index costs each ingested alert an insert (a million a night). Not indexed on purpose: fid,
+        # isdiffpos and programid (two or three values each, so the planner would scan anyway; campaign filters
+        # meet them beside rb, gal_b or night, which are indexed); object_id alone (this composite serves
+        # equality on it); demo_truth's LIKE index (it is only compared whole).
+        indexes = [
+            models.Index(fields=["object_id", "jd"], name="alert_object_jd"),
+            models.Index(fields=["demo_truth"], name="alert_demo_truth"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.object_id} {self.candid}"
