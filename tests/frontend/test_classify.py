@@ -235,6 +235,11 @@ def test_a_volunteer_classifies_with_the_keyboard_and_talks(live_server, browser
     assert page.locator(".comment-body script").count() == 0
     page.screenshot(path=str(SCREENSHOTS / "talk_thread.png"), full_page=True)
     page.goto(f"{live_server.url}/talk/")
+    # The thumbnails load lazily: the discussion's difference stamp must actually arrive and decode.
+    page.wait_for_function(
+        "() => { const imgs = [...document.querySelectorAll('.talk-list img.stamp-thumb')];"
+        " return imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0); }"
+    )
     page.screenshot(path=str(SCREENSHOTS / "talk_index.png"), full_page=True)
 
     # Every vote stored exactly once, on the candidate it was cast on; no candidate shown twice.
