@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.frontend.helpers import wait_for_images
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -56,12 +58,7 @@ def log_in(page, base: str, username: str, next_url: str) -> None:
 
 
 def wait_for_thumbs(page, n: int) -> None:
-    page.wait_for_function(
-        "n => { const imgs = [...document.querySelectorAll('#preview-grid img')];"
-        " return imgs.length >= n && imgs.every(i => i.complete && i.naturalWidth > 0); }",
-        arg=n,
-        timeout=20_000,
-    )
+    wait_for_images(page, "#preview-grid img", at_least=n, timeout=20_000)
 
 
 def test_a_scientist_builds_a_campaign_and_a_volunteer_sees_it(live_server, browser, demo_alerts):

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.frontend.helpers import wait_for_images
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -160,9 +162,7 @@ def test_a_volunteer_classifies_with_the_keyboard_and_talks(live_server, browser
     page.keyboard.press("x")
     assert page.locator("#zoom-level").inner_text() == "2×"
     assert page.locator(".seg-btn[data-stretch=log]").get_attribute("aria-pressed") == "true"
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('#triptych img.stamp')].every(i => i.complete && i.naturalWidth > 0)"
-    )
+    wait_for_images(page, "#triptych img.stamp")
     page.screenshot(path=str(SCREENSHOTS / "classify_page_zoomed.png"))
     page.keyboard.press("0")
     page.keyboard.press("x")
@@ -192,9 +192,7 @@ def test_a_volunteer_classifies_with_the_keyboard_and_talks(live_server, browser
         page.keyboard.press(key)
         assert page.locator(f"#answers .answer[aria-pressed=true] kbd:text-is('{key}')").count() == 1
         if i == 3:
-            page.wait_for_function(
-                "() => [...document.querySelectorAll('#triptych img.stamp')].every(i => i.complete && i.naturalWidth > 0)"
-            )
+            wait_for_images(page, "#triptych img.stamp")
             page.locator("#light-curve canvas").first.wait_for(state="attached", timeout=10_000)
             page.screenshot(path=str(SCREENSHOTS / "classify_page.png"))
         page.keyboard.press("Enter")
@@ -236,10 +234,7 @@ def test_a_volunteer_classifies_with_the_keyboard_and_talks(live_server, browser
     page.screenshot(path=str(SCREENSHOTS / "talk_thread.png"), full_page=True)
     page.goto(f"{live_server.url}/talk/")
     # The thumbnails load lazily: the discussion's difference stamp must actually arrive and decode.
-    page.wait_for_function(
-        "() => { const imgs = [...document.querySelectorAll('.talk-list img.stamp-thumb')];"
-        " return imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0); }"
-    )
+    wait_for_images(page, ".talk-list img.stamp-thumb", at_least=1)
     page.screenshot(path=str(SCREENSHOTS / "talk_index.png"), full_page=True)
 
     # Every vote stored exactly once, on the candidate it was cast on; no candidate shown twice.
