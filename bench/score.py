@@ -52,8 +52,8 @@ def raw_stamps(n: int):
     """N raw (science, template, difference) triplets, NaN and edge stamps included, as stored after ingest."""
     from django.conf import settings
 
-    from classifiers.datasets import _unpack
     from labeling.ingest import expand_paths, prepare_file
+    from labeling.models import stamp_array
 
     real = Path(settings.SHARED_DATA_DIR) / "ztf"
     if real.exists():
@@ -70,7 +70,7 @@ def raw_stamps(n: int):
         for alert in prepared:
             s = alert.stamps
             triplets.append(
-                tuple(_unpack(s[k], s["height"], s["width"]) for k in ("science", "template", "difference"))
+                tuple(stamp_array(s[k], s["height"], s["width"]) for k in ("science", "template", "difference"))
             )
     return [triplets[i % len(triplets)] for i in range(n)], source, len(triplets)
 

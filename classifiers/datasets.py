@@ -6,7 +6,6 @@ database would refuse is refused here too, and stamps go through the same ``prep
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,13 +31,10 @@ class PacketSet:
         return len(self.candids)
 
 
-def _unpack(blob: bytes, height: int, width: int) -> np.ndarray:
-    return np.frombuffer(zlib.decompress(blob), dtype="<f4").reshape(height, width)
-
-
 def read_packets(paths: Iterable[Path | str]) -> PacketSet:
     """Every alert in these files, directories or globs (Avro and Fink Parquet), deduplicated by candid."""
     from labeling.ingest import expand_paths, prepare_file
+    from labeling.models import stamp_array
 
     files, missing = expand_paths(list(paths))
     triplets, candids, object_ids, truth, drb, rb = [], [], [], [], [], []
@@ -53,7 +49,7 @@ def read_packets(paths: Iterable[Path | str]) -> PacketSet:
             seen.add(alert.candid)
             s = alert.stamps
             triplets.append(
-                tuple(_unpack(s[k], s["height"], s["width"]) for k in ("science", "template", "difference"))
+                tuple(stamp_array(s[k], s["height"], s["width"]) for k in ("science", "template", "difference"))
             )
             candids.append(alert.candid)
             object_ids.append(alert.fields["object_id"])

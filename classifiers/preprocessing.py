@@ -7,7 +7,6 @@ sees shapes rather than fluxes; cutouts cut short by a CCD edge are padded to 63
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -99,17 +98,13 @@ def preprocess(stamps_batch: Iterable[Sequence[np.ndarray]] | np.ndarray) -> np.
     return normalise_inplace(stack_triplets(stamps_batch))
 
 
-def _decode(blob, height: int, width: int) -> np.ndarray:
-    return np.frombuffer(zlib.decompress(blob), dtype="<f4").reshape(height, width)
-
-
 def load_stamp_batch(alert_ids: Sequence[int]) -> list[Triplet]:
     """The raw (science, template, difference) arrays of these alerts, in the order given.
 
     Reads ``Stamps`` rows in chunks with ``values_list`` (no model instances) and decodes each blob once.
     Raises :class:`StampError` naming the alerts that have no stamps.
     """
-    from labeling.models import Stamps
+    from labeling.models import Stamps, stamp_array
 
     ids = [int(i) for i in alert_ids]
     found: dict[int, Triplet] = {}
@@ -120,9 +115,9 @@ def load_stamp_batch(alert_ids: Sequence[int]) -> list[Triplet]:
         )
         for alert_id, height, width, science, template, difference in rows:
             found[alert_id] = (
-                _decode(science, height, width),
-                _decode(template, height, width),
-                _decode(difference, height, width),
+                stamp_array(science, height, width),
+                stamp_array(template, height, width),
+                stamp_array(difference, height, width),
             )
     missing = [i for i in ids if i not in found]
     if missing:

@@ -1,4 +1,4 @@
-from labeling.models.alerts import FILTER_NAMES, STAMP_KINDS, Alert, LightCurvePoint, Stamps
+from labeling.models.alerts import FILTER_NAMES, STAMP_KINDS, Alert, LightCurvePoint, Stamps, stamp_array
 from labeling.models.campaigns import (
     REAL_BOGUS_CLASSES,
     SKIP,
@@ -29,4 +29,5 @@ __all__ = [
     "TutorialSeen",
     "TutorialStep",
     "Vote",
+    "stamp_array",
 ]

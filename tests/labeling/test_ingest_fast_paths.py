@@ -264,3 +264,20 @@ def test_the_progress_bar_starts_no_thread(tmp_path, monkeypatch):
     monkeypatch.setattr(ingest, "ingest_prepared", lambda *a, **k: None)
     ingest.ingest_paths([str(tmp_path)], progress=True)
     assert seen == [before]
+
+
+@pytest.mark.parametrize("n_files", [1, 7, 100, 3296, 100_000])
+def test_worker_tasks_cover_every_file_once_and_shrink_toward_the_end(n_files):
+    from labeling.ingest import FILES_PER_TASK, _writer_chunks
+
+    files = [Path(f"f{i:06d}.avro") for i in range(n_files)]
+    chunks = _writer_chunks(files, workers=2)
+
+    assert [name for chunk in chunks for name in chunk] == [str(f) for f in files]
+    sizes = [len(c) for c in chunks]
+    assert sizes == sorted(sizes, reverse=True)
+    assert max(sizes) <= 256
+    # The last tasks are small, so neither worker waits long for the other at the end.
+    assert sizes[-1] <= FILES_PER_TASK
+    if n_files >= 100:
+        assert sizes[-2] <= FILES_PER_TASK
