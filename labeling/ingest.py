@@ -540,15 +540,16 @@ def _astropy_fits(raw: bytes) -> np.ndarray:
     return data.astype(np.float32)
 
 
-def decode_stamp_checked(stamp_data: bytes) -> tuple[np.ndarray, int, bool]:
+def decode_stamp_checked(stamp_data: bytes) -> tuple[np.ndarray, int, bytes | None]:
     """gzip → FITS → 2-D float32 array (native byte order), checked; raises AlertRejected with a reason.
 
-    Returns the array (non-finite pixels made NaN), how many pixels were not finite, and whether
-    ``stamp_data`` itself may be stored as the stamp (one gzip member of a plain float32 image with no
-    infinities: see ``labeling.models.stamp_array``)."""
+    Returns the array (non-finite pixels made NaN), how many pixels were not finite, and ``stamp_data`` as
+    bytes when it may be stored as the stamp itself (one gzip member of a plain float32 image with no
+    infinities: see ``labeling.models.stamp_array``), else None."""
     if not isinstance(stamp_data, bytes | bytearray | memoryview) or len(stamp_data) == 0:
         raise AlertRejected("stamp has no data")
-    raw, one_member = _gunzip(bytes(stamp_data))
+    data = bytes(stamp_data)
+    raw, one_member = _gunzip(data)
     try:
         array, plain = _fast_fits(raw)
     except _UnusualFits:
@@ -563,7 +564,7 @@ def decode_stamp_checked(stamp_data: bytes) -> tuple[np.ndarray, int, bool]:
     if bad:
         plain = plain and not np.isinf(array).any()  # stored as sent, an infinity would come back
         array = np.where(finite, array, np.float32(np.nan))  # +-inf is as unusable as NaN
-    return array, bad, plain and one_member
+    return array, bad, data if plain and one_member else None
 
 
 def decode_stamp(stamp_data: bytes) -> np.ndarray:
@@ -734,12 +735,12 @@ def prepare(raw: RawAlert) -> PreparedAlert:
         if not isinstance(cutout, dict) or cutout.get("stampData") is None:
             raise AlertRejected(f"no {kind} cutout ({key})")
         try:
-            array, bad, plain = decode_stamp_checked(cutout["stampData"])
+            array, bad, kept = decode_stamp_checked(cutout["stampData"])
         except AlertRejected as exc:
             raise AlertRejected(f"{kind} cutout: {exc}") from None
         arrays.append(array)
         nonfinite.append(bad)
-        as_sent.append(bytes(cutout["stampData"]) if plain else None)
+        as_sent.append(kept)
     shapes = [a.shape for a in arrays]
     arrays = _common_shape(arrays)
     h, w = arrays[0].shape

@@ -13,6 +13,7 @@ except ImportError:  # pragma: no cover - isal is in requirements.txt
     _inflate_lib = zlib
 
 STAMP_KINDS = ("science", "template", "difference")
+FILTER_NAMES = {1: "g", 2: "r", 3: "i"}
 GZIP_MAGIC = b"\x1f\x8b"
 FITS_BLOCK = 2880
 
@@ -48,9 +49,6 @@ def stamp_array(blob, height: int, width: int) -> np.ndarray:
             .astype(np.float32)
         )
     return np.frombuffer(_inflate_lib.decompress(data), dtype="<f4").reshape(height, width)
-
-
-FILTER_NAMES = {1: "g", 2: "r", 3: "i"}
 
 
 class Alert(models.Model):
