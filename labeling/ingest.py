@@ -1158,8 +1158,8 @@ def _default_workers(n_files: int) -> int:
     """Worker processes for an ingest of ``n_files`` files, when there are enough files to pay for them.
 
     Two at most, on PostgreSQL each decoding and storing its share (elsewhere decoding for this process to
-    write). Measured on 2 cores (``bench/ingest.py``, 5,528 alerts) on two VMs: 928-1,239 alerts/s in this
-    process alone and 1,490-1,998 with two forked workers (three: 1,349-1,502), 0.8-1.0 ms of CPU an alert,
+    write). Measured on 2 cores (``bench/ingest.py``, 5,528 alerts) on two fast VMs: 928-1,239 alerts/s in this
+    process alone and 1,342-1,998 with two forked workers (three: 1,349-1,502), 0.8-1.0 ms of CPU an alert,
     PostgreSQL's included; on a VM about 3x slower at plain Python, 392-435 and 702-748 (2.2-2.5 ms). None when the machine is busy already (a load average over cores + 1: a neighbour on a whole
     core left two workers no faster than none, and dearer in CPU). None either when the caller holds
     TensorFlow (the scoring server, a notebook): a spawn pool started from such a process was seen to stall.
