@@ -178,10 +178,10 @@ def _run_loop(n_alerts: int, settings, connection) -> None:
     from classifiers.architectures import BRAAI_VGG6, BraaiHyperparameters, braai_vgg6
     from classifiers.models import Score
     from classifiers.runtime import keras
+    from core.roles import create_demo_users
     from fixtures.demo_alerts import write_demo_alerts
     from labeling.ingest import ingest_paths
     from labeling.models import REAL_BOGUS_CLASSES, Alert, Campaign, Subject
-    from labeling.roles import create_demo_users
 
     t0 = time.perf_counter()
     base = min(1000, n_alerts)

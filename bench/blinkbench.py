@@ -182,8 +182,8 @@ def seed_campaign(*, n_subjects: int, retire_after: int) -> int:
     from django.contrib.auth import get_user_model
     from django.db import connection
 
+    from core.roles import SCIENTIST, grant_role
     from labeling.models import REAL_BOGUS_CLASSES, Alert, Campaign, Stamps, Subject
-    from labeling.roles import SCIENTIST, grant_role
 
     base = 8_000_000_000_000_000
     blank = Stamps.pack(__import__("numpy").zeros((63, 63), dtype="float32"))

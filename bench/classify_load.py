@@ -79,10 +79,10 @@ def seed(n_subjects: int) -> int:
 
     from django.contrib.auth import get_user_model
 
+    from core.roles import SCIENTIST, grant_role
     from fixtures.demo_alerts import write_demo_alerts
     from labeling.ingest import ingest_paths
     from labeling.models import REAL_BOGUS_CLASSES, Alert, Campaign, Subject
-    from labeling.roles import SCIENTIST, grant_role
 
     with tempfile.TemporaryDirectory() as tmp:
         # workers=0: decode in this process (a spawned pool would have to set Django up again).

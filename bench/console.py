@@ -118,7 +118,7 @@ def bench_pages(nights) -> None:
 
     from classifiers.drift import DriftConfig, store_drift
     from classifiers.models import ModelVersion, RegistryEvent, Score
-    from labeling.roles import MLLEAD, grant_role
+    from core.roles import MLLEAD, grant_role
 
     if connection.vendor != "postgresql":
         print(json.dumps({"bench": "console", "metric": "page_ms", "skipped": "needs DATABASE_URL=postgres://..."}))

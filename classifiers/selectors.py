@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from classifiers.models import ModelVersion, Score, Task
-from labeling.rows import fetch
+from core.rows import fetch
 
 EXPLANATION_KINDS = ("gradcam", "saliency")
 EXPLANATION_TITLES = {
@@ -24,7 +24,7 @@ def explanation_url(candid: int, kind: str, version_id: int | None = None) -> st
 
 
 def active_versions() -> dict[str, ModelVersion]:
-    # Read on every classify request: without the ORM's per-query compile (labeling.rows says why).
+    # Read on every classify request: without the ORM's per-query compile (core.rows says why).
     versions = fetch(ModelVersion, "status = %s", [ModelVersion.Status.ACTIVE], skip=("weights",))
     return {v.task: v for v in versions}
 

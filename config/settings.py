@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "django_tasks",
     "django_tasks_db",
     "axes",
+    "core",
     "labeling",
     "classifiers",
     "activelearning",
@@ -70,14 +71,14 @@ MIDDLEWARE = [
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    # Django's ModelBackend, reading the user row without the ORM's per-query compile (labeling/auth.py).
-    "labeling.auth.ModelBackend",
+    # Django's ModelBackend, reading the user row without the ORM's per-query compile (core/auth.py).
+    "core.auth.ModelBackend",
 ]
 # Messages live in the session the request has already loaded; the default cookie storage builds a signer on
 # every request, API calls included.
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 # Django's database sessions, read the same way: the session and the user are two lookups on every request.
-SESSION_ENGINE = "labeling.auth"
+SESSION_ENGINE = "core.auth"
 
 ROOT_URLCONF = "config.urls"
 ASGI_APPLICATION = "config.asgi.application"
@@ -93,7 +94,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "labeling.roles.roles_context",
+                "core.roles.roles_context",
             ],
         },
     },
@@ -194,7 +195,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
-    "EXCEPTION_HANDLER": "labeling.api.errors.exception_handler",
+    "EXCEPTION_HANDLER": "core.api_errors.exception_handler",
 }
 
 SPECTACULAR_SETTINGS = {
@@ -208,7 +209,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "labeling.api.openapi.add_error_responses",
+        "core.openapi.add_error_responses",
     ],
 }
 

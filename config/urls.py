@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
-from labeling.roles import public
+from core.roles import public
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -20,5 +20,5 @@ urlpatterns = [
 ]
 
 # API clients get JSON for unknown URLs and server errors too (pages keep Django's).
-handler404 = "labeling.api.errors.page_not_found"
-handler500 = "labeling.api.errors.server_error"
+handler404 = "core.api_errors.page_not_found"
+handler500 = "core.api_errors.server_error"

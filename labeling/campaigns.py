@@ -20,6 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
 
+from core.roles import ADMIN, SCIENTIST, has_role
 from labeling.filters import FilterError, compile_filter, random_unit, select_alerts, validate_sample
 from labeling.models import (
     REAL_BOGUS_CLASSES,
@@ -31,7 +32,6 @@ from labeling.models import (
     Subject,
     TutorialStep,
 )
-from labeling.roles import ADMIN, SCIENTIST, has_role
 
 MAX_CLASSES = 20
 # Keys the classify page keeps for itself: s skip, z zoom, ? help.

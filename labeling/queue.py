@@ -28,8 +28,8 @@ from collections.abc import Iterable
 
 from django.db import connection
 
+from core.rows import fetch_ids
 from labeling.models import Alert, Campaign, Subject, Vote
-from labeling.rows import fetch_ids
 
 GOLD = "gold"
 EXPLORE = "explore"
@@ -175,7 +175,7 @@ def next_subjects(
     ordered = ordered[:n]
     if not ordered:
         return []
-    # labeling.rows: the fields' converters still apply (SQLite dates, booleans), the query compiler does not run.
+    # core.rows: the fields' converters still apply (SQLite dates, booleans), the query compiler does not run.
     by_pk = {subject.pk: subject for subject in fetch_ids(Subject, [pk for _, pk in ordered])}
     if with_alert:
         # The packet's whole candidate record is large and the page needs none of it.

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from core.roles import ADMIN, MLLEAD, SCIENTIST, grant_role
 from labeling.models import REAL_BOGUS_CLASSES, Campaign
-from labeling.roles import ADMIN, MLLEAD, SCIENTIST, grant_role
 
 PASSWORD = "blink-test-pw-123"
 

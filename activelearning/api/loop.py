@@ -19,9 +19,9 @@ from activelearning import selectors
 from activelearning.queue import request_reorder
 from activelearning.retraining import trigger_retraining
 from classifiers.models import Task
+from core.roles import MLLEAD, HasRole
 from labeling.api.alerts import AUTHENTICATION
 from labeling.models import Campaign
-from labeling.roles import MLLEAD, HasRole
 
 ML_LEADS = [HasRole.of(MLLEAD)]
 

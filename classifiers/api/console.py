@@ -19,9 +19,9 @@ from rest_framework.views import APIView
 from classifiers import console
 from classifiers.console import ConsoleError
 from classifiers.models import Task
+from core.roles import MLLEAD, HasRole
 from labeling.api.alerts import AUTHENTICATION
 from labeling.models import Campaign
-from labeling.roles import MLLEAD, HasRole
 
 ML_LEADS = [HasRole.of(MLLEAD)]
 TASK_PARAMETER = OpenApiParameter("task", str, enum=list(Task.values), description="default real_bogus")

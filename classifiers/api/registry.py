@@ -17,9 +17,9 @@ from rest_framework.views import APIView
 from classifiers import registry
 from classifiers.models import ModelVersion, RegistryEvent, Task, TrainingRun
 from classifiers.runs import TrainingAlreadyInFlight, request_training
+from core.roles import MLLEAD, HasRole
 from labeling.api.alerts import AUTHENTICATION
 from labeling.models import Campaign
-from labeling.roles import MLLEAD, HasRole
 
 ML_LEADS = [HasRole.of(MLLEAD)]
 HEADLINE_METRICS = ("accuracy", "precision", "recall", "fpr", "fnr", "roc_auc", "threshold", "n")

@@ -18,9 +18,9 @@ from rest_framework.views import APIView
 
 from classifiers.models import Explanation, ModelVersion, Task
 from classifiers.selectors import alert_scores
+from core.roles import VOLUNTEER, HasRole
 from labeling.api.alerts import AUTHENTICATION, ImagesIgnoreAccept
 from labeling.models import Alert
-from labeling.roles import VOLUNTEER, HasRole
 
 KINDS = [k.value for k in Explanation.Kind]
 

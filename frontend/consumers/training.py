@@ -21,8 +21,8 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.urls import path
 
 from activelearning.events import GROUP
+from core.roles import ADMIN, MLLEAD, has_role
 from frontend.consumers.groups import RejoiningGroupsMixin
-from labeling.roles import ADMIN, MLLEAD, has_role
 
 CLOSE_NOT_ALLOWED = 4403
 

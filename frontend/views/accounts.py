@@ -11,8 +11,8 @@ from django.shortcuts import redirect, render
 from django.urls import path
 from django.views.decorators.http import require_http_methods
 
+from core.roles import VOLUNTEER, grant_role, public, role_required
 from labeling.models import Campaign, Vote
-from labeling.roles import VOLUNTEER, grant_role, public, role_required
 
 
 class SignupForm(UserCreationForm):
@@ -32,7 +32,7 @@ def signup(request):
     if request.method == "POST" and form.is_valid():
         user = form.save()
         grant_role(user, VOLUNTEER)
-        login(request, user, backend="labeling.auth.ModelBackend")
+        login(request, user, backend="core.auth.ModelBackend")
         return redirect("/")
     return render(request, "frontend/accounts/signup.html", {"form": form})
 

@@ -7,9 +7,9 @@ from django.template import TemplateDoesNotExist
 from django.template.loader import get_template
 from django.urls import path
 
+from core.roles import VOLUNTEER, role_required
 from labeling.api.alerts import sees_scores
 from labeling.models import STAMP_KINDS, Alert
-from labeling.roles import VOLUNTEER, role_required
 from labeling.stamps import STRETCHES
 
 # The classifiers app adds the model's score and explanation overlays by providing this partial (rendered

@@ -17,6 +17,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from django.views.decorators.http import require_http_methods, require_POST
 
+from core.roles import SCIENTIST, role_required
 from labeling import campaigns as services
 from labeling.exports import KINDS
 from labeling.filters import FIELD_ORDER, FilterError, compile_filter
@@ -30,7 +31,6 @@ from labeling.inspect import (
     subject_votes,
 )
 from labeling.models import SKIP, Campaign, Subject
-from labeling.roles import SCIENTIST, role_required
 
 PAGE_SIZE = 50
 EXPORT_LABELS = {

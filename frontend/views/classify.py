@@ -12,10 +12,10 @@ from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, render
 from django.urls import path
 
+from core.roles import VOLUNTEER, role_required
 from labeling.cards import example_card
 from labeling.models import SKIP, Campaign, FieldGuideEntry, TutorialSeen, TutorialStep
 from labeling.progress import campaign_progress, volunteer_stats
-from labeling.roles import VOLUNTEER, role_required
 from labeling.votes import can_classify
 
 # Keys the page uses for its own tools. A campaign class that claims one of them keeps it (its answer matters

@@ -20,8 +20,8 @@ from classifiers import console, console_plots
 from classifiers.console import ConsoleError
 from classifiers.drift import VARIABLES
 from classifiers.models import ModelVersion, Task
+from core.roles import ADMIN, MLLEAD, SCIENTIST, role_required
 from labeling.models import Campaign
-from labeling.roles import ADMIN, MLLEAD, SCIENTIST, role_required
 
 TASKS = dict(Task.choices)
 # (positive, negative) class names as the confusion matrices and plot notes say them.

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET
 from activelearning import selectors
 from activelearning.retraining import reap_stale_runs
 from classifiers.models import Task
-from labeling.roles import MLLEAD, role_required
+from core.roles import MLLEAD, role_required
 
 
 @role_required(MLLEAD)

@@ -12,9 +12,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from django.views.decorators.http import require_http_methods
 
+from core.roles import VOLUNTEER, role_required
 from labeling.cards import alert_fields, stamp_urls
 from labeling.models import Alert, Campaign
-from labeling.roles import VOLUNTEER, role_required
 from labeling.talk import (
     HASHTAG_NAME,
     MAX_BODY_CHARS,

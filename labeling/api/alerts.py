@@ -33,9 +33,9 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.roles import MLLEAD, SCIENTIST, VOLUNTEER, HasRole, has_role
 from labeling.lightcurves import light_curve_item, light_curve_json
 from labeling.models import STAMP_KINDS, Alert, Stamps
-from labeling.roles import MLLEAD, SCIENTIST, VOLUNTEER, HasRole, has_role
 from labeling.stamps import MAX_SIZE, STRETCHES, stamp_etag, stamp_png
 
 ANY_SIGNED_IN = [HasRole.of(VOLUNTEER)]

@@ -24,6 +24,8 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.roles import SCIENTIST, VOLUNTEER, HasRole
+from core.streaming import StreamedFileResponse, StreamedResponse
 from labeling import campaigns as services
 from labeling.exports import (
     KINDS,
@@ -37,8 +39,6 @@ from labeling.exports import (
 from labeling.filters import FilterError, compile_filter, preview_count, select_alerts
 from labeling.inspect import MAX_PAGE, InspectError, dashboard, inspect_subjects, subject_rows, subject_votes
 from labeling.models import Alert, Campaign, FieldGuideEntry, Subject, TutorialStep
-from labeling.roles import SCIENTIST, VOLUNTEER, HasRole
-from labeling.streaming import StreamedFileResponse, StreamedResponse
 
 AUTHENTICATION = [TokenAuthentication, SessionAuthentication]
 SIGNED_IN = [HasRole.of(VOLUNTEER)]

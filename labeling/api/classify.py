@@ -23,13 +23,13 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.roles import VOLUNTEER, HasRole
+from core.rows import fetch_one
 from labeling.cards import subject_cards
 from labeling.live import publish_vote
 from labeling.models import Campaign, TutorialSeen
 from labeling.progress import campaign_progress, volunteer_stats
 from labeling.queue import MAX_BATCH, MAX_EXCLUDE, next_subjects
-from labeling.roles import VOLUNTEER, HasRole
-from labeling.rows import fetch_one
 from labeling.votes import VoteRefused, can_classify, vote_record
 
 MAX_VOTE_BYTES = 4096

@@ -13,8 +13,8 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.roles import VOLUNTEER, HasRole
 from labeling.models import Alert, Campaign
-from labeling.roles import VOLUNTEER, HasRole
 from labeling.talk import (
     MAX_BODY_CHARS,
     TalkRefused,

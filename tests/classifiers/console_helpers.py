@@ -202,8 +202,8 @@ def world_fixture(django_db_blocker):
     transaction, so a promotion in one test is rolled back before the next) and remove it afterwards."""
     from django.contrib.auth import get_user_model
 
+    from core.roles import SCIENTIST, grant_role
     from labeling.models import Campaign
-    from labeling.roles import SCIENTIST, grant_role
 
     with django_db_blocker.unblock():
         owner = get_user_model().objects.create_user("world-owner", password="world-owner-pw-1")

@@ -62,9 +62,9 @@ def wait_for_thumbs(page, n: int) -> None:
 
 
 def test_a_scientist_builds_a_campaign_and_a_volunteer_sees_it(live_server, browser, demo_alerts):
+    from core.roles import create_demo_users
     from labeling.filters import count_matching
     from labeling.models import Campaign
-    from labeling.roles import create_demo_users
 
     create_demo_users(DEMO_PASSWORD)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

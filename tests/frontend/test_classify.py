@@ -47,9 +47,9 @@ def browser():
 @pytest.fixture
 def demo_world(demo_alerts):
     """The demo accounts and the demo campaigns of ``make run``, over the 60 demo alerts."""
+    from core.roles import create_demo_users
     from labeling.campaigns import DEMO_REAL_BOGUS_SLUG, create_demo_campaigns
     from labeling.models import Campaign
-    from labeling.roles import create_demo_users
 
     users = {u.username: u for u in create_demo_users()}
     create_demo_campaigns(owner=users["scientist"])

@@ -138,12 +138,12 @@ def loop_world(demo_alerts, tmp_path_factory):
     priority order alone."""
     from activelearning.queue import reorder_campaign
     from classifiers.models import Score
+    from core.roles import create_demo_users
     from fixtures.demo_alerts import write_demo_alerts
     from labeling.campaigns import DEMO_REAL_BOGUS_SLUG, create_demo_campaigns
     from labeling.ingest import ingest_paths
     from labeling.models import Campaign
     from labeling.queue import PRIORITY_WINDOW
-    from labeling.roles import create_demo_users
     from tests.activelearning.helpers import register_braai, settle_with_truth
 
     n_labelled = 40

@@ -1,4 +1,4 @@
-"""labeling.rows (model rows read with SQL built once) and labeling.auth (sessions and users read through it):
+"""core.rows (model rows read with SQL built once) and core.auth (sessions and users read through it):
 the same instances and the same rules as the ORM and Django's own session and auth backends."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import pytest
 from django.contrib.sessions.models import Session
 from django.utils import timezone
 
-from labeling.auth import ModelBackend
+from core.auth import ModelBackend
+from core.rows import fetch, fetch_one
 from labeling.models import Alert, Campaign
-from labeling.rows import fetch, fetch_one
 from tests.labeling.classify_helpers import make_alerts, make_campaign
 
 pytestmark = pytest.mark.django_db

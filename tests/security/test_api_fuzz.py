@@ -39,10 +39,10 @@ def fuzz_world(django_db_setup, django_db_blocker, tmp_path_factory):
     from django.contrib.auth import get_user_model
     from rest_framework.authtoken.models import Token
 
+    from core.roles import ADMIN, MLLEAD, SCIENTIST, grant_role
     from fixtures.demo_alerts import write_demo_alerts
     from labeling.ingest import ingest_paths
     from labeling.models import REAL_BOGUS_CLASSES, Alert, Campaign, Subject
-    from labeling.roles import ADMIN, MLLEAD, SCIENTIST, grant_role
     from tests.security.rolematrix_world import build_role_world
 
     with django_db_blocker.unblock():

@@ -9,9 +9,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
+from core.roles import user_roles
 from labeling.backups import backed_up_models, table_fingerprints
 from labeling.models import Alert, Subject, Vote
-from labeling.roles import user_roles
 from tests.security.builders import build_world
 
 

@@ -34,11 +34,11 @@ class Command(BaseCommand):
         self.stdout.write(f"    {text} ({time.monotonic() - started:.1f} s)")
 
     def handle(self, *args, **opts):
+        from core.roles import create_demo_users
         from fixtures.demo_alerts import write_demo_alerts
         from labeling.campaigns import create_demo_campaigns
         from labeling.ingest import ingest_paths
         from labeling.models import Alert
-        from labeling.roles import create_demo_users
 
         t = self.step("Demo accounts")
         users = create_demo_users()

@@ -1,0 +1,14 @@
+"""What classifiers tells the floors above it, without importing them.
+
+Higher apps connect receivers in their ``AppConfig.ready()``.
+"""
+
+from django.dispatch import Signal
+
+# Sent after a model version became the active one of its task (promotion or rollback).
+# ``version``: the ModelVersion; ``run``: the TrainingRun that produced it, or None.
+version_activated = Signal()
+
+# Sent for every recorded event of a training run. ``run``: the TrainingRun; ``event``: the event dict,
+# e.g. {"run": 42, "phase": "running", "epoch": 3, "epochs": 8, "loss": 0.21, "val_loss": 0.25, "at": "…"}.
+run_event = Signal()
