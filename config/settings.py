@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "classifiers",
     "activelearning",
     "frontend",
+    "fixtures",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,1 @@
+"""Receivers of the named signals of the floors below, connected in ``ClassifiersConfig.ready()``."""
