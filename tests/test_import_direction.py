@@ -84,6 +84,27 @@ def test_no_project_module_uses_importlib():
     assert users == []
 
 
+def test_no_project_import_is_guarded_or_looked_up_by_name():
+    """An import of the project's own code that may fail (``try/except ImportError``) or a ``getattr`` of a
+    module for an optional hook hides a dependency from this test and from the reader."""
+    hidden = []
+    for module, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Try) and any(_catches_import_error(h) for h in node.handlers):
+                guarded = ast.Module(body=node.body, type_ignores=[])
+                for line, name in imported_names(module, path):
+                    if name.partition(".")[0] in RANK and any(
+                        getattr(n, "lineno", None) == line for n in ast.walk(guarded)
+                    ):
+                        hidden.append(f"{path.relative_to(ROOT)}:{line} guards an import of {name}")
+    assert hidden == []
+
+
+def _catches_import_error(handler: ast.ExceptHandler) -> bool:
+    names = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    return any(isinstance(n, ast.Name) and n.id in {"ImportError", "ModuleNotFoundError"} for n in names)
+
+
 def strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
     index, low, stack, on_stack, found = {}, {}, [], set(), []
 
