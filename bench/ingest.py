@@ -22,13 +22,14 @@ The ingest target is 1,000 alerts/s on 2 cores (a ZTF night of ~1 million alerts
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
+from blinkbench import emit as blinkbench_emit
 from blinkbench import recreate_database  # bench/ is the running script's folder, so on sys.path
 from blinkbench import shared_server_url as server_url
 
@@ -37,8 +38,7 @@ sys.path.insert(0, str(ROOT))
 BENCH_DB = "blink_bench_ingest"
 
 
-def emit(metric: str, value: float, **context) -> None:
-    print(json.dumps({"bench": "ingest", "metric": metric, "value": round(value, 1), **context}), flush=True)
+emit = partial(blinkbench_emit, "ingest", digits=1)
 
 
 def write_replicas(real_dir: Path, out: Path, k: int) -> int:
@@ -136,9 +136,10 @@ def timed_ingest(paths, workers: int | None = None) -> tuple[float, float, objec
 
 
 def _workers_used(requested: int | None, folder: Path) -> int:
-    from labeling.ingest import _default_workers, expand_paths
+    from labeling.ingest import expand_paths
+    from labeling.ingest.workers import default_workers
 
-    return requested if requested is not None else _default_workers(len(expand_paths([folder])[0]))
+    return requested if requested is not None else default_workers(len(expand_paths([folder])[0]))
 
 
 def clear_alerts() -> None:
@@ -150,6 +151,11 @@ def clear_alerts() -> None:
 
 def machine() -> dict:
     return {"cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2)}
+
+
+def emit_rate(metric: str, count: int, elapsed: float, **context) -> None:
+    """One ingest rate: ``count`` alerts in ``elapsed`` seconds, with the machine's state beside it."""
+    emit(metric, count / elapsed, n=count, db="postgresql", **context, **machine())
 
 
 def bench_png(n_alerts: int = 200) -> None:
@@ -202,16 +208,14 @@ def main() -> None:
         call_command("migrate", verbosity=0, skip_checks=True)
         elapsed, cpu, report = timed_ingest([real_dir])
         assert report.rejected == 0, report.errors
-        emit(
+        emit_rate(
             "alerts_per_s",
-            report.new / elapsed,
-            n=report.new,
-            db="postgresql",
+            report.new,
+            elapsed,
             replicated=False,
             seconds=round(elapsed, 2),
             cpu_ms_per_alert=round(1000 * cpu / report.new, 3),
             note="includes one-off start-up (imports, worker processes)",
-            **machine(),
         )
 
         with tempfile.TemporaryDirectory(prefix="blink-bench-") as tmp:
@@ -226,11 +230,10 @@ def main() -> None:
                 assert report.rejected == 0, report.errors[:5]
                 assert report.new == n, (report.new, n)
                 cpu_ms = 1000 * cpu / report.new
-                emit(
+                emit_rate(
                     "alerts_per_s",
-                    report.new / elapsed,
-                    n=report.new,
-                    db="postgresql",
+                    report.new,
+                    elapsed,
                     replicated=True,
                     source=f"{args.replicas} copies of the real packets with new candid/objectId",
                     seconds=round(elapsed, 2),
@@ -238,12 +241,9 @@ def main() -> None:
                     cpu_ms_per_alert=round(cpu_ms, 3),
                     cpu_ms_split=dict(LAST_SPLIT),
                     cpu_bound_alerts_per_s_on_2_cores=round(2000 / cpu_ms, 1),
-                    **machine(),
                 )
             elapsed, cpu, report = timed_ingest([out])
-            emit(
-                "alerts_per_s_already_present", report.present / elapsed, n=report.present, db="postgresql", **machine()
-            )
+            emit_rate("alerts_per_s_already_present", report.present, elapsed)
         bench_png()
     finally:
         connection.close()

@@ -1,8 +1,10 @@
-"""Worker-process side of ``labeling.ingest``: decode (and, on PostgreSQL, store) packets in a spawned process.
+"""What runs inside an ingest worker process: decode (and, on PostgreSQL, store) a task's files.
 
-Kept apart from ``labeling.ingest`` on purpose: a spawned worker unpickles its task functions by importing
-their module *before* Django is set up, so this module imports nothing of Django (or of the models) at
-import time; ``init`` sets Django up, then the work is done by ``labeling.ingest``.
+Outside the ``labeling.ingest`` package on purpose: a spawned worker unpickles these functions by importing
+their module *before* Django is set up, and importing anything inside the package runs its ``__init__``,
+which imports the models. So this module imports nothing of Django (or of the models) at import time;
+``init`` sets Django up, then the work is done by ``labeling.ingest.prepare`` and ``labeling.ingest.writer``.
+The pool that starts these processes is ``labeling.ingest.workers``; nothing here imports it back.
 """
 
 from __future__ import annotations
@@ -33,19 +35,20 @@ def prepare_files(paths: list[str]):
     """(prepared alerts, error messages) of each file, or None when this worker could not start Django."""
     if _setup_error is not None:
         return None
-    from labeling.ingest import prepare_file
+    from labeling.ingest.prepare import prepare_file
 
     return [prepare_file(path) for path in paths]
 
 
 def ingest_files(paths: list[str], batch_size: int):
-    """Decode and store these files here (``labeling.ingest.ingest_prepared``); return the small report
+    """Decode and store these files here (``labeling.ingest.writer.ingest_prepared``); return the small report
     ``(files, new, present, rejected, errors, new_alert_ids)``, or None when this worker could not start
     Django. Nothing big crosses back to the caller: a single writer of every worker's alerts was the
-    bottleneck (see ``labeling.ingest._ingest_in_workers``)."""
+    bottleneck (see ``labeling.ingest.workers.ingest_in_workers``)."""
     if _setup_error is not None:
         return None
-    from labeling.ingest import IngestReport, ingest_prepared, prepare_file
+    from labeling.ingest.prepare import prepare_file
+    from labeling.ingest.writer import IngestReport, ingest_prepared
 
     report = IngestReport()
     ingest_prepared((prepare_file(path) for path in paths), report, batch_size)

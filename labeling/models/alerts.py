@@ -32,7 +32,7 @@ def stamp_array(blob, height: int, width: int) -> np.ndarray:
     - a zlib stream of little-endian float32 (``Stamps.pack``);
     - the packet's own gzip stream, kept as the survey sent it when ingest found it to hold a plain image: one
       HDU, BITPIX -32, no scaling, no infinities, nothing after the data but FITS padding
-      (``labeling.ingest.decode_stamp_checked``). Ingest parsed and checked that header once; here the pixels
+      (``labeling.ingest.fits.decode_stamp_checked``). Ingest parsed and checked that header once; here the pixels
       are read at the offset its layout fixes (``fits_data_offset``), with no header parsing: an inflate and a
       slice, the same work as for the zlib form. Keeping it saves ingest re-compressing ~48 kB per alert,
       its dearest step after inflating, at the same size (ZTF's gzip is as small as our own deflate).

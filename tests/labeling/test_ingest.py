@@ -231,7 +231,45 @@ def test_the_command_summarises_a_good_run(good_packets, capsys):
     assert f"{len(good_packets)} alert(s) new, 0 already present, 0 rejected" in out
 
 
-def test_make_demo_alerts_writes_the_packets(tmp_path, capsys):
-    call_command("make_demo_alerts", "--out", str(tmp_path / "d"), "--n", "9", "--seed", "1", skip_checks=True)
-    assert len(list((tmp_path / "d").glob("*.avro"))) == 9
-    assert "Wrote 9 demo alert(s)" in capsys.readouterr().out
+# ---------------------------------------------------------------------------------------------------
+# The floors above hear of the new alerts (``alerts_ingested``), and a listener's failure fails no ingest.
+# ---------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def heard(monkeypatch):
+    """The ``alert_ids`` of each ``alerts_ingested`` signal, with a listener that fails beside the one that hears."""
+    from labeling.signals import alerts_ingested
+
+    calls: list[list[int]] = []
+
+    def listener(sender, *, alert_ids, **kwargs):
+        calls.append(list(alert_ids))
+
+    def broken(sender, **kwargs):
+        raise RuntimeError("the model server is down")
+
+    alerts_ingested.connect(listener, weak=False)
+    alerts_ingested.connect(broken, weak=False)
+    yield calls
+    alerts_ingested.disconnect(listener)
+    alerts_ingested.disconnect(broken)
+
+
+def test_it_announces_the_new_alerts_once_and_notes_a_failing_listener(demo_dir, heard):
+    report = ingest_paths([demo_dir])
+
+    assert (report.new, report.rejected) == (40, 0), report.errors
+    assert heard == [report.new_alert_ids]
+    assert sorted(heard[0]) == sorted(Alert.objects.values_list("pk", flat=True))
+    assert any("the model server is down" in note for note in report.notes)
+
+
+def test_it_announces_nothing_when_nothing_is_new(demo_dir, heard):
+    ingest_paths([demo_dir])
+    heard.clear()
+
+    again = ingest_paths([demo_dir])
+
+    assert (again.new, again.present) == (0, 40)
+    assert heard == []

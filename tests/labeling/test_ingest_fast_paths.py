@@ -13,7 +13,9 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 
 from fixtures.demo_alerts import load_schema, write_demo_alerts
-from labeling.ingest import galactic, ingest_paths, read_file
+from labeling.ingest import files as alert_files
+from labeling.ingest import ingest_paths, pipeline, read_file, workers
+from labeling.ingest.prepare import galactic, prepare_file
 from labeling.models import Alert, LightCurvePoint, Stamps
 
 
@@ -83,10 +85,8 @@ def stored_rows() -> tuple[list, list, list]:
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("start_method", ["fork", "spawn"])
 def test_worker_processes_store_exactly_what_in_process_decoding_stores(tmp_path, monkeypatch, start_method):
-    from labeling import ingest
-
     # fork is taken when the caller is single-threaded, spawn otherwise: both must give the same rows.
-    monkeypatch.setattr(ingest, "_fork_is_safe", lambda: start_method == "fork")
+    monkeypatch.setattr(workers, "fork_is_safe", lambda: start_method == "fork")
     files = write_demo_alerts(tmp_path, n=30, seed=5)
 
     report = ingest_paths(files, workers=0)
@@ -142,22 +142,25 @@ def test_a_light_curve_point_out_of_range_is_refused_by_name(tmp_path):
     assert Alert.objects.count() == LightCurvePoint.objects.count() == 0
 
 
+def machine(monkeypatch, *, cpus: int, load: float, fork: bool) -> None:
+    """A machine of ``cpus`` cores at this load average, where workers can be forked or not."""
+    monkeypatch.delenv("BLINK_INGEST_WORKERS", raising=False)
+    monkeypatch.setattr(workers.os, "cpu_count", lambda: cpus)
+    monkeypatch.setattr(workers.os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(workers, "fork_is_safe", lambda: fork)
+    monkeypatch.delitem(__import__("sys").modules, "tensorflow", raising=False)  # earlier tests load it
+
+
 @pytest.mark.parametrize(
     ("n_files", "cpus", "load", "expected"),
     [(10, 2, 0.1, 0), (5000, 2, 0.5, 2), (5000, 8, 0.5, 2), (5000, 1, 0.0, 0), (5000, 2, 3.5, 0)],
 )
 @pytest.mark.parametrize("fork", [True, False])
 def test_default_workers(monkeypatch, n_files, cpus, load, expected, fork):
-    from labeling import ingest
-
-    monkeypatch.setattr(ingest, "_fork_is_safe", lambda: fork)
-    monkeypatch.delenv("BLINK_INGEST_WORKERS", raising=False)
-    monkeypatch.setattr(ingest.os, "cpu_count", lambda: cpus)
-    monkeypatch.setattr(ingest.os, "getloadavg", lambda: (load, load, load))
-    monkeypatch.delitem(__import__("sys").modules, "tensorflow", raising=False)
-    assert ingest._default_workers(n_files) == expected
+    machine(monkeypatch, cpus=cpus, load=load, fork=fork)
+    assert workers.default_workers(n_files) == expected
     monkeypatch.setenv("BLINK_INGEST_WORKERS", "1")
-    assert ingest._default_workers(n_files) == 1
+    assert workers.default_workers(n_files) == 1
 
 
 @pytest.mark.django_db(transaction=True)
@@ -188,13 +191,11 @@ def test_two_workers_storing_the_same_packets_at_once_store_each_once(tmp_path):
 
 @pytest.mark.realdata
 def test_parquet_history_read_by_leaf_gives_the_points_of_the_whole_column(real_data, monkeypatch):
-    from labeling import ingest
-
     files = sorted(real_data.rglob("*.parquet"))
     assert files
-    by_leaf = [ingest.prepare_file(f) for f in files]
-    monkeypatch.setattr(ingest, "POINT_FIELDS", frozenset())  # no leaf matches: the whole column is read
-    whole = [ingest.prepare_file(f) for f in files]
+    by_leaf = [prepare_file(f) for f in files]
+    monkeypatch.setattr(alert_files, "POINT_FIELDS", frozenset())  # no leaf matches: the whole column is read
+    whole = [prepare_file(f) for f in files]
 
     points = 0
     for (fast, fast_errors), (slow, slow_errors) in zip(by_leaf, whole, strict=True):
@@ -206,53 +207,41 @@ def test_parquet_history_read_by_leaf_gives_the_points_of_the_whole_column(real_
 
 @pytest.mark.parametrize(("fork", "expected"), [(True, 2), (False, 0)])
 def test_a_few_hundred_files_get_workers_only_when_they_can_be_forked(monkeypatch, fork, expected):
-    from labeling import ingest
-
-    monkeypatch.delenv("BLINK_INGEST_WORKERS", raising=False)
-    monkeypatch.setattr(ingest.os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(ingest.os, "getloadavg", lambda: (0.5, 0.5, 0.5))
-    monkeypatch.setattr(ingest, "_fork_is_safe", lambda: fork)
-    monkeypatch.delitem(__import__("sys").modules, "tensorflow", raising=False)  # earlier tests load it
-    assert ingest._default_workers(400) == expected
-    assert ingest._default_workers(100) == 0
+    machine(monkeypatch, cpus=2, load=0.5, fork=fork)
+    assert workers.default_workers(400) == expected
+    assert workers.default_workers(100) == 0
 
 
 def test_workers_fork_only_from_a_single_threaded_caller_outside_a_transaction():
     import threading
-
-    from labeling import ingest
 
     # Whatever threads the test runner holds, one more must turn fork off.
     stop = threading.Event()
     thread = threading.Thread(target=stop.wait)
     thread.start()
     try:
-        assert not ingest._fork_is_safe()
-        assert ingest._pool_context().get_start_method() == "spawn"
+        assert not workers.fork_is_safe()
+        assert workers.pool_context().get_start_method() == "spawn"
     finally:
         stop.set()
         thread.join()
     if threading.active_count() == 1:
-        assert ingest._fork_is_safe()
+        assert workers.fork_is_safe()
 
 
 @pytest.mark.django_db
 def test_workers_inside_the_callers_transaction_leave_the_writing_to_it(tmp_path, monkeypatch):
-    from labeling import ingest
-
-    monkeypatch.setattr(ingest, "_ingest_in_workers", lambda *a, **k: pytest.fail("workers would commit on their own"))
-    assert not ingest._fork_is_safe()  # a transaction is open: its connection cannot be closed for a fork
+    monkeypatch.setattr(pipeline, "ingest_in_workers", lambda *a, **k: pytest.fail("workers would commit on their own"))
+    assert not workers.fork_is_safe()  # a transaction is open: its connection cannot be closed for a fork
     report = ingest_paths(write_demo_alerts(tmp_path, n=3, seed=2), workers=1)
     assert (report.new, report.rejected) == (3, 0), report.errors
 
 
 def test_the_progress_bar_starts_no_thread(tmp_path, monkeypatch):
-    # A thread in the caller turns fork off (``_fork_is_safe``); tqdm's monitor would be one.
+    # A thread in the caller turns fork off (``workers.fork_is_safe``); tqdm's monitor would be one.
     import threading
 
     from tqdm import tqdm
-
-    from labeling import ingest
 
     if tqdm.monitor is not None:  # left by an earlier bar in this process: start from none
         tqdm.monitor.exit()
@@ -260,24 +249,22 @@ def test_the_progress_bar_starts_no_thread(tmp_path, monkeypatch):
     monkeypatch.setattr(tqdm, "monitor_interval", 10)  # tqdm's default
     before = threading.active_count()
     seen = []
-    monkeypatch.setattr(ingest, "_default_workers", lambda n: seen.append(threading.active_count()) or 0)
-    monkeypatch.setattr(ingest, "ingest_prepared", lambda *a, **k: None)
-    ingest.ingest_paths([str(tmp_path)], progress=True)
+    monkeypatch.setattr(pipeline, "default_workers", lambda n: seen.append(threading.active_count()) or 0)
+    monkeypatch.setattr(pipeline, "ingest_prepared", lambda *a, **k: None)
+    ingest_paths([str(tmp_path)], progress=True)
     assert seen == [before]
 
 
 @pytest.mark.parametrize("n_files", [1, 7, 100, 3296, 100_000])
 def test_worker_tasks_cover_every_file_once_and_shrink_toward_the_end(n_files):
-    from labeling.ingest import FILES_PER_TASK, _writer_chunks
-
     files = [Path(f"f{i:06d}.avro") for i in range(n_files)]
-    chunks = _writer_chunks(files, workers=2)
+    chunks = workers.writer_chunks(files, workers=2)
 
     assert [name for chunk in chunks for name in chunk] == [str(f) for f in files]
     sizes = [len(c) for c in chunks]
     assert sizes == sorted(sizes, reverse=True)
     assert max(sizes) <= 256
     # The last tasks are small, so neither worker waits long for the other at the end.
-    assert sizes[-1] <= FILES_PER_TASK
+    assert sizes[-1] <= workers.FILES_PER_TASK
     if n_files >= 100:
-        assert sizes[-2] <= FILES_PER_TASK
+        assert sizes[-2] <= workers.FILES_PER_TASK

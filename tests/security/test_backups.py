@@ -31,6 +31,25 @@ def _empty_the_database():
     assert all(not m._base_manager.exists() for m in backed_up_models())
 
 
+def _backup_lines(tmp_path) -> list[str]:
+    """The lines of a fresh backup of the whole database."""
+    out = tmp_path / "b.jsonl.gz"
+    call_command("export_all", "--out", str(out), "--no-progress", verbosity=0)
+    with gzip.open(out, "rt") as fh:
+        return fh.readlines()
+
+
+def _assert_restore_refused(path, match: str) -> None:
+    with pytest.raises(CommandError, match=match):
+        call_command("import_all", str(path), "--no-progress", verbosity=0)
+
+
+def _write_backup(path, lines):
+    with gzip.open(path, "wt") as fh:
+        fh.writelines(lines)
+    return path
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_backup_restored_into_an_empty_database_is_equal_table_by_table(world, tmp_path):
     before = table_fingerprints()
@@ -122,8 +141,7 @@ def test_it_refuses_a_database_that_already_holds_data_unless_forced(world, tmp_
     out = tmp_path / "b.jsonl.gz"
     call_command("export_all", "--out", str(out), "--no-progress", verbosity=0)
     before = table_fingerprints()
-    with pytest.raises(CommandError, match="already holds Blink data"):
-        call_command("import_all", str(out), "--no-progress", verbosity=0)
+    _assert_restore_refused(out, "already holds Blink data")
     assert table_fingerprints() == before
 
     # --force replaces: rows added after the backup are gone, the backup's rows are back.
@@ -134,36 +152,25 @@ def test_it_refuses_a_database_that_already_holds_data_unless_forced(world, tmp_
 
 @pytest.mark.django_db
 def test_a_truncated_backup_restores_nothing(world, tmp_path):
-    out = tmp_path / "b.jsonl.gz"
-    call_command("export_all", "--out", str(out), "--no-progress", verbosity=0)
-    with gzip.open(out, "rt") as fh:
-        lines = fh.readlines()
-    cut = tmp_path / "cut.jsonl.gz"
-    with gzip.open(cut, "wt") as fh:
-        fh.writelines(lines[: len(lines) * 2 // 3])
+    lines = _backup_lines(tmp_path)
+    cut = _write_backup(tmp_path / "cut.jsonl.gz", lines[: len(lines) * 2 // 3])
     _empty_the_database()
-    with pytest.raises(CommandError, match="truncated"):
-        call_command("import_all", str(cut), "--no-progress", verbosity=0)
+    _assert_restore_refused(cut, "truncated")
     assert all(not m._base_manager.exists() for m in backed_up_models() if m._meta.label != "auth.Group")
 
 
 @pytest.mark.django_db
 def test_damaged_model_weights_are_caught_and_nothing_is_restored(world, tmp_path):
-    out = tmp_path / "b.jsonl.gz"
-    call_command("export_all", "--out", str(out), "--no-progress", verbosity=0)
-    with gzip.open(out, "rt") as fh:
-        lines = fh.readlines()
-    bad = tmp_path / "bad.jsonl.gz"
-    with gzip.open(bad, "wt") as fh:
-        for line in lines:
-            record = json.loads(line)
-            if record.get("model") == "classifiers.modelversion":
-                record["fields"]["sha256"] = "0" * 64
-                line = json.dumps(record) + "\n"
-            fh.write(line)
+    def damaged(line: str) -> str:
+        record = json.loads(line)
+        if record.get("model") != "classifiers.modelversion":
+            return line
+        record["fields"]["sha256"] = "0" * 64
+        return json.dumps(record) + "\n"
+
+    bad = _write_backup(tmp_path / "bad.jsonl.gz", [damaged(line) for line in _backup_lines(tmp_path)])
     _empty_the_database()
-    with pytest.raises(CommandError, match="sha256"):
-        call_command("import_all", str(bad), "--no-progress", verbosity=0)
+    _assert_restore_refused(bad, "sha256")
     assert not Alert.objects.exists()
 
 
@@ -181,19 +188,18 @@ def test_damaged_model_weights_are_caught_and_nothing_is_restored(world, tmp_pat
 def test_files_that_are_not_backups_get_a_clear_error(tmp_path, content, message):
     path = tmp_path / "x.jsonl.gz"
     path.write_bytes(content)
-    with pytest.raises(CommandError, match=message):
-        call_command("import_all", str(path), "--no-progress", verbosity=0)
+    _assert_restore_refused(path, message)
 
 
 @pytest.mark.django_db
 def test_a_failed_export_leaves_no_file_under_the_target_name(tmp_path, monkeypatch):
-    import labeling.backups as backups
+    from labeling.backups import export
 
     def boom(*args, **kwargs):
         raise OSError("disk full")
         yield  # pragma: no cover
 
-    monkeypatch.setattr(backups, "_serialized_rows", boom)
+    monkeypatch.setattr(export, "_serialized_rows", boom)
     out = tmp_path / "b.jsonl.gz"
     with pytest.raises(CommandError, match="disk full"):
         call_command("export_all", "--out", str(out), "--no-progress", verbosity=0)

@@ -12,10 +12,9 @@ from labeling.backups import BackupError, import_all
 
 class Command(BaseCommand):
     help = (
-        "Restore a backup written by `manage.py export_all` into this database, in one transaction (a damaged "
-        "or truncated file leaves the database as it was). The database must be migrated and hold no Blink "
-        "data; --force replaces the Blink data it holds (accounts included) with the backup's. Accounts "
-        "restored from a backup made without --with-password-hashes get an unusable password."
+        "Restore a backup written by `manage.py export_all` into this migrated database, holding no Blink data, in "
+        "one transaction (a damaged or truncated file leaves it as it was); --force replaces the Blink data it holds "
+        "(accounts included). Accounts from a backup made without --with-password-hashes get an unusable password."
     )
 
     def add_arguments(self, parser):

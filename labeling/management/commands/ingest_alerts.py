@@ -8,8 +8,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 
 class Command(BaseCommand):
-    # The system checks import every view (bokeh, scikit-learn, astropy's visualization: ~4.5 s of a 6 s
-    # start) and check nothing ingest uses; an hourly ingest job should not spend that each time.
+    # The system checks import every view (bokeh, scikit-learn, astropy's visualization: most of the
+    # command's start-up) and check nothing ingest uses; an hourly ingest job should not spend that each time.
     requires_system_checks = []
     help = (
         "Ingest ZTF alerts: Avro packets (one or many records per file) and Fink Parquet alert tables (one alert "

@@ -1,13 +1,12 @@
 """Avro binary decoding by generated Python: ``fastavro.schemaless_reader`` for one writer schema, faster.
 
-fastavro interprets the schema for every value it reads or skips, about 1 µs per nullable field whether the
-value is kept or not. A ZTF alert carries ~2,000 such fields, most of them in prv_candidates, of which ingest
-keeps a few dozen. ``compile_decoder`` writes straight-line Python source for one writer schema (one function
+fastavro interprets the schema for every value it reads or skips, whether the value is kept or not. A ZTF
+alert carries ~2,000 such fields, most of them in prv_candidates, of which ingest keeps a few dozen. ``compile_decoder`` writes straight-line Python source for one writer schema (one function
 per named record to read it, one to skip it) and compiles it once, so that skipping a nullable double is a
 tuple lookup and reading one is a comparison and a ``struct`` call.
 
 What it returns is what fastavro 1.13.1's ``schemaless_reader(stream, writer, reader)`` returns when ``reader``
-is the writer schema with fields removed the way ``labeling.ingest._reader_schema`` removes them. Where the two
+is the writer schema with fields removed the way ``labeling.ingest.avro.reader_schema`` removes them. Where the two
 could differ, ``compile_decoder`` declines (returns None) and the caller keeps fastavro: a logical type in
 anything that is read (fastavro converts those), ``error`` records and unknown types, duplicate field names,
 and the union and alias cases where fastavro's schema resolution would change a value.
@@ -125,7 +124,7 @@ def compile_decoder(
     ``top_fields`` names the fields kept (None: all) and ``nested`` maps a kept field to the fields kept of the
     record items of its array, written inline in that field: ``{"type": "array", "items": {record}}``, the
     array or the items possibly in a union (Fink's ``["null", {record}]``). Fields not kept are skipped and
-    absent from the dicts, as with fastavro given ``labeling.ingest._reader_schema(writer)`` as reader schema.
+    absent from the dicts, as with fastavro given ``labeling.ingest.avro.reader_schema(writer)`` as reader schema.
 
     ``decode`` reads one datum starting at ``pos`` of a bytes-like ``buf`` and returns it with the position
     just after it. Returns None when the schema cannot be decoded exactly as fastavro does (see the module
@@ -174,14 +173,14 @@ class _Generator:
     def _set_keep(self, top_fields, nested):
         root = self.root
         if not (isinstance(root, dict) and root.get("type") == "record"):
-            return  # _reader_schema gives no reader schema for anything but a record: all is read
+            return  # reader_schema gives no reader schema for anything but a record: all is read
         if top_fields is not None:
             self.keep[root["name"]] = frozenset(top_fields)
         for f in root.get("fields", []):
             if f["name"] not in nested or (top_fields is not None and f["name"] not in top_fields):
                 continue
             ftype = f["type"]
-            # The same walk as _reader_schema: only a record written inline as the array's items is cut.
+            # The same walk as reader_schema: only a record written inline as the array's items is cut.
             for branch in ftype if isinstance(ftype, list) else [ftype]:
                 items = branch.get("items") if isinstance(branch, dict) and branch.get("type") == "array" else None
                 for item in items if isinstance(items, list) else [items]:
@@ -463,8 +462,7 @@ class _Generator:
     def _skip_union(self, branches, ind, out):
         widths = [self._fixed_width(b) for b in branches]
         if None not in widths and branches:
-            # A nullable double costs one tuple lookup (a dict's is a third slower, a comparison chain twice
-            # as slow). A byte that is not a one-byte branch index (a longer varint, which fastavro accepts,
+            # A nullable double costs one tuple lookup (cheaper than a dict's, or a comparison chain). A byte that is not a one-byte branch index (a longer varint, which fastavro accepts,
             # or garbage) finds None or nothing there, and _skip_union reads the index properly. The try
             # costs nothing until it catches (Python 3.11).
             steps = [None] * (2 * len(widths) - 1)
