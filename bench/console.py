@@ -2,7 +2,7 @@
 
 * ``{"bench": "console", "metric": "drift_s", ...}``: night-by-night drift (percentile bands, PSI, KS, flags)
   over 1,000,000 alerts across 30 nights. The alerts are synthetic numpy arrays generated here (key
-  ``"data": "synthetic arrays"``): the figure is the computation ``classifiers.drift.compute_drift`` does after
+  ``"data": "synthetic arrays"``): the figure is the computation ``classifiers.drift.statistics.compute_drift`` does after
   the database read. Two layouts: ``"as_stored"`` (score and the four candidate columns for every alert, stamp
   statistics for the 200-per-night sample, volunteer agreement for the 2% with votes — what a recompute
   sees) and ``"all_dense"`` (all nine variables for every alert, the worst case).
@@ -10,7 +10,7 @@
   pages through Django's test client, against a throw-away PostgreSQL test database (created and dropped
   here) holding 3 model versions with 200-point ROC curves, 30 stored drift nights computed from the same
   synthetic alerts, 2,000 labelled alerts scored by two versions, and the audit log. The drift figures are
-  built once beforehand, as the background task does after each recompute (``figures_prebuilt_s``).
+  built once beforehand, as the ``drift_recomputed`` receiver does after each background recompute (``figures_prebuilt_s``).
   ``cold_ms`` is the page's first request (the compare page computes its paired bootstrap then), ``value``
   the median of the next ``n``.
 
@@ -19,11 +19,11 @@ Run: ``DATABASE_URL=postgres://postgres@127.0.0.1:5432/test .venv/bin/python ben
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -31,8 +31,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 import django  # noqa: E402
+from blinkbench import emit as blinkbench_emit  # noqa: E402 (bench/ is the running script's folder, so on sys.path)
 
 django.setup()
+emit = partial(blinkbench_emit, "console")
 
 import numpy as np  # noqa: E402
 
@@ -73,7 +75,8 @@ def synthetic_alerts(rng: np.random.Generator, *, dense: bool) -> tuple[np.ndarr
 
 
 def bench_drift(rng) -> list:
-    from classifiers.drift import DriftConfig, compute_drift
+    from classifiers.drift.config import DriftConfig
+    from classifiers.drift.statistics import compute_drift
 
     config = DriftConfig(reference_nights=REFERENCE_NIGHTS)
     results = None
@@ -86,24 +89,19 @@ def bench_drift(rng) -> list:
             out = compute_drift(nights, variables, config)
             timings.append(time.perf_counter() - started)
         flagged = [n.date.isoformat() for n in out if n.flagged]
-        print(
-            json.dumps(
-                {
-                    "bench": "console",
-                    "metric": "drift_s",
-                    "value": round(min(timings), 3),
-                    "median_s": round(statistics.median(timings), 3),
-                    "n": N_ALERTS,
-                    "nights": N_NIGHTS,
-                    "variables": len(variables),
-                    "layout": layout,
-                    "data": "synthetic arrays",
-                    "reference_nights": REFERENCE_NIGHTS,
-                    "flagged_nights": len(flagged),
-                    "cpus": os.cpu_count(),
-                }
-            ),
-            flush=True,
+        emit(
+            "drift_s",
+            min(timings),
+            digits=3,
+            median_s=round(statistics.median(timings), 3),
+            n=N_ALERTS,
+            nights=N_NIGHTS,
+            variables=len(variables),
+            layout=layout,
+            data="synthetic arrays",
+            reference_nights=REFERENCE_NIGHTS,
+            flagged_nights=len(flagged),
+            cpus=os.cpu_count(),
         )
         if layout == "as_stored":
             results = out
@@ -116,12 +114,13 @@ def bench_pages(nights) -> None:
     from django.test import Client
     from django.test.utils import setup_test_environment
 
-    from classifiers.drift import DriftConfig, store_drift
+    from classifiers.drift.config import DriftConfig
+    from classifiers.drift.recompute import store_drift
     from classifiers.models import ModelVersion, RegistryEvent, Score
     from core.roles import MLLEAD, grant_role
 
     if connection.vendor != "postgresql":
-        print(json.dumps({"bench": "console", "metric": "page_ms", "skipped": "needs DATABASE_URL=postgres://..."}))
+        emit("page_ms", None, skipped="needs DATABASE_URL=postgres://...")
         return
     setup_test_environment()
     settings.ALLOWED_HOSTS = ["testserver"]
@@ -165,7 +164,7 @@ def bench_pages(nights) -> None:
             RegistryEvent.objects.create(task="real_bogus", action="promote", version=v, reason="bench")
         store_drift(task="real_bogus", version=versions[1], nights=nights, config=DriftConfig())
         # As the background task does right after storing the rows: build the drift page's figures once.
-        from classifiers.console_plots import warm_drift_plots
+        from frontend.plots.console import warm_drift_plots
 
         started = time.perf_counter()
         warm_drift_plots()
@@ -196,23 +195,18 @@ def bench_pages(nights) -> None:
                 started = time.perf_counter()
                 client.get(url)
                 timings.append((time.perf_counter() - started) * 1000)
-            print(
-                json.dumps(
-                    {
-                        "bench": "console",
-                        "metric": "page_ms",
-                        "page": page,
-                        "value": round(statistics.median(timings), 1),
-                        "p95_ms": round(sorted(timings)[int(0.95 * len(timings)) - 1], 1),
-                        "cold_ms": round(cold, 1),
-                        "n": len(timings),
-                        "db": connection.vendor,
-                        "drift_nights": len(nights),
-                        "bytes": len(response.content),
-                        **({"figures_prebuilt_s": round(plots_built_s, 2)} if page == "drift" else {}),
-                    }
-                ),
-                flush=True,
+            emit(
+                "page_ms",
+                statistics.median(timings),
+                digits=1,
+                page=page,
+                p95_ms=round(sorted(timings)[int(0.95 * len(timings)) - 1], 1),
+                cold_ms=round(cold, 1),
+                n=len(timings),
+                db=connection.vendor,
+                drift_nights=len(nights),
+                bytes=len(response.content),
+                **({"figures_prebuilt_s": round(plots_built_s, 2)} if page == "drift" else {}),
             )
     finally:
         connection.creation.destroy_test_db(db_name, verbosity=0)

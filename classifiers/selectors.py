@@ -10,17 +10,13 @@ from collections.abc import Iterable
 
 from classifiers.models import ModelVersion, Score, Task
 from core.rows import fetch
+from core.urls import explanation_url
 
 EXPLANATION_KINDS = ("gradcam", "saliency")
 EXPLANATION_TITLES = {
     "gradcam": "Grad-CAM: where the last convolutional layer found evidence for the model's verdict (one map, shown on all three stamps)",
     "saliency": "Saliency: the pixels whose change would move the model's verdict most, per stamp",
 }
-
-
-def explanation_url(candid: int, kind: str, version_id: int | None = None) -> str:
-    url = f"/api/alerts/{candid}/explanations/{kind}.png"
-    return f"{url}?version={version_id}" if version_id is not None else url
 
 
 def active_versions() -> dict[str, ModelVersion]:

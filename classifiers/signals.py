@@ -12,3 +12,7 @@ version_activated = Signal()
 # Sent for every recorded event of a training run. ``run``: the TrainingRun; ``event``: the event dict,
 # e.g. {"run": 42, "phase": "running", "epoch": 3, "epochs": 8, "loss": 0.21, "val_loss": 0.25, "at": "…"}.
 run_event = Signal()
+
+# Sent after the background drift recompute stored its DriftNight rows. ``summary``: what recompute_drift
+# returned ({"alerts": n, "tasks": [{"task", "version", "nights", "flagged"}, ...]}).
+drift_recomputed = Signal()

@@ -8,14 +8,14 @@ import logging
 
 from django import template
 
+from classifiers.selectors import score_panel as panel_of
+
 register = template.Library()
 log = logging.getLogger(__name__)
 
 
 @register.inclusion_tag("frontend/classifiers/score_panel.html")
 def score_panel(alert):
-    from classifiers.selectors import score_panel as panel_of
-
     try:
         panel = panel_of(alert) if alert is not None else None
     except Exception:  # the score is a help, never a reason for a page to fail

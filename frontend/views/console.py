@@ -1,26 +1,36 @@
 """The ML lead console: is the active model still good, is the new one better, has the sky changed under it?
 
-Pages only read (``classifiers.console`` selectors, cached where they compute) and write through
-``classifiers.console`` services — promote and roll back go to the registry, the one implementation. Drift is
-read from stored ``DriftNight`` rows; nothing heavy runs on a request. Plots are bokeh ``json_item`` dicts in
+Each page parses its input, calls the console's selectors (``classifiers.console``, ``classifiers.drift.selectors``)
+or one of its services, and renders. Drift is read from stored ``DriftNight`` rows; nothing heavy runs on a
+request that a cache has not kept. Plots are bokeh ``json_item`` dicts (``frontend.plots.console``) in
 ``json_script`` blocks, embedded by ``frontend/static/frontend/js/console.js`` (no inline script).
 """
 
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import path
+from django.urls import path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from classifiers import console, console_plots
-from classifiers.console import ConsoleError
-from classifiers.drift import VARIABLES
+from classifiers.console.compare import compare_versions, slice_report
+from classifiers.console.disagreements import (
+    campaign_owner_choices,
+    find_disagreements,
+    review_campaigns,
+    review_classes,
+    send_to_gold_review,
+    send_to_new_campaign,
+)
+from classifiers.console.versions import audit_log, get_version, promote_version, rollback_task, versions_by_task
+from classifiers.drift.selectors import drift_nights, flagged_nights, night_detail, night_variables
 from classifiers.models import ModelVersion, Task
-from core.roles import ADMIN, MLLEAD, SCIENTIST, role_required
+from core.errors import ServiceError
+from core.roles import MLLEAD, role_required
+from frontend.plots.console import compare_plot_items, drift_plot_items
+from labeling.expert_review import pending_expert_answers
 from labeling.models import Campaign
 
 TASKS = dict(Task.choices)
@@ -45,15 +55,14 @@ def _back(request, fallback: str) -> str:
 @role_required(MLLEAD)
 @require_GET
 def overview(request):
-    tasks = console.versions_by_task()
     return render(
         request,
         "frontend/console/overview.html",
         {
-            "tasks": tasks,
-            "flagged": console.flagged_nights(limit=8),
-            "audit": console.audit_log(limit=6),
-            "pending_review": console.pending_expert_review(limit=10),
+            "tasks": versions_by_task(),
+            "flagged": flagged_nights(limit=8),
+            "audit": audit_log(limit=6),
+            "pending_review": pending_expert_answers(limit=10),
             "section": "overview",
         },
     )
@@ -62,11 +71,10 @@ def overview(request):
 @role_required(MLLEAD)
 @require_GET
 def versions(request):
-    tasks = console.versions_by_task()
     return render(
         request,
         "frontend/console/versions.html",
-        {"tasks": tasks, "audit": console.audit_log(limit=30), "section": "versions"},
+        {"tasks": versions_by_task(), "audit": audit_log(limit=30), "section": "versions"},
     )
 
 
@@ -74,22 +82,12 @@ def versions(request):
 @require_GET
 def compare(request):
     try:
-        a = console.get_version(request.GET.get("a"), "a")
-        b = console.get_version(request.GET.get("b"), "b")
-        result = console.compare_versions(a, b)
-    except ConsoleError as exc:
+        a = get_version(request.GET.get("a"), "a")
+        b = get_version(request.GET.get("b"), "b")
+        result = compare_versions(a, b)
+    except ServiceError as exc:
         messages.error(request, f"Cannot compare: {exc.message}")
         return redirect("console-versions")
-    plots = {}
-    if result["metrics_a"] and result["metrics_a"]["n"]:
-        key = console.inputs_key("compare-plots", a.pk, b.pk)
-        plots = console_plots.plot_cache().get(key)
-        if plots is None:
-            plots = {
-                "roc": console_plots.roc_figure(a.label, b.label, result["metrics_a"], result["metrics_b"]),
-                "pr": console_plots.pr_figure(a.label, b.label, result["metrics_a"], result["metrics_b"]),
-            }
-            console_plots.plot_cache().set(key, plots)
     return render(
         request,
         "frontend/console/compare.html",
@@ -97,27 +95,37 @@ def compare(request):
             "r": result,
             "a": a,
             "b": b,
-            "plots": plots,
+            "plots": compare_plot_items(a, b, result),
             "pos_name": CLASS_NAMES[a.task][0],
             "neg_name": CLASS_NAMES[a.task][1],
-            "audit": console.audit_log(task=a.task, limit=10),
-            "active": next((t["active"] for t in console.versions_by_task() if t["task"] == a.task), None),
+            "audit": audit_log(task=a.task, limit=10),
+            "active": next((t["active"] for t in versions_by_task() if t["task"] == a.task), None),
             "section": "versions",
         },
     )
+
+
+def _registry_change(request, change, *, refused: str, done) -> HttpResponse:
+    """Run a promote or roll back and say how it went; back to where the form was."""
+    try:
+        version = change()
+    except ServiceError as exc:
+        messages.error(request, f"{refused}: {exc.message}")
+    else:
+        messages.success(request, done(version))
+    return redirect(_back(request, reverse("console-versions")))
 
 
 @role_required(MLLEAD)
 @require_POST
 def promote(request, pk: int):
     version = get_object_or_404(ModelVersion.objects.defer("weights"), pk=pk)
-    try:
-        console.promote_version(actor=request.user, version=version, reason=request.POST.get("reason", ""))
-    except ConsoleError as exc:
-        messages.error(request, f"{version.label} was not promoted: {exc.message}")
-    else:
-        messages.success(request, f"{version.label} is now the active {version.get_task_display()} model.")
-    return redirect(_back(request, "/ml/versions/"))
+    return _registry_change(
+        request,
+        lambda: promote_version(actor=request.user, version=version, reason=request.POST.get("reason", "")),
+        refused=f"{version.label} was not promoted",
+        done=lambda v: f"{v.label} is now the active {v.get_task_display()} model.",
+    )
 
 
 @role_required(MLLEAD)
@@ -125,84 +133,69 @@ def promote(request, pk: int):
 def rollback(request, task: str):
     if task not in TASKS:
         raise Http404(f"unknown task {task!r}")
-    try:
-        version = console.rollback_task(actor=request.user, task=task, reason=request.POST.get("reason", ""))
-    except ConsoleError as exc:
-        messages.error(request, f"Nothing was rolled back: {exc.message}")
-    else:
-        messages.success(request, f"Rolled back: {version.label} is the active {TASKS[task]} model again.")
-    return redirect(_back(request, "/ml/versions/"))
+    return _registry_change(
+        request,
+        lambda: rollback_task(actor=request.user, task=task, reason=request.POST.get("reason", "")),
+        refused="Nothing was rolled back",
+        done=lambda v: f"Rolled back: {v.label} is the active {TASKS[task]} model again.",
+    )
 
 
 @role_required(MLLEAD)
 @require_GET
 def slices(request):
     versions = list(ModelVersion.objects.defer("weights").order_by("task", "-version"))
-    chosen = request.GET.get("version")
     version = None
-    if chosen:
+    if request.GET.get("version"):
         try:
-            version = console.get_version(chosen)
-        except ConsoleError as exc:
+            version = get_version(request.GET["version"])
+        except ServiceError as exc:
             messages.error(request, exc.message)
     if version is None:
         version = next((v for v in versions if v.status == ModelVersion.Status.ACTIVE), None) or (
             versions[0] if versions else None
         )
-    report = console.slice_report(version) if version is not None else None
     return render(
         request,
         "frontend/console/slices.html",
-        {"versions": versions, "version": version, "report": report, "section": "slices"},
+        {
+            "versions": versions,
+            "version": version,
+            "report": slice_report(version) if version is not None else None,
+            "section": "slices",
+        },
     )
-
-
-def _scientists():
-    User = get_user_model()
-    return User.objects.filter(is_active=True, groups__name__in=[SCIENTIST, ADMIN]).distinct().order_by("username")
 
 
 @role_required(MLLEAD)
 @require_GET
 def disagreements(request):
     task = _task(request)
-    campaigns = console.review_campaigns(task)
+    campaigns = review_campaigns(task)
     campaign = None
     if request.GET.get("campaign"):
         campaign = Campaign.objects.filter(slug=request.GET["campaign"]).first()
     label = request.GET.get("label") or None
-    result = console.disagreements(task, campaign=campaign, label=label)
-    classes = []
-    for c in campaigns:
-        for cls in c.classes:
-            if cls["key"] not in [k for k, _ in classes]:
-                classes.append((cls["key"], cls.get("label", cls["key"])))
     return render(
         request,
         "frontend/console/disagreements.html",
         {
             "task": task,
             "tasks": TASKS,
-            "result": result,
+            "result": find_disagreements(task, campaign=campaign, label=label),
             "campaigns": campaigns,
             "campaign": campaign,
             "label": label,
-            "classes": classes,
-            "scientists": _scientists(),
-            "pending_review": console.pending_expert_review(limit=20),
+            "classes": review_classes(campaigns),
+            "scientists": campaign_owner_choices(),
+            "pending_review": pending_expert_answers(limit=20),
             "section": "disagreements",
         },
     )
 
 
 def _ids(values) -> list[int]:
-    out = []
-    for v in values:
-        try:
-            out.append(int(v))
-        except (TypeError, ValueError):
-            continue
-    return out
+    return [int(v) for v in values if str(v).strip().isdigit()]
 
 
 @role_required(MLLEAD)
@@ -210,42 +203,39 @@ def _ids(values) -> list[int]:
 def disagreements_send(request):
     task = _task(request)
     subject_ids = _ids(request.POST.getlist("subject"))
-    target = request.POST.get("target", "")
-    back = _back(request, f"/ml/disagreements/?task={task}")
     try:
-        if target == "new":
-            owner_name = request.POST.get("owner") or request.user.username
-            owner = get_user_model().objects.filter(username=owner_name).first()
-            campaign = console.send_to_new_campaign(
-                actor=request.user, task=task, name=request.POST.get("name", ""), owner=owner, subject_ids=subject_ids
+        if request.POST.get("target", "") == "new":
+            campaign = send_to_new_campaign(
+                actor=request.user,
+                task=task,
+                name=request.POST.get("name", ""),
+                owner_username=request.POST.get("owner", ""),
+                subject_ids=subject_ids,
             )
             messages.success(
                 request,
-                f"Created the draft campaign “{campaign.name}” ({owner.username}) with {len(subject_ids)} "
-                "candidate(s) for expert review.",
+                f"Created the draft campaign “{campaign.name}” ({campaign.owner.username}) with "
+                f"{len(subject_ids)} candidate(s) for expert review.",
             )
         else:
-            campaign = Campaign.objects.filter(slug=request.POST.get("campaign", "")).first()
-            if campaign is None:
-                raise ConsoleError("campaign", "choose a campaign, or create a new one")
-            done = console.send_to_gold_review(
-                actor=request.user, task=task, campaign=campaign, subject_ids=subject_ids
+            done = send_to_gold_review(
+                actor=request.user, task=task, campaign_slug=request.POST.get("campaign", ""), subject_ids=subject_ids
             )
             messages.success(
                 request,
-                f"Sent {done['marked']} candidate(s) to “{campaign.name}” for an expert answer "
+                f"Sent {done['marked']} candidate(s) to “{done['campaign_name']}” for an expert answer "
                 f"({done['added']} newly added to it, {done['already_answered']} already had one).",
             )
-    except ConsoleError as exc:
+    except ServiceError as exc:
         messages.error(request, f"Nothing was sent: {exc.message}")
-    return redirect(back)
+    return redirect(_back(request, f"{reverse('console-disagreements')}?task={task}"))
 
 
 @role_required(MLLEAD)
 @require_GET
 def drift(request):
     task = _task(request)
-    data = console.drift_nights(task)
+    data = drift_nights(task)
     return render(
         request,
         "frontend/console/drift.html",
@@ -253,7 +243,7 @@ def drift(request):
             "task": task,
             "tasks": TASKS,
             "data": data,
-            "plots": console_plots.drift_plot_items(task, data),
+            "plots": drift_plot_items(task, data),
             "flagged_count": sum(1 for n in data["nights"] if n["flagged"]),
             "section": "drift",
         },
@@ -265,32 +255,27 @@ def drift(request):
 def drift_night(request, night: str):
     task = _task(request)
     try:
-        row = console.drift_night(task, night)
-    except ConsoleError as exc:
+        row = night_detail(task, night)
+    except ServiceError as exc:
         raise Http404(exc.message) from exc
-    variables = []
-    for name, title in VARIABLES.items():
-        if name not in row["percentiles"]:
-            continue
-        variables.append(
-            {"name": name, "title": title, "bands": row["percentiles"][name], "stats": row["statistics"].get(name, {})}
-        )
     return render(
         request,
         "frontend/console/drift_night.html",
-        {"task": task, "row": row, "variables": variables, "section": "drift"},
+        {"task": task, "row": row, "variables": night_variables(row), "section": "drift"},
     )
 
 
-urlpatterns = [
-    path("ml/", overview, name="console"),
-    path("ml/versions/", versions, name="console-versions"),
-    path("ml/compare/", compare, name="console-compare"),
-    path("ml/versions/<int:pk>/promote/", promote, name="console-promote"),
-    path("ml/tasks/<str:task>/rollback/", rollback, name="console-rollback"),
-    path("ml/slices/", slices, name="console-slices"),
-    path("ml/disagreements/", disagreements, name="console-disagreements"),
-    path("ml/disagreements/send/", disagreements_send, name="console-disagreements-send"),
-    path("ml/drift/", drift, name="console-drift"),
-    path("ml/drift/<str:night>/", drift_night, name="console-drift-night"),
-]
+# Every console page lives under /ml/: (route below it, view, name).
+PAGES = (
+    ("", overview, "console"),
+    ("versions/", versions, "console-versions"),
+    ("compare/", compare, "console-compare"),
+    ("versions/<int:pk>/promote/", promote, "console-promote"),
+    ("tasks/<str:task>/rollback/", rollback, "console-rollback"),
+    ("slices/", slices, "console-slices"),
+    ("disagreements/", disagreements, "console-disagreements"),
+    ("disagreements/send/", disagreements_send, "console-disagreements-send"),
+    ("drift/", drift, "console-drift"),
+    ("drift/<str:night>/", drift_night, "console-drift-night"),
+)
+urlpatterns = [path(f"ml/{route}", view, name=name) for route, view, name in PAGES]

@@ -10,6 +10,7 @@ import numpy as np
 
 from classifiers.models import ModelVersion, Score
 from labeling.models import Alert, Stamps
+from tests.conftest import settled_campaign
 
 _candids = itertools.count(3_000_000_000_000_000)
 
@@ -135,9 +136,9 @@ def build_world(*, scientist, n_per_night: int = 100, seed: int = 0) -> dict:
     """Three braai versions (v1 retired, v2 active after promoting over v1, v3 a better candidate), labelled
     demo-truth alerts over five nights (the last with much broader seeing), scores from v2 and v3, a live
     campaign with retired subjects whose consensus sometimes contradicts v2, and the drift rows computed."""
-    from classifiers.drift import DriftConfig, recompute_drift
+    from classifiers.drift.config import DriftConfig
+    from classifiers.drift.recompute import recompute_drift
     from classifiers.models import RegistryEvent
-    from labeling.models import REAL_BOGUS_CLASSES, Campaign, Subject
 
     rng = np.random.default_rng(seed)
     v1 = make_version(version=1, status="retired")
@@ -166,24 +167,8 @@ def build_world(*, scientist, n_per_night: int = 100, seed: int = 0) -> dict:
     s3 = np.clip(0.5 + 0.45 * (y - 0.5) * 2 + rng.normal(0, 0.05, y.size), 0, 1)
     add_scores(v2, alerts, s2)
     add_scores(v3, alerts, s3)
-    campaign = Campaign.objects.create(
-        name="Night review", slug="night-review", owner=scientist, classes=REAL_BOGUS_CLASSES, state="live"
-    )
-    subjects = []
-    for a in alerts[:60]:
-        # Volunteers call everything by its truth, so they disagree with v2 wherever v2 is wrong.
-        subjects.append(
-            Subject(
-                campaign=campaign,
-                alert=a,
-                retired=True,
-                n_votes=5,
-                n_classifications=5,
-                majority_label=a.demo_truth,
-                majority_fraction=0.8,
-            )
-        )
-    Subject.objects.bulk_create(subjects)
+    # Volunteers call everything by its truth, so they disagree with v2 wherever v2 is wrong.
+    campaign, _ = settled_campaign(owner=scientist, alerts=alerts[:60], name="Night review", slug="night-review")
     summary = recompute_drift(config=DriftConfig(reference_nights=3))
     return {
         "v1": v1,

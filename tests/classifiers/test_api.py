@@ -6,7 +6,7 @@ import pytest
 
 from classifiers.models import ModelVersion, RegistryEvent, TrainingRun
 from classifiers.scoring import score_alerts
-from tests.classifiers.conftest import register_untrained_braai
+from tests.conftest import register_untrained_braai
 
 
 @pytest.fixture
@@ -91,16 +91,16 @@ def test_train_request_queues_one_run_for_the_worker(
     assert api_for(volunteer).post("/api/models/train/", {"task": "real_bogus"}, format="json").status_code == 403
     bad = api_for(mllead).post("/api/models/train/", {"task": "real_bogus", "campaign": "nope"}, format="json")
     assert bad.status_code == 400
-    assert "campaign" in bad.json()
+    assert bad.json()["field"] == "campaign"
     payload = {"task": "real_bogus", "campaign": live_campaign.slug, "epochs": 3}
     with django_capture_on_commit_callbacks(execute=True):
         response = api_for(mllead).post("/api/models/train/", payload, format="json")
     assert response.status_code == 202
     run = TrainingRun.objects.get(pk=response.json()["id"])
     assert (run.status, run.campaign, run.triggered_by) == ("queued", live_campaign, mllead)
-    assert run.options == {"epochs": 3, "promote": False, "warm_start": False}
-    # Once the run is committed, the task is enqueued for manage.py db_worker.
-    assert DBTaskResult.objects.filter(task_path="classifiers.tasks.train_model_task").count() == 1
+    assert run.options == {"epochs": 3, "promote": "never", "warm_start": False}
+    # The task is enqueued for manage.py db_worker in the run's own transaction.
+    assert DBTaskResult.objects.filter(task_path="classifiers.runs.worker.train_run").count() == 1
     run.refresh_from_db()
     assert run.task_result_id
     second = api_for(mllead).post("/api/models/train/", payload, format="json")

@@ -62,7 +62,7 @@ def test_compare_returns_metrics_curves_and_bootstrap_intervals(world, api_for, 
 def test_compare_names_the_bad_parameter(world, api_for, mllead):
     response = api_for(mllead).get(f"/api/console/compare/?a={world['v2'].pk}&b=real_bogus:99")
     assert response.status_code == 400
-    assert response.json() == {"b": "no model version 'real_bogus:99'"}
+    assert response.json() == {"detail": "no model version 'real_bogus:99'", "code": "invalid", "field": "b"}
 
 
 def test_slices_mark_the_faint_candidates(world, api_for, mllead):
@@ -118,7 +118,7 @@ def test_sending_nothing_is_a_clear_error(world, api_for, mllead):
         "/api/console/disagreements/send/", {"target": "gold", "campaign": "night-review"}, format="json"
     )
     assert response.status_code == 400
-    assert response.json() == {"subjects": "select at least one candidate"}
+    assert response.json() == {"detail": "select at least one candidate", "code": "invalid", "field": "subjects"}
 
 
 def test_drift_nights_flagged_list_and_one_night(world, api_for, mllead):

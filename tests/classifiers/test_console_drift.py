@@ -10,8 +10,11 @@ import pytest
 from django.core.management import call_command
 from scipy import stats
 
-from classifiers import drift
-from classifiers.drift import DriftConfig, compute_drift, ks_sorted, percentile_bands, psi
+from classifiers.drift import inputs as drift_inputs
+from classifiers.drift.config import META_KEY, DriftConfig
+from classifiers.drift.recompute import recompute_drift, recompute_drift_task
+from classifiers.drift.selectors import resolve_night
+from classifiers.drift.statistics import EXACT_KS_MAX_N, compute_drift, ks_sorted, percentile_bands, psi
 from classifiers.models import DriftNight
 from labeling.models import Alert
 from tests.classifiers.console_helpers import add_scores, clone_night, make_alerts, make_version
@@ -50,7 +53,7 @@ def test_ks_agrees_with_scipy_on_every_code_path(n_ref, n_night, p_tolerance):
     ref = np.sort(np.round(rng.normal(0, 1, n_ref), 2))  # rounded: ties on both sides
     night = np.sort(np.round(rng.normal(0.02, 1.01, n_night), 2))
     d, p = ks_sorted(ref, night)
-    expected = stats.ks_2samp(ref, night, method="asymp" if n_ref > drift.EXACT_KS_MAX_N else "auto")
+    expected = stats.ks_2samp(ref, night, method="asymp" if n_ref > EXACT_KS_MAX_N else "auto")
     assert d == pytest.approx(expected.statistic, abs=1e-12)
     assert p == pytest.approx(expected.pvalue, rel=p_tolerance)
 
@@ -121,7 +124,7 @@ def shifted_demo_nights(demo_alerts):
 
 def test_recompute_flags_the_degraded_demo_night_and_not_the_unshifted_one(shifted_demo_nights):
     config, days = shifted_demo_nights
-    summary = drift.recompute_drift(config=config)
+    summary = recompute_drift(config=config)
     assert summary["tasks"][0]["flagged"] == [days[4].isoformat()]
     unshifted = DriftNight.objects.get(night=days[3])
     shifted = DriftNight.objects.get(night=days[4])
@@ -134,14 +137,14 @@ def test_recompute_flags_the_degraded_demo_night_and_not_the_unshifted_one(shift
     assert not shifted.statistics["magpsf"]["drifted"]
     for name in ("magpsf", "fwhm", "elong", "stamp_diff_std", "stamp_template_mad"):
         assert set(shifted.percentiles[name]) == {"max", "p93", "p84", "p69", "p50", "p31", "p16", "p7", "min"}
-    assert shifted.statistics[drift.META_KEY]["nids"] == [(days[4] - dt.date(2017, 1, 1)).days]
+    assert shifted.statistics[META_KEY]["nids"] == [(days[4] - dt.date(2017, 1, 1)).days]
 
 
 def test_scores_and_volunteer_agreement_get_bands_for_the_active_version(demo_alerts):
     version = make_version(status="active")
     rng = np.random.default_rng(3)
     add_scores(version, demo_alerts, rng.uniform(0, 1, len(demo_alerts)))
-    drift.recompute_drift(config=DriftConfig(reference_nights=2))
+    recompute_drift(config=DriftConfig(reference_nights=2))
     rows = DriftNight.objects.filter(task="real_bogus", version=version)
     assert rows.count() == len({a.night for a in demo_alerts})
     assert all("score" in r.percentiles for r in rows)
@@ -150,15 +153,15 @@ def test_scores_and_volunteer_agreement_get_bands_for_the_active_version(demo_al
 
 
 def test_a_recompute_replaces_the_rows_and_reuses_unchanged_nights_stamp_samples(demo_alerts, monkeypatch):
-    drift.recompute_drift(config=DriftConfig(reference_nights=2))
-    first = {r.night: r.statistics[drift.META_KEY]["stamp_sample"] for r in DriftNight.objects.all()}
+    recompute_drift(config=DriftConfig(reference_nights=2))
+    first = {r.night: r.statistics[META_KEY]["stamp_sample"] for r in DriftNight.objects.all()}
 
     def no_decompressing(alert_ids):
         raise AssertionError(f"stamps of {len(alert_ids)} alerts decompressed again")
 
-    monkeypatch.setattr(drift, "stamp_statistics", no_decompressing)
-    drift.recompute_drift(config=DriftConfig(reference_nights=2))
-    again = {r.night: r.statistics[drift.META_KEY]["stamp_sample"] for r in DriftNight.objects.all()}
+    monkeypatch.setattr(drift_inputs, "stamp_statistics", no_decompressing)
+    recompute_drift(config=DriftConfig(reference_nights=2))
+    again = {r.night: r.statistics[META_KEY]["stamp_sample"] for r in DriftNight.objects.all()}
     assert first == again
     assert DriftNight.objects.count() == len(first) == len({a.night for a in demo_alerts})
 
@@ -182,27 +185,34 @@ def test_compute_drift_command_names_a_bad_reference_date(db):
 def test_nights_may_be_named_by_nid(db):
     rng = np.random.default_rng(0)
     make_alerts(3, night=dt.date(2020, 2, 2), rng=rng, nid=1127)
-    assert drift.resolve_night("1127") == dt.date(2020, 2, 2)
-    assert drift.resolve_night("2020-02-03") == dt.date(2020, 2, 3)
-    assert drift.resolve_night("1128") == dt.date(2020, 2, 3)  # no alert of that nid: ZTF's own count
+    assert resolve_night("1127") == dt.date(2020, 2, 2)
+    assert resolve_night("2020-02-03") == dt.date(2020, 2, 3)
+    assert resolve_night("1128") == dt.date(2020, 2, 3)  # no alert of that nid: ZTF's own count
 
 
 @pytest.mark.django_db(transaction=True)
-def test_ingest_queues_one_drift_recompute_and_the_task_stores_nights(tmp_path):
+def test_ingest_queues_one_drift_recompute_and_the_task_stores_nights_and_builds_the_figures(tmp_path, monkeypatch):
     from django_tasks_db.models import DBTaskResult
 
     from fixtures.demo_alerts import write_demo_alerts
+    from frontend.plots import console as console_plots
     from labeling.ingest import ingest_paths
 
     report = ingest_paths(write_demo_alerts(tmp_path, n=12, seed=3))
     assert report.new == 12
-    queued = DBTaskResult.objects.filter(task_path=drift.recompute_drift_task.module_path, status="READY")
+    queued = DBTaskResult.objects.filter(task_path=recompute_drift_task.module_path, status="READY")
     assert queued.count() == 1
     ingest_paths(write_demo_alerts(tmp_path / "more", n=5, seed=4))
     assert queued.count() == 1  # a burst of ingests waits for one recompute
     call_command("db_worker", "--batch", "--no-startup-delay", "--no-reload", "--queue-name", "*", verbosity=0)
     assert DriftNight.objects.count() == len(set(Alert.objects.values_list("night", flat=True)))
     assert not queued.exists()
+
+    def built_on_a_page_load(nights):
+        raise AssertionError("the drift figures were not built by the worker")
+
+    monkeypatch.setattr(console_plots, "_drift_plots", built_on_a_page_load)
+    assert [p["name"] for p in console_plots.drift_plot_items("real_bogus")][:2] == ["magpsf", "fwhm"]
 
 
 def test_thresholds_and_reference_window_come_from_settings(settings):

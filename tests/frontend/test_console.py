@@ -5,46 +5,14 @@ reason, and opens the drift page and its flagged night. Saves screenshots under 
 from __future__ import annotations
 
 import datetime as dt
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import PASSWORD
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+from tests.conftest import PASSWORD, settled_campaign
+from tests.frontend.helpers import SCREENSHOTS, log_in_when_asked
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def browser_page():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"Debian's chromium is not installed at {CHROMIUM} (make chromium installs it)")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop in this thread
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.on(
-            "response",
-            lambda r: r.status >= 400 and not r.url.endswith("/favicon.ico") and errors.append(f"{r.status} {r.url}"),
-        )
-        page.js_errors = errors
-        yield page
-        browser.close()
 
 
 @pytest.fixture
@@ -54,10 +22,10 @@ def console_world(demo_alerts, scientist):
     drift over the demo nights plus five more: three for the reference, one unshifted, one with broader seeing
     and a degraded template."""
     from classifiers.architectures import braai_vgg6
-    from classifiers.drift import DriftConfig, recompute_drift
+    from classifiers.drift.config import DriftConfig
+    from classifiers.drift.recompute import recompute_drift
     from classifiers.models import RegistryEvent
     from classifiers.registry import keras_bytes, sha256_of
-    from labeling.models import REAL_BOGUS_CLASSES, Campaign, Subject
     from tests.classifiers.console_helpers import add_scores, clone_night, make_version
 
     weights = keras_bytes(braai_vgg6())
@@ -89,22 +57,8 @@ def console_world(demo_alerts, scientist):
     y = np.array([a.demo_truth == "real" for a in alerts], dtype=float)
     add_scores(v2, alerts, np.clip(0.5 + 0.3 * (2 * y - 1) + rng.normal(0, 0.22, y.size), 0, 1))
     add_scores(v3, alerts, np.clip(0.5 + 0.4 * (2 * y - 1) + rng.normal(0, 0.12, y.size), 0, 1))
-    campaign = Campaign.objects.create(
-        name="Demo real/bogus review", slug="demo-review", owner=scientist, classes=REAL_BOGUS_CLASSES, state="live"
-    )
-    subjects = Subject.objects.bulk_create(
-        [
-            Subject(
-                campaign=campaign,
-                alert=a,
-                retired=True,
-                n_votes=5,
-                n_classifications=5,
-                majority_label="real" if a.demo_truth == "real" else "bogus",
-                majority_fraction=0.8,
-            )
-            for a in demo_alerts
-        ]
+    campaign, subjects = settled_campaign(
+        owner=scientist, alerts=demo_alerts, name="Demo real/bogus review", slug="demo-review"
     )
     # Five volunteers, four of whom agree with the truth on each subject.
     from django.contrib.auth import get_user_model
@@ -167,12 +121,7 @@ def test_an_ml_lead_compares_rolls_back_and_finds_the_drifted_night(live_server,
     from classifiers.models import ModelVersion, RegistryEvent
 
     page = browser_page
-    page.goto(f"{live_server.url}/ml/")
-    page.wait_for_url("**/accounts/login/**")
-    page.fill("#id_username", mllead.username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/ml/")
+    log_in_when_asked(page, live_server.url, "/ml/", mllead.username, PASSWORD)
     assert page.get_by_role("heading", name="ML console").is_visible()
     assert page.locator("text=Latest drift flags").is_visible()
     shot(page, "overview")

@@ -8,7 +8,9 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from classifiers.drift import DriftConfig, recompute_drift, resolve_night
+from classifiers.drift.config import DriftConfig
+from classifiers.drift.recompute import recompute_drift
+from classifiers.drift.selectors import resolve_night
 
 
 class Command(BaseCommand):

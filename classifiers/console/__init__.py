@@ -1,0 +1,12 @@
+"""The ML lead console's reads, and its two kinds of write, shared by its pages (``frontend/views/console.py``)
+and its API (``classifiers/api/console.py``).
+
+- :mod:`.versions`: versions, the audit log, promote and roll back (through :mod:`classifiers.registry`, the one
+  implementation);
+- :mod:`.compare`: two versions on the same labelled candidates, and one version's metrics per slice;
+- :mod:`.disagreements`: where the active model and the volunteers disagree, and sending those candidates for an
+  expert answer (the subjects and notes are written by :mod:`labeling.expert_review`);
+- :mod:`.cache`: the shared cache of what the reads compute.
+
+Drift is read through :mod:`classifiers.drift.selectors`; the figures are the frontend's (``frontend/plots``).
+"""

@@ -1,0 +1,114 @@
+"""Model versions as the console lists them, the registry's audit log, and promote / roll back."""
+
+from __future__ import annotations
+
+from classifiers import registry
+from classifiers.evaluation import HEADLINE_METRICS
+from classifiers.evaluation_data import operating_threshold
+from classifiers.models import ModelVersion, RegistryEvent, Task
+from core.errors import ServiceError
+
+
+class ConsoleError(ServiceError):
+    """Bad console input; ``field`` names the parameter so forms and the API can say which."""
+
+    def __init__(self, field: str, message: str, *, status: int | None = None):
+        super().__init__(message, field=field, status=status)
+
+
+def versions_without_weights():
+    return ModelVersion.objects.defer("weights").select_related("parent", "created_by")
+
+
+def get_version(value, field: str = "version") -> ModelVersion:
+    """A version by primary key, or by ``task:number`` (``real_bogus:3``)."""
+    text = str(value or "").strip()
+    if not text:
+        raise ConsoleError(field, "choose a model version")
+    try:
+        if ":" in text:
+            task, number = text.split(":", 1)
+            return versions_without_weights().get(task=task, version=int(number))
+        return versions_without_weights().get(pk=int(text))
+    except (ValueError, ModelVersion.DoesNotExist):
+        raise ConsoleError(field, f"no model version {text!r}") from None
+
+
+def version_row(version: ModelVersion) -> dict:
+    metrics = version.metrics or {}
+    training = version.training_set or {}
+    return {
+        "id": version.pk,
+        "task": version.task,
+        "task_label": Task(version.task).label,
+        "version": version.version,
+        "label": version.label,
+        "status": version.status,
+        "architecture": version.architecture,
+        "parent": version.parent.label if version.parent_id and version.parent else None,
+        "parent_id": version.parent_id,
+        "training_set_size": training.get("n_labels"),
+        "training_source": training.get("source", ""),
+        "created_at": version.created_at,
+        "created_by": version.created_by.username if version.created_by_id and version.created_by else None,
+        "threshold": operating_threshold(version),
+        "metrics": {m: metrics.get(m) for m in HEADLINE_METRICS},
+        "test_n": metrics.get("n"),
+        "notes": version.notes,
+    }
+
+
+def versions_by_task() -> list[dict]:
+    """Every version of every task, newest first, with its headline held-out metrics."""
+    rows = [version_row(v) for v in versions_without_weights().order_by("task", "-version")]
+    return [
+        {
+            "task": task,
+            "label": label,
+            "versions": [r for r in rows if r["task"] == task],
+            "active": next((r for r in rows if r["task"] == task and r["status"] == "active"), None),
+        }
+        for task, label in Task.choices
+    ]
+
+
+def audit_log(*, task: str | None = None, limit: int = 50) -> list[dict]:
+    events = RegistryEvent.objects.select_related("version", "previous_active", "actor")
+    if task:
+        events = events.filter(task=task)
+    return [
+        {
+            "id": e.pk,
+            "at": e.at,
+            "task": e.task,
+            "action": e.action,
+            "action_label": e.get_action_display(),
+            "version": e.version.label,
+            "version_id": e.version_id,
+            "previous_active": e.previous_active.label if e.previous_active else None,
+            "actor": e.actor.username if e.actor else None,
+            "reason": e.reason,
+        }
+        for e in events[:limit]
+    ]
+
+
+def _refusal(exc: registry.RegistryError, field: str) -> ConsoleError:
+    # The registry's refusals are sentences; one about the reason belongs beside the reason box.
+    return ConsoleError("reason" if "reason" in str(exc) else field, str(exc))
+
+
+def promote_version(*, actor, version: ModelVersion, reason: str) -> ModelVersion:
+    """Promote through the registry (atomic, audited); returns the new active version."""
+    try:
+        return registry.promote(version, actor=actor, reason=reason)
+    except registry.RegistryError as exc:
+        raise _refusal(exc, "version") from exc
+
+
+def rollback_task(*, actor, task: str, reason: str) -> ModelVersion:
+    """Roll back through the registry (atomic, audited); returns the version active again."""
+    try:
+        return registry.rollback(task, actor=actor, reason=reason)
+    except registry.RegistryError as exc:
+        raise _refusal(exc, "task") from exc

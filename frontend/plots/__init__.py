@@ -1,0 +1,1 @@
+"""Bokeh figures of the pages, as ``json_item`` dicts for ``Bokeh.embed.embed_item`` (BokehJS is served locally)."""
