@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from functools import wraps
 
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import JsonResponse
 from rest_framework.permissions import BasePermission
+
+from core.errors import refusal, wants_json
 
 VOLUNTEER = "volunteer"
 SCIENTIST = "scientist"
@@ -64,10 +64,6 @@ def ensure_groups() -> None:
         Group.objects.get_or_create(name=role)
 
 
-def _wants_json(request) -> bool:
-    return request.path.startswith("/api/") or "application/json" in request.headers.get("Accept", "")
-
-
 def role_required(*roles: str):
     """Guard a page view: anonymous users go to the login page, others without a role get 403."""
     for role in roles:
@@ -78,12 +74,12 @@ def role_required(*roles: str):
         @wraps(view)
         def wrapped(request, *args, **kwargs):
             if not request.user.is_authenticated:
-                if _wants_json(request):
-                    return JsonResponse({"detail": "Authentication credentials were not provided."}, status=401)
+                if wants_json(request):
+                    return refusal("Authentication credentials were not provided.", status=401)
                 return redirect_to_login(request.get_full_path())
             if not has_role(request.user, *roles):
-                if _wants_json(request):
-                    return JsonResponse({"detail": f"This needs the role: {' or '.join(roles)}."}, status=403)
+                if wants_json(request):
+                    return refusal(f"This needs the role: {' or '.join(roles)}.", status=403)
                 raise PermissionDenied(f"This page needs the role: {' or '.join(roles)}.")
             return view(request, *args, **kwargs)
 
@@ -123,29 +119,6 @@ def roles_context(request) -> dict:
     return {"blink_roles": roles, "is_scientist": SCIENTIST in roles, "is_mllead": MLLEAD in roles}
 
 
-def demo_users() -> dict[str, tuple[str, ...]]:
-    """The demo accounts ``make run`` creates, each with the password ``blink-demo``."""
-    return {"volunteer": (VOLUNTEER,), "scientist": (SCIENTIST,), "mllead": (MLLEAD,), "admin": (ADMIN,)}
-
-
-def create_demo_users(password: str = "blink-demo") -> list:
-    User = get_user_model()
-    ensure_groups()
-    users = []
-    for username, roles in demo_users().items():
-        user, created = User.objects.get_or_create(username=username, defaults={"email": f"{username}@blink.invalid"})
-        if created or not user.check_password(password):
-            user.set_password(password)
-        if username == "admin":
-            user.is_staff = True
-            user.is_superuser = True
-        user.save()
-        for role in roles:
-            grant_role(user, role)
-        users.append(user)
-    return users
-
-
 __all__ = [
     "ADMIN",
     "MLLEAD",
@@ -153,7 +126,6 @@ __all__ = [
     "VOLUNTEER",
     "HasRole",
     "PermissionDenied",
-    "create_demo_users",
     "grant_role",
     "has_role",
     "public",

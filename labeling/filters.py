@@ -32,44 +32,20 @@ from typing import Any
 from django.db.models import CharField, Q, QuerySet, Value
 from django.db.models.functions import MD5, Cast, Concat
 
-from labeling.models import Alert
+from core.errors import ServiceError
+from labeling.models import FILTER_NAMES, Alert
 
-# name -> (column, label shown in summaries). Floats: ranges only.
-FLOAT_FIELDS: dict[str, tuple[str, str]] = {
-    "rb": ("rb", "rb"),
-    "drb": ("drb", "drb"),
-    "magpsf": ("magpsf", "magpsf"),
-    "sigmapsf": ("sigmapsf", "sigmapsf"),
-    "diffmaglim": ("diffmaglim", "diffmaglim"),
-    "fwhm": ("fwhm", "fwhm"),
-    "elong": ("elong", "elong"),
-    "classtar": ("classtar", "classtar"),
-    "sgscore1": ("sgscore1", "sgscore1"),
-    "distpsnr1": ("distpsnr1", "distpsnr1"),
-    "ssdistnr": ("ssdistnr", "ssdistnr"),
-    "magdiff": ("magdiff", "magdiff"),
-    "jd": ("jd", "jd"),
-    "ra": ("ra", "ra"),
-    "dec": ("dec", "dec"),
-    "gal_b": ("gal_b", "b"),
-}
+# Each field filters the Alert column of its name. Floats take ranges only.
+FLOAT_FIELDS = (
+    "rb", "drb", "magpsf", "sigmapsf", "diffmaglim", "fwhm", "elong", "classtar", "sgscore1", "distpsnr1",
+    "ssdistnr", "magdiff", "jd", "ra", "dec", "gal_b",
+)  # fmt: skip
 # Integers: equality, a list, or a range.
-INT_FIELDS: dict[str, tuple[str, str]] = {
-    "programid": ("programid", "programid"),
-    "fid": ("fid", "fid"),
-    "nid": ("nid", "nid"),
-    "ndethist": ("ndethist", "ndethist"),
-    "ncovhist": ("ncovhist", "ncovhist"),
-    "nbad": ("nbad", "nbad"),
-    "field": ("field", "field"),
-    "rcid": ("rcid", "rcid"),
-    "candid": ("candid", "candid"),
-}
+INT_FIELDS = ("programid", "fid", "nid", "ndethist", "ncovhist", "nbad", "field", "rcid", "candid")
 BOOL_FIELDS = ("isdiffpos", "no_sso", "is_demo")
-TEXT_FIELDS: dict[str, tuple[str, str]] = {
-    "object_id": ("object_id", "objectId"),
-    "demo_truth": ("demo_truth", "demo truth"),
-}
+TEXT_FIELDS = ("object_id", "demo_truth")
+# How a summary names a field, where not by its own name.
+LABELS = {"gal_b": "b", "object_id": "objectId", "demo_truth": "demo truth"}
 SPECIAL_FIELDS = ("abs_gal_b", "night")
 FIELD_ORDER = (
     "night",
@@ -86,20 +62,14 @@ NIGHT_KEYS = ("from", "to")
 MAX_KEYS = 40
 MAX_LIST = 10_000
 MAX_TEXT = 64
-FILTER_NAMES = {1: "g", 2: "r", 3: "i"}
 _SAFE_TEXT = re.compile(r"^[A-Za-z0-9_.:\-]+$")
 
 
-class FilterError(ValueError):
+class FilterError(ServiceError):
     """An invalid filter. ``field`` is the key at fault ("" for the filter as a whole)."""
 
     def __init__(self, field: str, message: str):
-        self.field = field
-        self.message = message
-        super().__init__(f"{field}: {message}" if field else message)
-
-    def as_dict(self) -> dict[str, str]:
-        return {"field": self.field, "message": self.message}
+        super().__init__(message, field=field)
 
 
 def _shown(name: Any) -> str:
@@ -240,7 +210,7 @@ def compile_filter(spec: Any) -> CompiledFilter:
     # The JSON's own order: the summary then reads as the scientist wrote the filter.
     for name, value in spec.items():
         if name in FLOAT_FIELDS:
-            column, label = FLOAT_FIELDS[name]
+            column, label = name, LABELS.get(name, name)
             bounds = _range(name, value)
             q &= _range_q(column, bounds)
             normal[name] = bounds
@@ -253,7 +223,7 @@ def compile_filter(spec: Any) -> CompiledFilter:
             normal[name] = bounds
             parts.append(_range_text("|b|", bounds))
         elif name in INT_FIELDS:
-            column, label = INT_FIELDS[name]
+            column, label = name, LABELS.get(name, name)
             if isinstance(value, dict):
                 bounds = _range(name, value, integer=True)
                 q &= _range_q(column, bounds)
@@ -284,7 +254,7 @@ def compile_filter(spec: Any) -> CompiledFilter:
                 q &= ~Q(demo_truth="") if value else Q(demo_truth="")
                 parts.append("demo alerts only" if value else "survey alerts only")
         elif name in TEXT_FIELDS:
-            column, label = TEXT_FIELDS[name]
+            column, label = name, LABELS.get(name, name)
             if isinstance(value, list):
                 values = sorted({_text(name, v) for v in _list(name, value)})
                 q &= Q(**{f"{column}__in": values})
@@ -421,18 +391,3 @@ def count_matching(spec: Any, *, sample_size: int | None = None, seed: int = 0) 
     validate_sample(sample_size, seed)
     n = Alert.objects.filter(compiled.q).count()
     return min(n, sample_size) if sample_size is not None else n
-
-
-__all__ = [
-    "ALL_FIELDS",
-    "CompiledFilter",
-    "FilterError",
-    "compile_filter",
-    "count_matching",
-    "filter_summary",
-    "preview_count",
-    "random_unit",
-    "sample_key",
-    "select_alerts",
-    "validate_sample",
-]

@@ -2,7 +2,8 @@
 
 The builder is a page whose static JS (``campaign_builder.js``) talks to the campaign API, so the page, the API
 and scripts share one path for every write. Inspect, the subject page and the dashboard are rendered here from
-the selectors of ``labeling.inspect``; they read stored consensus and never recompute it.
+the selectors of ``labeling.inspect`` (the model's score column from ``classifiers.inspect``); they read stored
+consensus and never recompute it.
 """
 
 from __future__ import annotations
@@ -12,25 +13,28 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from django.views.decorators.http import require_http_methods, require_POST
 
+from classifiers.exports import KINDS
+from classifiers.inspect import inspect_subjects
 from core.roles import SCIENTIST, role_required
-from labeling import campaigns as services
-from labeling.exports import KINDS
-from labeling.filters import FIELD_ORDER, FilterError, compile_filter
+from frontend.plots.dashboard import classifications_per_day_plot
+from labeling.campaigns.permissions import can_create_campaign, can_manage
+from labeling.campaigns.selectors import inspect_filters, managed_campaigns, selection_summary, with_progress
+from labeling.campaigns.services import subject_set_gold
+from labeling.campaigns.validation import CampaignError
+from labeling.cards import stamp_urls
+from labeling.filters import FIELD_ORDER
 from labeling.inspect import (
     SORTS,
     InspectError,
-    classifications_per_day_plot,
     dashboard,
-    inspect_subjects,
     subject_rows,
     subject_votes,
 )
-from labeling.models import SKIP, Campaign, Subject
+from labeling.models import REAL_BOGUS_CLASSES, SKIP, STREAK_CLASSES, Campaign, Subject
 
 PAGE_SIZE = 50
 EXPORT_LABELS = {
@@ -44,38 +48,21 @@ EXPORT_LABELS = {
 
 def _managed(request, slug: str) -> Campaign:
     campaign = get_object_or_404(Campaign, slug=slug)
-    if not services.can_manage(request.user, campaign):
+    if not can_manage(request.user, campaign):
         raise PermissionDenied("Only the campaign's owner, its collaborators and admins may open this page.")
     return campaign
 
 
-def _summary(campaign: Campaign) -> str:
-    try:
-        return compile_filter(campaign.selection).summary
-    except FilterError:
-        return "invalid filter"
-
-
 @role_required(SCIENTIST)
 def manage(request):
-    campaigns = list(
-        services.managed_campaigns(request.user)
-        .select_related("owner")
-        .annotate(
-            n_subjects=Count("subjects", distinct=True),
-            n_retired=Count("subjects", filter=Q(subjects__retired=True), distinct=True),
-        )
-        .order_by("-created_at")
-    )
+    campaigns = list(with_progress(managed_campaigns(request.user)))
     for c in campaigns:
-        c.summary = _summary(c)
+        c.summary = selection_summary(c)
         c.progress_pct = round(100 * c.n_retired / c.n_subjects) if c.n_subjects else 0
     return render(request, "frontend/campaigns/manage.html", {"campaigns": campaigns})
 
 
 def _builder_context(campaign: Campaign | None) -> dict:
-    from labeling.models import REAL_BOGUS_CLASSES, STREAK_CLASSES
-
     return {
         "campaign": campaign,
         "builder_data": {
@@ -90,7 +77,7 @@ def _builder_context(campaign: Campaign | None) -> dict:
 
 @role_required(SCIENTIST)
 def builder_new(request):
-    if not services.can_create_campaign(request.user):
+    if not can_create_campaign(request.user):
         raise PermissionDenied("Only scientists and admins create campaigns.")
     return render(request, "frontend/campaigns/builder.html", _builder_context(None))
 
@@ -112,17 +99,7 @@ def inspect(request, slug: str):
     p = request.GET
     error = ""
     try:
-        qs = inspect_subjects(
-            campaign=campaign,
-            retired=p.get("retired"),
-            gold=p.get("gold"),
-            label=p.get("label", ""),
-            method=p.get("method", "majority"),
-            disagree=p.get("disagree"),
-            min_votes=p.get("min_votes"),
-            search=p.get("q", ""),
-            sort=p.get("sort", "-votes"),
-        )
+        qs = inspect_subjects(campaign=campaign, **inspect_filters(p))
     except InspectError as exc:
         error = f"{exc.field}: {exc.message}"
         qs = inspect_subjects(campaign=campaign)
@@ -181,10 +158,7 @@ def subject_page(request, slug: str, pk: int):
             "row": subject_rows([subject], campaign)[0],
             "votes": subject_votes(subject=subject),
             "answer_keys": [*campaign.answer_keys, SKIP],
-            "stamps": [
-                (kind, f"/api/alerts/{subject.alert.candid}/cutouts/{kind}.png")
-                for kind in ("science", "template", "difference")
-            ],
+            "stamps": list(stamp_urls(subject.alert.candid).items()),
         },
     )
 
@@ -195,17 +169,17 @@ def subject_gold(request, slug: str, pk: int):
     campaign = _managed(request, slug)
     subject = get_object_or_404(Subject, campaign=campaign, pk=pk)
     try:
-        services.subject_set_gold(
+        subject_set_gold(
             actor=request.user,
             subject=subject,
             answer=request.POST.get("answer", ""),
             note=request.POST.get("note", ""),
         )
-    except services.CampaignError as exc:
+    except CampaignError as exc:
         messages.error(request, f"Gold answer not saved: {exc.message}")
     else:
         messages.success(request, "Gold answer saved." if subject.gold_answer else "Gold answer removed.")
-    return redirect(f"/campaigns/manage/{campaign.slug}/subjects/{subject.pk}/")
+    return redirect("campaigns-subject", slug=campaign.slug, pk=subject.pk)
 
 
 @role_required(SCIENTIST)
@@ -230,7 +204,7 @@ def dashboard_page(request, slug: str):
             "stats": stats,
             "answers": answers,
             "plot": classifications_per_day_plot(stats),
-            "summary": _summary(campaign),
+            "summary": selection_summary(campaign),
             "exports": [(k, EXPORT_LABELS[k]) for k in KINDS],
         },
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from labeling.campaigns import campaign_create
+from labeling.campaigns.services import campaign_create
 from tests.labeling.campaign_helpers import cast, make_volunteers
 
 pytestmark = pytest.mark.django_db

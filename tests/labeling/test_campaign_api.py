@@ -21,7 +21,7 @@ def body(response) -> dict:
 
 @pytest.fixture
 def draft(scientist):
-    from labeling.campaigns import campaign_create
+    from labeling.campaigns.services import campaign_create
 
     bare_alerts(30)
     return campaign_create(actor=scientist, name="Draft one", selection={"fid": 1})
@@ -64,7 +64,7 @@ def test_a_scientist_cannot_edit_another_scientists_campaign(api_for, draft, oth
 
 
 def test_volunteers_see_only_campaigns_open_to_them(api_for, scientist, volunteer, other_volunteer, draft):
-    from labeling.campaigns import campaign_create, campaign_set_state
+    from labeling.campaigns.services import campaign_create, campaign_set_state
 
     open_one = campaign_create(actor=scientist, name="Open")
     listed = campaign_create(actor=scientist, name="Listed", access="listed", volunteers=[other_volunteer.username])

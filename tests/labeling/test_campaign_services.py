@@ -5,19 +5,19 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import PermissionDenied
 
-from labeling.campaigns import (
-    CampaignError,
+from labeling.campaigns.services import (
     campaign_add_matching_alerts,
     campaign_create,
     campaign_set_state,
     campaign_update,
-    create_demo_campaigns,
     field_guide_entry_create,
     subject_set_gold,
+    subjects_set_gold,
     tutorial_step_create,
 )
+from labeling.campaigns.validation import CampaignError
 from labeling.filters import random_unit
-from labeling.models import REAL_BOGUS_CLASSES, STREAK_CLASSES, Alert, Campaign, Subject
+from labeling.models import REAL_BOGUS_CLASSES, STREAK_CLASSES, Alert, Campaign
 from tests.labeling.campaign_helpers import bare_alerts
 
 pytestmark = pytest.mark.django_db
@@ -65,45 +65,25 @@ def test_a_collaborator_must_be_a_scientist(scientist, volunteer):
     assert caught.value.field == "collaborators"
 
 
+def two_classes(first: dict | None = None, second: dict | None = None) -> list[dict]:
+    """Two valid custom classes, a and b, with ``first`` and ``second`` changing some of their attributes."""
+    return [
+        {"key": "a", "label": "A", "shortcut": "1", **(first or {})},
+        {"key": "b", "label": "B", "shortcut": "2", **(second or {})},
+    ]
+
+
 @pytest.mark.parametrize(
     ("classes", "field", "fragment"),
     [
-        ([{"key": "a", "label": "A", "shortcut": "1"}], "classes", "two classes"),
-        (
-            [{"key": "a", "label": "A", "shortcut": "1"}, {"key": "a", "label": "B", "shortcut": "2"}],
-            "classes[1].key",
-            "used twice",
-        ),
-        (
-            [{"key": "a", "label": "A", "shortcut": "1"}, {"key": "b", "label": "B", "shortcut": "1"}],
-            "classes[1].shortcut",
-            "used twice",
-        ),
-        (
-            [{"key": "a", "label": "A", "shortcut": "s"}, {"key": "b", "label": "B", "shortcut": "2"}],
-            "classes[0].shortcut",
-            "kept for skip",
-        ),
-        (
-            [{"key": "skip", "label": "Skip", "shortcut": "1"}, {"key": "b", "label": "B", "shortcut": "2"}],
-            "classes[0].key",
-            "always offered",
-        ),
-        (
-            [{"key": "Bad Key", "label": "A", "shortcut": "1"}, {"key": "b", "label": "B", "shortcut": "2"}],
-            "classes[0].key",
-            "lowercase",
-        ),
-        (
-            [{"key": "a", "label": "", "shortcut": "1"}, {"key": "b", "label": "B", "shortcut": "2"}],
-            "classes[0].label",
-            "1-100",
-        ),
-        (
-            [{"key": "a", "label": "A", "shortcut": "12"}, {"key": "b", "label": "B", "shortcut": "2"}],
-            "classes[0].shortcut",
-            "single key",
-        ),
+        (two_classes()[:1], "classes", "two classes"),
+        (two_classes(second={"key": "a"}), "classes[1].key", "used twice"),
+        (two_classes(second={"shortcut": "1"}), "classes[1].shortcut", "used twice"),
+        (two_classes({"shortcut": "s"}), "classes[0].shortcut", "kept for skip"),
+        (two_classes({"key": "skip"}), "classes[0].key", "always offered"),
+        (two_classes({"key": "Bad Key"}), "classes[0].key", "lowercase"),
+        (two_classes({"label": ""}), "classes[0].label", "1-100"),
+        (two_classes({"shortcut": "12"}), "classes[0].shortcut", "single key"),
     ],
 )
 def test_custom_classes_are_validated_with_the_field_named(scientist, classes, field, fragment):
@@ -263,31 +243,18 @@ def test_gold_answers_must_be_one_of_the_classes(scientist):
     assert not subject.is_gold
 
 
-def test_the_demo_campaigns_are_live_complete_and_idempotent(scientist, demo_alerts):
-    first = create_demo_campaigns(owner=scientist)
-    counts = {c.slug: c.subjects.count() for c in first}
-    again = create_demo_campaigns(owner=scientist)
-    assert [c.pk for c in again] == [c.pk for c in first]
-    assert Campaign.objects.count() == 2
-    rb, streak = (Campaign.objects.get(pk=c.pk) for c in first)
-    assert rb.state == streak.state == Campaign.State.LIVE
-    assert rb.question_type == "real_bogus"
-    assert streak.question_type == "streak"
-    assert counts[rb.slug] == rb.subjects.count() == len(demo_alerts)
-    n_bogus = sum(1 for a in demo_alerts if a.demo_truth != "real")
-    assert counts[streak.slug] == streak.subjects.count() == n_bogus
-    assert not streak.subjects.filter(alert__demo_truth="real").exists()
-    for campaign in (rb, streak):
-        assert 3 <= campaign.tutorial_steps.count() <= 4
-        assert campaign.tutorial_steps.exclude(example_alert=None).count() >= 3
-        assert campaign.field_guide.exclude(examples=None).exists()
-        gold = campaign.subjects.exclude(gold_answer="")
-        assert gold.count() >= 3
-        for subject in gold.select_related("alert"):  # gold comes from the known demo truth
-            if campaign is rb:
-                assert subject.gold_answer == ("real" if subject.alert.demo_truth == "real" else "bogus")
-            else:
-                assert subject.gold_answer == subject.alert.demo_truth
-    assert set(rb.field_guide.values_list("answer", flat=True)) == {"real", "bogus"}
-    assert set(streak.field_guide.values_list("answer", flat=True)) == set(streak.answer_keys)
-    assert Subject.objects.count() == sum(counts.values())
+def test_gold_answers_for_many_subjects_are_all_or_nothing_and_keep_their_notes(scientist):
+    bare_alerts(4)
+    campaign = campaign_create(actor=scientist, name="Gold")
+    campaign_set_state(actor=scientist, campaign=campaign, state="live")
+    first, second = campaign.subjects.order_by("pk")[:2]
+    with pytest.raises(CampaignError) as caught:
+        subjects_set_gold(actor=scientist, campaign=campaign, answers={first.pk: "real", 10**9: "bogus"})
+    assert caught.value.field == "subject"
+    assert not campaign.subjects.exclude(gold_answer="").exists()
+    answers = {first.pk: "real", second.pk: "bogus"}
+    assert subjects_set_gold(actor=scientist, campaign=campaign, answers=answers, notes={second.pk: "a ghost"}) == 2
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.gold_answer, first.gold_note) == ("real", "")
+    assert (second.gold_answer, second.gold_note) == ("bogus", "a ghost")

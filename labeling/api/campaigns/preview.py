@@ -1,0 +1,76 @@
+"""The builder's live preview: how many alerts a filter selects, and the first of them, before anything is saved."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+
+from core.urls import cutout_url
+from labeling.api.campaigns.common import REFUSALS, ScientistsOnly, parse, refusals_as_json
+from labeling.campaigns.selectors import filter_preview
+
+PREVIEW_MAX = 100
+
+
+class PreviewView(ScientistsOnly):
+    """Count the alerts a filter selects and show the first of them, before saving anything."""
+
+    class InputSerializer(serializers.Serializer):
+        selection = serializers.DictField(required=False, allow_null=True)
+        sample_size = serializers.IntegerField(required=False, allow_null=True)
+        sample_seed = serializers.IntegerField(required=False, default=0)
+        n = serializers.IntegerField(required=False, default=24, min_value=0, max_value=PREVIEW_MAX)
+
+        class Meta:
+            ref_name = "PreviewInput"
+
+    class AlertThumb(serializers.Serializer):
+        candid = serializers.IntegerField()
+        object_id = serializers.CharField()
+        magpsf = serializers.FloatField(allow_null=True)
+        filter = serializers.CharField()
+        night = serializers.DateField()
+        stamp_url = serializers.CharField()
+
+        class Meta:
+            ref_name = "PreviewAlert"
+
+    class OutputSerializer(serializers.Serializer):
+        count = serializers.IntegerField()
+        count_exact = serializers.BooleanField(help_text="False when the count is PostgreSQL's estimate (huge tables)")
+        summary = serializers.CharField()
+        selection = serializers.DictField()
+        alerts = serializers.ListField(child=serializers.DictField())
+
+        class Meta:
+            ref_name = "PreviewOutput"
+
+    @extend_schema(
+        operation_id="campaigns_preview", request=InputSerializer, responses={200: OutputSerializer, **REFUSALS}
+    )
+    @refusals_as_json
+    def post(self, request):
+        data = parse(self.InputSerializer, request.data)
+        compiled, count, exact, alerts = filter_preview(
+            data.get("selection") or {}, sample_size=data.get("sample_size"), seed=data["sample_seed"], n=data["n"]
+        )
+        return Response(
+            {
+                "count": count,
+                "count_exact": exact,
+                "summary": compiled.summary,
+                "selection": compiled.spec,
+                "alerts": [
+                    {
+                        "candid": a.candid,
+                        "object_id": a.object_id,
+                        "magpsf": a.magpsf,
+                        "filter": a.filter_name,
+                        "night": a.night.isoformat(),
+                        "stamp_url": cutout_url(a.candid, "difference"),
+                    }
+                    for a in alerts
+                ],
+            }
+        )
