@@ -82,7 +82,7 @@ format:
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# Every benchmark script (bench/blinkbench.py is their helper, not a benchmark).
+# Every benchmark script (bench/blinkbench.py and bench/simulated_volunteers.py are their helpers, not benchmarks).
 BENCHES := ingest score evaluate campaign console active_learning classify_load load faults
 
 bench: venv services

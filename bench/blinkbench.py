@@ -1,13 +1,14 @@
-"""Shared machinery of bench/load.py and bench/faults.py: a throwaway database (or a private PostgreSQL
-cluster and Redis server that may be restarted at will), daphne servers, simulated volunteers that behave
-like the classify page's outbox, and the checks that every acknowledged vote is stored exactly once.
+"""Shared machinery of the benches: the JSON lines they print, a throwaway database (or a private PostgreSQL
+cluster and Redis server that may be restarted at will), the seeded live campaign of the database-backed
+benches, volunteers' sessions and daphne servers. The simulated volunteers and the checks of the books after a
+run are in simulated_volunteers.py.
 
 Not a benchmark itself; nothing here runs on import.
 """
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
 import os
 import random
@@ -20,21 +21,25 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-SLUG = "load-real-bogus"
+SLUG = "bench-real-bogus"
 
 
-def emit(bench: str, metric: str, value, **context) -> None:
-    if isinstance(value, float):
-        value = round(value, 2)
-    print(json.dumps({"bench": bench, "metric": metric, "value": value, **context}), flush=True)
+def emit(bench: str, metric: str, value, *, digits: int | None = 2, load_1m: bool = False, **context) -> None:
+    """One JSON line, ``{"bench": ..., "metric": ..., "value": ..., **context}``, a float value rounded to
+    ``digits`` (None: as it is). ``load_1m`` adds the 1-minute load average last: it says how much of the
+    machine others were using while the value was measured."""
+    if digits is not None and isinstance(value, float):
+        value = round(value, digits)
+    line = {"bench": bench, "metric": metric, "value": value, **context}
+    if load_1m:
+        line["load_1m"] = round(os.getloadavg()[0], 2)
+    print(json.dumps(line), flush=True)
 
 
 def note(text: str) -> None:
@@ -175,48 +180,90 @@ def migrate() -> None:
     note(f"migrated in {time.monotonic() - t:.0f} s")
 
 
-def seed_campaign(*, n_subjects: int, retire_after: int) -> int:
-    """A live real/bogus campaign over n_subjects alerts (synthetic rows: the load is on votes, not stamps)."""
+@contextlib.contextmanager
+def bench_database(name: str, *, keep: bool = False, admin_url: str = "", redis_url: str = ""):
+    """Django set up on a fresh, migrated database ``name`` (on DATABASE_URL's server, or ``admin_url``'s);
+    yields its URL and drops it afterwards unless ``keep``."""
+    admin = admin_url or shared_server_url()
+    db_url = recreate_database(admin, name)
+    setup_django(db_url, redis_url)
+    try:
+        migrate()
+        yield db_url
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        if not keep:
+            recreate_database(admin, name, drop_only=True)
+
+
+def seed_campaign(*, n_subjects: int, retire_after: int, demo_alerts: int = 0, gold_share: float = 0.0) -> int:
+    """The live real/bogus campaign (``SLUG``) of the database-backed benches, over ``n_subjects`` alerts in a
+    random priority order, as a scored queue would have them. ``demo_alerts`` of the alerts come through the real
+    ingest path (``fixtures.demo_alerts`` + ``labeling.ingest``); the rest are synthetic rows with blank stamps
+    (the load is on votes, not stamps). With a ``gold_share``, every hundredth subject has a gold answer.
+    Returns the campaign's id."""
     import datetime as dt
 
+    import numpy as np
     from django.contrib.auth import get_user_model
     from django.db import connection
 
     from core.roles import SCIENTIST, grant_role
+    from fixtures.demo_alerts import write_demo_alerts
+    from labeling.ingest import ingest_paths
     from labeling.models import REAL_BOGUS_CLASSES, Alert, Campaign, Stamps, Subject
 
+    if demo_alerts:
+        with tempfile.TemporaryDirectory() as tmp:
+            # workers=0: decode in this process (a spawned pool would have to set Django up again).
+            report = ingest_paths(write_demo_alerts(Path(tmp), n=demo_alerts, seed=4), workers=0)
+        note(f"ingested {report.new} demo alerts")
     base = 8_000_000_000_000_000
-    blank = Stamps.pack(__import__("numpy").zeros((63, 63), dtype="float32"))
-    for start in range(0, n_subjects, 5000):
+    blank = Stamps.pack(np.zeros((63, 63), dtype="float32"))
+    extra = max(0, n_subjects - Alert.objects.count())
+    for start in range(0, extra, 5000):
         alerts = Alert.objects.bulk_create(
             [
                 Alert(
-                    candid=base + i, object_id=f"ZTF25load{i:06d}", jd=2460700.5 + i * 1e-4, night=dt.date(2025, 1, 20),
+                    candid=base + i, object_id=f"ZTFbench{i:07d}", jd=2460700.5 + i * 1e-4, night=dt.date(2025, 1, 20),
                     fid=1 + i % 2, ra=(i * 0.37) % 360, dec=-20 + (i % 80), gal_l=(i * 0.11) % 360,
                     gal_b=-60 + (i % 120), magpsf=16 + (i % 50) / 10, sigmapsf=0.08, isdiffpos=i % 3 != 0,
-                    fwhm=2.5, elong=1.1, classtar=0.8, sgscore1=0.3, distpsnr1=4.0, ndethist=1 + i % 7,
-                    jdstarthist=2460690.5, candidate={"candid": base + i},
+                    fwhm=2.0 + (i % 10) / 10, elong=1.1, classtar=0.8, sgscore1=0.3, distpsnr1=4.0,
+                    ndethist=1 + i % 7, jdstarthist=2460690.5, candidate={"candid": base + i},
                 )
-                for i in range(start, min(n_subjects, start + 5000))
+                for i in range(start, min(extra, start + 5000))
             ]
         )  # fmt: skip
         Stamps.objects.bulk_create(
             [Stamps(alert=a, height=63, width=63, science=blank, template=blank, difference=blank) for a in alerts]
         )
-    owner = get_user_model().objects.create_user("load-scientist", password=None)
+    owner = get_user_model().objects.create_user("bench-scientist", password=None)
     grant_role(owner, SCIENTIST)
     campaign = Campaign.objects.create(
-        name="Load real/bogus", slug=SLUG, owner=owner, classes=[dict(c) for c in REAL_BOGUS_CLASSES],
-        state=Campaign.State.LIVE, retire_after=retire_after, gold_share=0.0, exploration_share=0.2,
+        name="Bench real/bogus", slug=SLUG, owner=owner, classes=[dict(c) for c in REAL_BOGUS_CLASSES],
+        state=Campaign.State.LIVE, retire_after=retire_after, gold_share=gold_share, exploration_share=0.2,
     )  # fmt: skip
     rng = random.Random(1)
     ids = list(Alert.objects.values_list("id", flat=True))
     Subject.objects.bulk_create(
-        [Subject(campaign=campaign, alert_id=i, random_key=rng.random(), priority=rng.random()) for i in ids],
+        [
+            Subject(
+                campaign=campaign, alert_id=alert_id, random_key=rng.random(), priority=rng.random(),
+                gold_answer=rng.choice(("real", "bogus")) if gold_share and j % 100 == 0 else "",
+            )
+            for j, alert_id in enumerate(ids)
+        ],
         batch_size=5000,
-    )
+    )  # fmt: skip
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
+        # Seeding (and CREATE DATABASE) leaves dirty pages that the kernel writes back over the following seconds,
+        # into the measured window: the votes' COMMITs then wait behind that writeback for their WAL fsync.
+        # A checkpoint and a sync put the seed on disk before the clock starts.
+        cursor.execute("CHECKPOINT")
+    os.sync()
     note(f"live campaign with {len(ids)} subjects, retiring after {retire_after} votes")
     return campaign.pk
 
@@ -298,206 +345,10 @@ def server_env(db_url: str, redis_url: str) -> dict:
     }
 
 
-# ------------------------------------------------------------------------------------------ volunteers
-
-
-@dataclass
-class Tally:
-    next_ms: list[float] = field(default_factory=list)
-    vote_ms: list[float] = field(default_factory=list)
-    sent: list[str] = field(default_factory=list)
-    acked: list[str] = field(default_factory=list)
-    replays: int = 0  # acknowledged as already stored (a retry after a lost answer)
-    gave_up: list[str] = field(default_factory=list)
-    shown_twice: int = 0
-    retired_refusals: int = 0
-    duplicate_refusals: int = 0
-    exhausted: int = 0
-    errors: Counter = field(default_factory=Counter)
-    ack_times: list[float] = field(default_factory=list)
-    failure_times: list[float] = field(default_factory=list)
-    volunteer_ids: set[int] = field(default_factory=set)
-
-
 def percentile(values: list[float], q: int) -> float:
+    """The q-th percentile; the largest value of fewer than twenty (too few to say more), NaN of none."""
     if not values:
         return float("nan")
     if len(values) < 20:
         return max(values)
     return statistics.quantiles(values, n=100)[q - 1]
-
-
-async def volunteer(
-    v: dict, ports: list[int], until: float, think_ms: float, tally: Tally, *, retry_for: float
-) -> None:
-    """One volunteer as the classify page behaves: next subject, a pause, the vote; a vote that fails (network,
-    5xx) is retried with the same idempotency key, with backoff, for up to ``retry_for`` seconds."""
-    import httpx2
-
-    cookies = {"sessionid": v["session"], "csrftoken": v["csrf"]}
-    headers = {"X-CSRFToken": v["csrf"], "Accept": "application/json"}
-    rng = random.Random(v["user_id"])
-    tally.volunteer_ids.add(v["user_id"])
-    seen: set[int] = set()
-    port_index = v["user_id"] % len(ports)
-    await asyncio.sleep(rng.random() * max(0.2, think_ms / 1000))
-
-    def client():
-        return httpx2.AsyncClient(
-            base_url=f"http://127.0.0.1:{ports[port_index]}", cookies=cookies, headers=headers, timeout=15,
-            limits=httpx2.Limits(max_connections=1, max_keepalive_connections=1),
-        )  # fmt: skip
-
-    c = client()
-    try:
-        while time.monotonic() < until:
-            t0 = time.perf_counter()
-            try:
-                r = await c.get(f"/api/campaigns/{SLUG}/next/?n=1")
-            except httpx2.HTTPError as exc:
-                tally.errors[f"next:{type(exc).__name__}"] += 1
-                await asyncio.sleep(0.5)
-                continue
-            if r.status_code != 200:
-                tally.errors[f"next:{r.status_code}"] += 1
-                await asyncio.sleep(0.5)
-                continue
-            tally.next_ms.append((time.perf_counter() - t0) * 1000)
-            subjects = r.json()["subjects"]
-            if not subjects:
-                tally.exhausted += 1
-                await asyncio.sleep(1.0)
-                continue
-            subject = subjects[0]["id"]
-            if subject in seen:
-                tally.shown_twice += 1
-            seen.add(subject)
-            if think_ms:
-                await asyncio.sleep(think_ms * rng.uniform(0.5, 1.5) / 1000)
-            key = str(uuid.uuid4())
-            body = {"subject": subject, "answer": rng.choice(("real", "bogus", "real", "skip")), "idempotency_key": key}
-            tally.sent.append(key)
-            give_up_at = time.monotonic() + retry_for
-            attempt = 0
-            while True:
-                t0 = time.perf_counter()
-                try:
-                    r = await c.post(f"/api/campaigns/{SLUG}/votes/", json=body)
-                    status = r.status_code
-                except httpx2.HTTPError as exc:
-                    status, r = None, exc
-                if status in (200, 201):
-                    if attempt == 0:
-                        tally.vote_ms.append((time.perf_counter() - t0) * 1000)
-                    tally.acked.append(key)
-                    tally.ack_times.append(time.monotonic())
-                    tally.replays += status == 200
-                    break
-                if status == 409 and r.json().get("code") == "retired":
-                    tally.retired_refusals += 1
-                    break
-                if status == 409 and r.json().get("code") == "duplicate":
-                    tally.duplicate_refusals += 1
-                    break
-                if status is not None and status < 500:
-                    tally.errors[f"vote:{status}:{r.json().get('code')}"] += 1
-                    break
-                tally.errors[f"vote:{status or type(r).__name__}"] += 1
-                tally.failure_times.append(time.monotonic())
-                if time.monotonic() > give_up_at:
-                    tally.gave_up.append(key)
-                    break
-                attempt += 1
-                await asyncio.sleep(min(2.0, 0.1 * 2**attempt) * rng.uniform(0.5, 1.5))
-                if isinstance(r, httpx2.HTTPError):
-                    # The server may have gone away: a new connection (as a browser would open).
-                    await c.aclose()
-                    c = client()
-            await asyncio.sleep(0)
-    finally:
-        await c.aclose()
-
-
-def warm_up(ports: list[int], v: dict) -> None:
-    """One next-subject request per server before the clock starts: the first request of a process imports
-    the scoring code (TensorFlow) and would otherwise be counted as the volunteers' wait."""
-    import httpx2
-
-    t = time.monotonic()
-    for port in ports:
-        with httpx2.Client(
-            base_url=f"http://127.0.0.1:{port}", cookies={"sessionid": v["session"]}, timeout=300
-        ) as client:
-            r = client.get(f"/api/campaigns/{SLUG}/next/?n=1")
-            if r.status_code != 200:
-                raise RuntimeError(f"warm-up on port {port}: HTTP {r.status_code}")
-    note(f"servers warmed up in {time.monotonic() - t:.1f} s")
-
-
-async def run_volunteers(vs: list[dict], ports: list[int], seconds: float, think_ms: float, *, retry_for: float,
-                         during=None) -> tuple[Tally, float]:  # fmt: skip
-    """Run the volunteers for ``seconds``; ``during(tally, started)``, if given, runs alongside (a fault)."""
-    tally = Tally()
-    started = time.monotonic()
-    until = started + seconds
-    tasks = [volunteer(v, ports, until, think_ms, tally, retry_for=retry_for) for v in vs]
-    if during is not None:
-        tasks.append(during(tally, started))
-    await asyncio.gather(*tasks)
-    return tally, time.monotonic() - started
-
-
-# ------------------------------------------------------------------------------------------ checks
-
-
-def verify(campaign_id: int, tally: Tally) -> dict:
-    """What must hold after any run, read from the database."""
-    from django.db.models import Count
-
-    from labeling.models import SKIP, Campaign, Subject, Vote
-    from labeling.votes import retirement_reason
-
-    campaign = Campaign.objects.get(pk=campaign_id)
-    acked = set(tally.acked)
-    sent = set(tally.sent)
-    stored_keys = set()
-    for start in range(0, len(tally.sent), 5000):
-        chunk = tally.sent[start : start + 5000]
-        stored_keys |= {
-            str(k) for k in Vote.objects.filter(idempotency_key__in=chunk).values_list("idempotency_key", flat=True)
-        }
-    # This run's volunteers' votes (earlier runs on the same campaign had volunteers of their own).
-    votes = Vote.objects.filter(campaign=campaign, volunteer_id__in=tally.volunteer_ids)
-    n_votes = votes.count()
-    distinct_pairs = votes.values("subject", "volunteer").distinct().count()
-    per_key = votes.values("idempotency_key").annotate(n=Count("id")).filter(n__gt=1).count()
-    ghosts = n_votes - len(stored_keys)  # stored votes whose key no client sent
-
-    by_subject: dict[int, list[str]] = {}
-    everyone = Vote.objects.filter(campaign=campaign)
-    for subject_id, answer in everyone.order_by("created_at", "id").values_list("subject_id", "answer"):
-        by_subject.setdefault(subject_id, []).append(answer)
-    counter_mismatches = retirement_mismatches = 0
-    for s in Subject.objects.filter(campaign=campaign).values("id", "n_classifications", "n_votes", "retired"):
-        answers = by_subject.get(s["id"], [])
-        if s["n_classifications"] != len(answers) or s["n_votes"] != sum(a != SKIP for a in answers):
-            counter_mismatches += 1
-        should = bool(retirement_reason(campaign=campaign, answers=answers))
-        # Retired exactly when the rule was met, and by the last vote (no vote after retirement got in).
-        exact = should == s["retired"] and (
-            not should or not retirement_reason(campaign=campaign, answers=answers[:-1])
-        )
-        retirement_mismatches += not exact
-    return {
-        "votes_sent": len(sent),
-        "votes_acked": len(acked),
-        "votes_stored": n_votes,
-        "votes_lost": len(acked - stored_keys),
-        "votes_doubled": (n_votes - distinct_pairs) + per_key + max(0, ghosts),
-        "stored_not_acked": len(stored_keys - acked),
-        "gave_up": len(tally.gave_up),
-        "shown_twice": tally.shown_twice,
-        "counter_mismatches": counter_mismatches,
-        "retirement_mismatches": retirement_mismatches,
-        "retired_subjects": Subject.objects.filter(campaign=campaign, retired=True).count(),
-    }

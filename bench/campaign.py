@@ -18,19 +18,14 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import resource
 import statistics
-import sys
 import time
-from pathlib import Path
+from functools import partial
 
-from blinkbench import recreate_database  # bench/ is the running script's folder, so on sys.path
-from blinkbench import shared_server_url as server_url
+import blinkbench as bb  # bench/ is the running script's folder, so on sys.path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+emit = partial(bb.emit, "campaign")
 BENCH_DB = "blink_bench_campaign"
 
 FILTERS = {
@@ -49,10 +44,6 @@ FILTERS = {
     "no_sso_positive": {"no_sso": True, "isdiffpos": True, "drb": {"gt": 0.9}},
     "all_alerts": {},
 }
-
-
-def emit(metric: str, value: float, **context) -> None:
-    print(json.dumps({"bench": "campaign", "metric": metric, "value": round(value, 2), **context}), flush=True)
 
 
 FILL_ALERTS = """
@@ -220,17 +211,9 @@ def main() -> None:
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args()
 
-    admin = server_url()
-    os.environ["DATABASE_URL"] = recreate_database(admin, BENCH_DB)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import django
+    with bb.bench_database(BENCH_DB, keep=args.keep_db):
+        from django.db import connection
 
-    django.setup()
-    from django.core.management import call_command
-    from django.db import connection
-
-    try:
-        call_command("migrate", verbosity=0)
         t0 = time.perf_counter()
         with connection.cursor() as cursor:
             # Building the indexes once after the insert is several times faster than updating ~20 of them
@@ -251,10 +234,6 @@ def main() -> None:
         emit("fill_alerts_s", time.perf_counter() - t0, alerts=args.alerts, db="postgresql")
         time_counts(args.repeat, args.alerts)
         time_exports(args.votes)
-    finally:
-        connection.close()
-        if not args.keep_db:
-            recreate_database(admin, BENCH_DB, drop_only=True)
 
 
 if __name__ == "__main__":

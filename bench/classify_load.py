@@ -36,192 +36,35 @@ import gc
 import json
 import os
 import random
-import secrets
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from functools import partial
 from pathlib import Path
 
-from blinkbench import recreate_database  # bench/ is the running script's folder, so on sys.path
-from blinkbench import shared_server_url as server_url
+import blinkbench as bb  # bench/ is the running script's folder, so on sys.path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+emit = partial(bb.emit, "classify")
 BENCH_DB = "blink_bench_classify"
-CAMPAIGN_SLUG = "bench-real-bogus"
 DEMO_ALERTS = 200
-
-
-def emit(metric: str, value: float, **context) -> None:
-    print(json.dumps({"bench": "classify", "metric": metric, "value": round(value, 2), **context}), flush=True)
-
-
-def note(text: str) -> None:
-    print(f"# {text}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-# ------------------------------------------------------------------------------------------------ seeding
-
-
-def seed(n_subjects: int) -> int:
-    """Demo alerts through the ingest path, synthetic rows up to n_subjects, one live campaign. Returns its id."""
-    import datetime as dt
-
-    from django.contrib.auth import get_user_model
-
-    from core.roles import SCIENTIST, grant_role
-    from fixtures.demo_alerts import write_demo_alerts
-    from labeling.ingest import ingest_paths
-    from labeling.models import REAL_BOGUS_CLASSES, Alert, Campaign, Subject
-
-    with tempfile.TemporaryDirectory() as tmp:
-        # workers=0: decode in this process (a spawned pool would have to set Django up again).
-        report = ingest_paths(write_demo_alerts(Path(tmp), n=DEMO_ALERTS, seed=4), workers=0)
-    note(f"ingested {report.new} demo alerts")
-    extra = max(0, n_subjects - Alert.objects.count())
-    base = 9_000_000_000_000_000
-    for start in range(0, extra, 5000):
-        Alert.objects.bulk_create(
-            [
-                Alert(
-                    candid=base + i,
-                    object_id=f"ZTF24{i:07d}",
-                    jd=2460400.5 + i * 1e-4,
-                    night=dt.date(2024, 4, 1),
-                    fid=1 + i % 2,
-                    ra=(i * 0.37) % 360,
-                    dec=-20 + (i % 80),
-                    gal_l=(i * 0.11) % 360,
-                    gal_b=-60 + (i % 120),
-                    magpsf=16 + (i % 50) / 10,
-                    sigmapsf=0.08,
-                    isdiffpos=i % 3 != 0,
-                    fwhm=2.0 + (i % 10) / 10,
-                    elong=1.1,
-                    classtar=0.8,
-                    sgscore1=0.3,
-                    distpsnr1=4.0,
-                    ndethist=1 + i % 7,
-                    jdstarthist=2460390.5,
-                    candidate={"candid": base + i},
-                )
-                for i in range(start, min(extra, start + 5000))
-            ]
-        )
-    owner = get_user_model().objects.create_user("bench-scientist", password=None)
-    grant_role(owner, SCIENTIST)
-    campaign = Campaign.objects.create(
-        name="Bench real/bogus",
-        slug=CAMPAIGN_SLUG,
-        owner=owner,
-        classes=[dict(c) for c in REAL_BOGUS_CLASSES],
-        state=Campaign.State.LIVE,
-        retire_after=5,
-        gold_share=0.1,
-        exploration_share=0.2,
-    )
-    rng = random.Random(1)
-    alert_ids = list(Alert.objects.values_list("id", flat=True))
-    for start in range(0, len(alert_ids), 5000):
-        Subject.objects.bulk_create(
-            [
-                Subject(
-                    campaign=campaign,
-                    alert_id=alert_id,
-                    random_key=rng.random(),
-                    priority=rng.random(),  # as a scored queue would order them
-                    gold_answer=rng.choice(("real", "bogus")) if (start + j) % 100 == 0 else "",
-                )
-                for j, alert_id in enumerate(alert_ids[start : start + 5000])
-            ]
-        )
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
-        # Seeding (and CREATE DATABASE) leaves tens of MB of dirty pages that the kernel writes back over the next
-        # ~30 s, into the measured window: the votes' COMMITs then wait behind that writeback for their WAL fsync
-        # (logged at 50-220 ms). A checkpoint and a sync put the seed on disk before the clock starts.
-        cursor.execute("CHECKPOINT")
-    os.sync()
-    note(f"campaign with {len(alert_ids)} subjects ({len(alert_ids) // 100} gold)")
-    return campaign.pk
-
-
-def sessions_for(prefix: str, n: int) -> list[dict]:
-    """N volunteers with a logged-in session each (what a form login stores, without N password hashes)."""
-    from django.conf import settings
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
-    from django.contrib.auth.hashers import make_password
-    from django.contrib.sessions.backends.db import SessionStore
-
-    User = get_user_model()
-    password = make_password("bench-volunteer-pw")
-    users = User.objects.bulk_create([User(username=f"{prefix}-{i}", password=password) for i in range(n)])
-    out = []
-    for user in users:
-        session = SessionStore()
-        session[SESSION_KEY] = str(user.pk)
-        session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[-1]
-        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-        session.create()
-        out.append({"user_id": user.pk, "session": session.session_key, "csrf": secrets.token_hex(16)})
-    return out
 
 
 # ------------------------------------------------------------------------------------------------ server
 
 
-def start_servers(db_url: str, workers: int, log_dir: Path) -> tuple[list[subprocess.Popen], list[int]]:
-    env = {
+def server_env(db_url: str) -> dict:
+    return {
         **os.environ,
         "DATABASE_URL": db_url,
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "DB_POOL_MAX_SIZE": os.environ.get("BLINK_BENCH_POOL_SIZE", "8"),
         "DJANGO_DEBUG": "0",
-        "DJANGO_SECRET_KEY": os.environ["DJANGO_SECRET_KEY"],
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "BLINK_LOG_LEVEL": "WARNING",
         "BLINK_CHANNEL_PREFIX": f"bench{os.getpid()}",
     }
-    procs, ports = [], []
-    for i in range(workers):
-        port = free_port()
-        # A file, not a pipe nobody reads: a full pipe would stall daphne at its first long traceback.
-        log = open(log_dir / f"daphne-{i}.log", "wb")  # noqa: SIM115 - lives as long as the server
-        procs.append(
-            subprocess.Popen(
-                [str(ROOT / ".venv" / "bin" / "daphne"), "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        )
-        ports.append(port)
-    for proc, port in zip(procs, ports, strict=True):
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                sys.exit(f"daphne on port {port} exited; see {log_dir}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    sys.exit(f"daphne on port {port} did not start within 60 s")
-                time.sleep(0.2)
-    return procs, ports
 
 
 def cpu_seconds(pid: int) -> float:
@@ -243,16 +86,6 @@ def machine_jiffies() -> tuple[int, int]:
     return sum(values) - idle, sum(values)
 
 
-def stop_servers(procs: list[subprocess.Popen]) -> None:
-    for proc in procs:
-        proc.terminate()
-    for proc in procs:
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
 def check_form_login(port: int) -> None:
     """One volunteer through the real login form, so the bench's sessions are the ones a login makes."""
     import re
@@ -271,23 +104,23 @@ def check_form_login(port: int) -> None:
         )
         if r.status_code != 302:
             sys.exit(f"form login failed: HTTP {r.status_code}")
-        r = client.get(f"/api/campaigns/{CAMPAIGN_SLUG}/next/?n=1")
+        r = client.get(f"/api/campaigns/{bb.SLUG}/next/?n=1")
         if r.status_code != 200 or not r.json()["subjects"]:
             sys.exit(f"next subject after a form login failed: HTTP {r.status_code}")
-    note("form login + next subject: ok")
+    bb.note("form login + next subject: ok")
 
 
 def warm_up(ports: list[int]) -> None:
     """A few requests to every server first: its first ones import the URL conf and every API module."""
     import httpx2
 
-    volunteer = sessions_for("bench-warmup", 1)[0]
+    volunteer = bb.sessions_for("bench-warmup", 1)[0]
     cookies = {"sessionid": volunteer["session"], "csrftoken": volunteer["csrf"]}
     for port in ports:
         with httpx2.Client(base_url=f"http://127.0.0.1:{port}", cookies=cookies, timeout=120) as client:
             for _ in range(3):
-                client.get(f"/api/campaigns/{CAMPAIGN_SLUG}/next/?n=1")
-    note(f"warmed up {len(ports)} server(s)")
+                client.get(f"/api/campaigns/{bb.SLUG}/next/?n=1")
+    bb.note(f"warmed up {len(ports)} server(s)")
 
 
 # ------------------------------------------------------------------------------------------------ clients
@@ -327,7 +160,7 @@ async def volunteer_loop(client, start_at: float, until: float, think_ms: float,
         while time.monotonic() < until:
             t0 = time.perf_counter()
             try:
-                r = await client.get(f"/api/campaigns/{CAMPAIGN_SLUG}/next/?n=1")
+                r = await client.get(f"/api/campaigns/{bb.SLUG}/next/?n=1")
             except httpx2.HTTPError as exc:
                 tally.error(f"next:{type(exc).__name__}")
                 await asyncio.sleep(0.5)
@@ -356,7 +189,7 @@ async def volunteer_loop(client, start_at: float, until: float, think_ms: float,
             for attempt in range(4):  # the page's outbox retries with the same key
                 t0 = time.perf_counter()
                 try:
-                    r = await client.post(f"/api/campaigns/{CAMPAIGN_SLUG}/votes/", json=body)
+                    r = await client.post(f"/api/campaigns/{bb.SLUG}/votes/", json=body)
                 except httpx2.HTTPError as exc:
                     tally.error(f"vote:{type(exc).__name__}")
                     await asyncio.sleep(0.2 * 2**attempt)
@@ -383,18 +216,10 @@ def percentile(values: list[float], q: int) -> float | None:
     return round(statistics.quantiles(values, n=100)[q - 1], 2)
 
 
-def p95(values: list[float]) -> float:
-    if not values:
-        return float("nan")
-    if len(values) < 20:
-        return max(values)
-    return statistics.quantiles(values, n=100)[94]
-
-
 async def run_load(volunteers: list[dict], ports: list[int], seconds: float, think_ms: float) -> tuple[Tally, float]:
     tally = Tally()
-    # Clients first: making one takes ~20 ms of CPU (httpx builds an SSL context), and made inside the loops they
-    # held the arrivals back until the last was built, so the volunteers all arrived in the same ~100 ms.
+    # Clients first: making one costs CPU (httpx builds an SSL context), and made inside the loops they held the
+    # arrivals back until the last was built, so the volunteers all arrived at nearly the same moment.
     clients = [client_for(v, ports[i % len(ports)]) for i, v in enumerate(volunteers)]
     started = time.monotonic()
     until = started + seconds
@@ -430,80 +255,67 @@ def main() -> None:
     args = parser.parse_args()
     ns = [int(x) for x in args.volunteers.split(",") if x.strip()]
 
-    admin = server_url()
-    db_url = recreate_database(admin, BENCH_DB)
-    os.environ["DATABASE_URL"] = db_url
-    # Sessions made here must verify in the servers: same key in both.
-    os.environ["DJANGO_SECRET_KEY"] = secrets.token_urlsafe(64)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.setdefault("BLINK_LOG_LEVEL", "WARNING")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    procs: list[subprocess.Popen] = []
-    try:
-        t = time.monotonic()
-        call_command("migrate", verbosity=0)
-        note(f"migrated in {time.monotonic() - t:.0f} s")
-        seed(args.subjects)
+    with bb.bench_database(BENCH_DB, keep=args.keep_db) as db_url:
+        bb.seed_campaign(n_subjects=args.subjects, retire_after=5, demo_alerts=DEMO_ALERTS, gold_share=0.1)
         log_dir = Path(tempfile.mkdtemp(prefix="blink-bench-classify-"))
-        note(f"server logs in {log_dir}")
-        procs, ports = start_servers(db_url, args.workers, log_dir)
-        check_form_login(ports[0])
-        warm_up(ports)
-        from django.db import connection
+        bb.note(f"server logs in {log_dir}")
+        servers = bb.Servers(server_env(db_url), log_dir)
+        try:
+            servers.start(args.workers)
+            check_form_login(servers.ports[0])
+            warm_up(servers.ports)
+            measure(ns, servers, args)
+        finally:
+            servers.stop()
 
-        for n in ns:
-            volunteers = sessions_for(f"bench-v{n}", n)
-            connection.close()
-            client_cpu, server_cpu = time.process_time(), sum(cpu_seconds(p.pid) for p in procs)
-            machine = machine_jiffies()
-            # The volunteers' clock: a full collection of this process's heap (Django, the seeded models) stalls
-            # every simulated volunteer for ~100 ms and would be counted as server latency.
-            gc.collect()
-            gc.freeze()
-            tally, elapsed = asyncio.run(run_load(volunteers, ports, args.seconds, args.think_ms))
-            # Where the 2 cores went: the simulated volunteers run on the same machine as the servers.
-            client_cpu = time.process_time() - client_cpu
-            server_cpu = sum(cpu_seconds(p.pid) for p in procs) - server_cpu
-            busy, total = (b - a for a, b in zip(machine, machine_jiffies(), strict=True))
-            lost, stored = votes_lost(tally.acked)
-            context = {
-                "n": n,
-                "loadavg_1m": round(os.getloadavg()[0], 1),
-                "think_ms": args.think_ms,
-                "workers": args.workers,
-                "seconds": round(elapsed, 1),
-                "db": "postgresql",
-                "server_cpu_s": round(server_cpu, 1),
-                "client_cpu_s": round(client_cpu, 1),
-                "machine_busy": round(busy / total, 2) if total else None,
-            }
-            for metric, values in (("next_subject_p95_ms", tally.next_ms), ("vote_p95_ms", tally.vote_ms)):
-                spread = {"p50_ms": percentile(values, 50), "p99_ms": percentile(values, 99)}
-                emit(metric, p95(values), requests=len(values), **spread, **context)
-            if os.environ.get("BLINK_BENCH_DUMP"):
-                Path(os.environ["BLINK_BENCH_DUMP"]).write_text(json.dumps(sorted(tally.timeline)))
-            emit("votes_per_s", len(tally.acked) / elapsed, acked=len(tally.acked), **context)
-            emit(
-                "votes_lost",
-                lost,
-                acked=len(tally.acked),
-                stored=stored,
-                retired_refusals=tally.retired,
-                exhausted=tally.exhausted,
-                errors=tally.errors,
-                **context,
-            )
-    finally:
-        stop_servers(procs)
-        from django.db import connections
 
-        connections.close_all()
-        if not args.keep_db:
-            recreate_database(admin, BENCH_DB, drop_only=True)
+def measure(ns: list[int], servers, args) -> None:
+    """For each N: N fresh volunteers load the servers for --seconds; their latencies and votes, as JSON lines."""
+    procs, ports = servers.procs, servers.ports
+    from django.db import connection
+
+    for n in ns:
+        volunteers = bb.sessions_for(f"bench-v{n}", n)
+        connection.close()
+        client_cpu, server_cpu = time.process_time(), sum(cpu_seconds(p.pid) for p in procs)
+        machine = machine_jiffies()
+        # The volunteers' clock: a full collection of this process's heap (Django, the seeded models) stalls
+        # every simulated volunteer at once and would be counted as server latency.
+        gc.collect()
+        gc.freeze()
+        tally, elapsed = asyncio.run(run_load(volunteers, ports, args.seconds, args.think_ms))
+        # Where the 2 cores went: the simulated volunteers run on the same machine as the servers.
+        client_cpu = time.process_time() - client_cpu
+        server_cpu = sum(cpu_seconds(p.pid) for p in procs) - server_cpu
+        busy, total = (b - a for a, b in zip(machine, machine_jiffies(), strict=True))
+        lost, stored = votes_lost(tally.acked)
+        context = {
+            "n": n,
+            "loadavg_1m": round(os.getloadavg()[0], 1),
+            "think_ms": args.think_ms,
+            "workers": args.workers,
+            "seconds": round(elapsed, 1),
+            "db": "postgresql",
+            "server_cpu_s": round(server_cpu, 1),
+            "client_cpu_s": round(client_cpu, 1),
+            "machine_busy": round(busy / total, 2) if total else None,
+        }
+        for metric, values in (("next_subject_p95_ms", tally.next_ms), ("vote_p95_ms", tally.vote_ms)):
+            spread = {"p50_ms": percentile(values, 50), "p99_ms": percentile(values, 99)}
+            emit(metric, bb.percentile(values, 95), requests=len(values), **spread, **context)
+        if os.environ.get("BLINK_BENCH_DUMP"):
+            Path(os.environ["BLINK_BENCH_DUMP"]).write_text(json.dumps(sorted(tally.timeline)))
+        emit("votes_per_s", len(tally.acked) / elapsed, acked=len(tally.acked), **context)
+        emit(
+            "votes_lost",
+            lost,
+            acked=len(tally.acked),
+            stored=stored,
+            retired_refusals=tally.retired,
+            exhausted=tally.exhausted,
+            errors=tally.errors,
+            **context,
+        )
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import blinkbench as bb  # noqa: E402
+import simulated_volunteers as sv  # noqa: E402
 
 SCENARIOS = ("postgres_restart", "redis_stop", "daphne_kill", "worker_kill")
 INVARIANTS = ("votes_lost", "votes_doubled", "counter_mismatches", "retirement_mismatches", "shown_twice")
@@ -42,7 +43,7 @@ def report(scenario: str, checks: dict, facts: dict, extra_ok: bool = True) -> b
     return held
 
 
-def first_ack_after(tally: bb.Tally, moment: float) -> float | None:
+def first_ack_after(tally: sv.Tally, moment: float) -> float | None:
     later = [t for t in tally.ack_times if t > moment]
     return round(min(later) - moment, 2) if later else None
 
@@ -62,13 +63,13 @@ def postgres_restart(ctx, volunteers) -> bool:
         facts["_back_at"] = t1
 
     tally, _ = asyncio.run(
-        bb.run_volunteers(volunteers, ctx.servers.ports, ctx.seconds, 1000, retry_for=60, during=fault)
+        sv.run_volunteers(volunteers, ctx.servers.ports, ctx.seconds, 1000, retry_for=60, during=fault)
     )
     back = facts.pop("_back_at")
     facts["first_ack_after_restart_s"] = first_ack_after(tally, back)
     facts["failed_attempts_retried"] = sum(v for k, v in tally.errors.items() if k.startswith("vote:"))
     facts["errors"] = dict(tally.errors)
-    checks = bb.verify(ctx.campaign_id, tally)
+    checks = sv.verify(ctx.campaign_id, tally)
     recovered = facts["first_ack_after_restart_s"] is not None and facts["first_ack_after_restart_s"] < 10
     return report("postgres_restart", checks, facts, recovered and checks["gave_up"] == 0)
 
@@ -117,14 +118,14 @@ def redis_stop(ctx, volunteers) -> bool:
         facts["live_count_messages_before_outage"] = sum(t < stopped for t in before_msgs)
         facts["live_counts_resume_after_s"] = round(min(after_msgs) - back, 2) if after_msgs else None
         # A raw layer subscription made before the outage: Redis kept no state, so it is gone (classify-page
-        # sockets join their groups again every BLINK["LIVE_REJOIN_SECONDS"]; tests/frontend/test_classify_live.py).
+        # sockets join their groups again every blink_setting("LIVE_REJOIN_SECONDS"); tests/frontend/test_classify_live.py).
         facts["old_subscription_resumed"] = any(t > back for t in before_msgs)
 
     tally, _ = asyncio.run(
-        bb.run_volunteers(volunteers, ctx.servers.ports, ctx.seconds, 1000, retry_for=60, during=fault)
+        sv.run_volunteers(volunteers, ctx.servers.ports, ctx.seconds, 1000, retry_for=60, during=fault)
     )
     facts["errors"] = dict(tally.errors)
-    checks = bb.verify(ctx.campaign_id, tally)
+    checks = sv.verify(ctx.campaign_id, tally)
     ok = facts["votes_acked_during_outage"] > 0 and facts["live_counts_resume_after_s"] is not None
     return report("redis_stop", checks, facts, ok)
 
@@ -142,11 +143,11 @@ def daphne_kill(ctx, volunteers) -> bool:
         facts["down_s"] = round(time.monotonic() - killed, 1)
 
     tally, _ = asyncio.run(
-        bb.run_volunteers(volunteers, ctx.servers.ports, ctx.seconds, 1000, retry_for=60, during=fault)
+        sv.run_volunteers(volunteers, ctx.servers.ports, ctx.seconds, 1000, retry_for=60, during=fault)
     )
     facts.pop("_killed")
     facts["errors"] = dict(tally.errors)
-    checks = bb.verify(ctx.campaign_id, tally)
+    checks = sv.verify(ctx.campaign_id, tally)
     # No transaction of the killed process was left open (PostgreSQL rolled back what it had begun).
     from django.db import connection
 
@@ -158,15 +159,16 @@ def daphne_kill(ctx, volunteers) -> bool:
 
 def worker_kill(ctx, volunteers) -> bool:
     """A retraining runs in db_worker while volunteers vote; the worker is killed -9 after its first epoch."""
-    from activelearning import retraining
+    from activelearning.policy import request_retraining
     from classifiers.models import ModelVersion, TrainingRun
+    from classifiers.runs.worker import reap_stale_runs
 
     campaign = prepare_training_campaign()
-    from tests.activelearning.helpers import register_braai
+    from tests.conftest import register_untrained_braai
 
-    active = register_braai(seed=0)
+    active = register_untrained_braai(seed=0, promote=True)
     n_versions = ModelVersion.objects.count()
-    run, _ = retraining.trigger_retraining(
+    run, _ = request_retraining(
         task="real_bogus", campaign=campaign, user=None, options={"epochs": 40, "patience": 40, "batch_size": 4}
     )
     facts: dict = {"active_before": active.label}
@@ -177,7 +179,7 @@ def worker_kill(ctx, volunteers) -> bool:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             progress = await loop.run_in_executor(None, lambda: TrainingRun.objects.get(pk=run.pk).progress)
-            if any(e.get("event") == "epoch" for e in progress):
+            if any(e.get("step") == "epoch" for e in progress):
                 break
             await asyncio.sleep(0.5)
         facts["reached_first_epoch"] = time.monotonic() < deadline
@@ -186,7 +188,7 @@ def worker_kill(ctx, volunteers) -> bool:
         facts["killed_at_epoch"] = True
 
     tally, _ = asyncio.run(
-        bb.run_volunteers(volunteers, ctx.servers.ports, max(ctx.seconds, 60), 1000, retry_for=60, during=fault)
+        sv.run_volunteers(volunteers, ctx.servers.ports, max(ctx.seconds, 60), 1000, retry_for=60, during=fault)
     )
     active.refresh_from_db()
     run.refresh_from_db()
@@ -195,7 +197,7 @@ def worker_kill(ctx, volunteers) -> bool:
     facts["run_status_after_kill"] = run.status
     # The reaper (at the next trigger or task start, after TRAINING_STALE_SECONDS) fails the run and queues one
     # retry; called here at once instead of waiting two minutes.
-    reaped = retraining.reap_stale_runs(stale_after=0)
+    reaped = reap_stale_runs(stale_after=0)
     run.refresh_from_db()
     retry = TrainingRun.objects.filter(options__retry_of=run.pk).first()
     facts["reaped"] = [r.pk for r in reaped] == [run.pk]
@@ -216,7 +218,7 @@ def worker_kill(ctx, volunteers) -> bool:
         facts["retry_status"] = retry.status
         facts["retry_attempts"] = retry.attempts
     facts["errors"] = dict(tally.errors)
-    checks = bb.verify(ctx.campaign_id, tally)
+    checks = sv.verify(ctx.campaign_id, tally)
     ok = (
         facts["active_after_kill"] == facts["active_before"]
         and facts["versions_added_by_killed_run"] == 0
@@ -237,7 +239,7 @@ def prepare_training_campaign():
 
     with tempfile.TemporaryDirectory() as tmp:
         report = ingest_paths(write_demo_alerts(Path(tmp), n=60, seed=7))
-    owner = get_user_model().objects.get(username="load-scientist")
+    owner = get_user_model().objects.get(username="bench-scientist")
     campaign = Campaign.objects.create(
         name="Training", slug="training", owner=owner, classes=REAL_BOGUS_CLASSES, state=Campaign.State.LIVE
     )
@@ -292,7 +294,7 @@ def main() -> None:
         connection.close()
         ctx.servers.start(2)
         bb.note(f"daphne on {ctx.servers.ports}; logs in {ctx.servers.log_dir}")
-        bb.warm_up(ctx.servers.ports, warm)
+        sv.warm_up(ctx.servers.ports, warm)
         for name in scenarios:
             bb.note(f"scenario {name}")
             volunteers = bb.sessions_for(name, args.volunteers)

@@ -29,13 +29,56 @@ import asyncio
 import os
 import sys
 import tempfile
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import blinkbench as bb  # noqa: E402
+import simulated_volunteers as sv  # noqa: E402
+
+emit = partial(bb.emit, "load")
 
 BENCH_DB = "blink_bench_load"
+
+
+def run(args, db_url: str, redis_url: str) -> bool:
+    """Seed, serve, let the volunteers loop, check the books; True when every check held."""
+    servers = bb.Servers(bb.server_env(db_url, redis_url), Path(tempfile.mkdtemp(prefix="blink-bench-load-")))
+    try:
+        campaign_id = bb.seed_campaign(n_subjects=args.subjects, retire_after=args.retire_after)
+        volunteers = bb.sessions_for("load", args.volunteers)
+        warm = bb.sessions_for("warm", 1)[0]
+        from django.db import connection
+
+        connection.close()
+        servers.start(args.workers)
+        bb.note(f"{args.workers} daphne on ports {servers.ports}; logs in {servers.log_dir}")
+        sv.warm_up(servers.ports, warm)
+        tally, elapsed = asyncio.run(
+            sv.run_volunteers(volunteers, servers.ports, args.seconds, args.think_ms, retry_for=30.0)
+        )
+        checks = sv.verify(campaign_id, tally)
+    finally:
+        servers.stop()
+    context = {
+        "n": args.volunteers, "seconds": round(elapsed, 1), "think_ms": args.think_ms, "workers": args.workers,
+        "db": "postgresql", "redis": True, "private_servers": args.private,
+        "loadavg_1m": round(os.getloadavg()[0], 1),
+    }  # fmt: skip
+    emit("votes_per_s", len(tally.acked) / elapsed, acked=len(tally.acked), **context)
+    for metric, values, q in (("vote_p95_ms", tally.vote_ms, 95), ("vote_p99_ms", tally.vote_ms, 99),
+                              ("next_subject_p95_ms", tally.next_ms, 95)):  # fmt: skip
+        emit(metric, bb.percentile(values, q), requests=len(values), **context)
+    emit("votes_lost", checks["votes_lost"], acked=checks["votes_acked"], stored=checks["votes_stored"], **context)
+    for name in ("votes_doubled", "shown_twice", "counter_mismatches", "retirement_mismatches", "retired_subjects",
+                 "stored_not_acked", "gave_up"):  # fmt: skip
+        emit(name, checks[name], **context)
+    emit("refusals", tally.retired_refusals + tally.duplicate_refusals,
+         retired=tally.retired_refusals, duplicate=tally.duplicate_refusals, exhausted=tally.exhausted,
+         errors=dict(tally.errors), **context)  # fmt: skip
+    return len(tally.acked) > 0 and all(checks[k] == 0 for k in ("votes_lost", "votes_doubled", "shown_twice",
+                                        "counter_mismatches", "retirement_mismatches"))  # fmt: skip
 
 
 def main() -> None:
@@ -63,58 +106,11 @@ def main() -> None:
     else:
         admin = bb.shared_server_url()
         redis_url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
-    db_url = bb.recreate_database(admin, BENCH_DB)
-    bb.setup_django(db_url, redis_url)
-    servers = bb.Servers(bb.server_env(db_url, redis_url), Path(tempfile.mkdtemp(prefix="blink-bench-load-")))
     ok = False
     try:
-        bb.migrate()
-        campaign_id = bb.seed_campaign(n_subjects=args.subjects, retire_after=args.retire_after)
-        volunteers = bb.sessions_for("load", args.volunteers)
-        warm = bb.sessions_for("warm", 1)[0]
-        from django.db import connection
-
-        connection.close()
-        servers.start(args.workers)
-        bb.note(f"{args.workers} daphne on ports {servers.ports}; logs in {servers.log_dir}")
-        bb.warm_up(servers.ports, warm)
-        tally, elapsed = asyncio.run(
-            bb.run_volunteers(volunteers, servers.ports, args.seconds, args.think_ms, retry_for=30.0)
-        )
-        checks = bb.verify(campaign_id, tally)
-        context = {
-            "n": args.volunteers, "seconds": round(elapsed, 1), "think_ms": args.think_ms, "workers": args.workers,
-            "db": "postgresql", "redis": True, "private_servers": args.private,
-            "loadavg_1m": round(os.getloadavg()[0], 1),
-        }  # fmt: skip
-        bb.emit("load", "votes_per_s", len(tally.acked) / elapsed, acked=len(tally.acked), **context)
-        bb.emit("load", "vote_p95_ms", bb.percentile(tally.vote_ms, 95), requests=len(tally.vote_ms), **context)
-        bb.emit("load", "vote_p99_ms", bb.percentile(tally.vote_ms, 99), requests=len(tally.vote_ms), **context)
-        bb.emit("load", "next_subject_p95_ms", bb.percentile(tally.next_ms, 95), requests=len(tally.next_ms), **context)
-        bb.emit(
-            "load",
-            "votes_lost",
-            checks["votes_lost"],
-            acked=checks["votes_acked"],
-            stored=checks["votes_stored"],
-            **context,
-        )
-        bb.emit("load", "votes_doubled", checks["votes_doubled"], **context)
-        for name in ("shown_twice", "counter_mismatches", "retirement_mismatches", "retired_subjects",
-                     "stored_not_acked", "gave_up"):  # fmt: skip
-            bb.emit("load", name, checks[name], **context)
-        bb.emit("load", "refusals", tally.retired_refusals + tally.duplicate_refusals,
-                retired=tally.retired_refusals, duplicate=tally.duplicate_refusals, exhausted=tally.exhausted,
-                errors=dict(tally.errors), **context)  # fmt: skip
-        ok = len(tally.acked) > 0 and all(checks[k] == 0 for k in ("votes_lost", "votes_doubled", "shown_twice", "counter_mismatches",
-                                          "retirement_mismatches"))  # fmt: skip
+        with bb.bench_database(BENCH_DB, keep=args.keep_db, admin_url=admin, redis_url=redis_url) as db_url:
+            ok = run(args, db_url, redis_url)
     finally:
-        servers.stop()
-        from django.db import connections
-
-        connections.close_all()
-        if not args.keep_db and pg is None:
-            bb.recreate_database(admin, BENCH_DB, drop_only=True)
         if redis is not None:
             redis.stop()
         if pg is not None:

@@ -1,7 +1,7 @@
 """Production settings: everything of ``config.settings`` plus Django's deployment checklist.
 
 ``DJANGO_SETTINGS_MODULE=config.production DJANGO_SECRET_KEY=... DJANGO_ALLOWED_HOSTS=blink.example.org
-manage.py check --deploy`` reports no issues (tests/security/test_hardening.py runs it). Blink is meant to
+manage.py check --deploy`` reports no issues (tests/security/test_production_settings.py runs it). Blink is meant to
 sit behind a TLS-terminating reverse proxy that sets X-Forwarded-Proto and caps request bodies.
 """
 

@@ -6,13 +6,16 @@ used when present, and tests that need them skip with a clear message when not.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import connection
 
 from core.roles import ADMIN, MLLEAD, SCIENTIST, grant_role
-from labeling.models import REAL_BOGUS_CLASSES, Campaign
+from labeling.models import REAL_BOGUS_CLASSES, Campaign, Subject
 
 PASSWORD = "blink-test-pw-123"
 
@@ -43,48 +46,42 @@ def _make_user(django_user_model, username: str, *roles: str):
     return user
 
 
-@pytest.fixture
-def volunteer(django_user_model):
-    return _make_user(django_user_model, "vera")
+def _actor(username: str, *roles: str):
+    """A fixture giving a fresh user named ``username`` with ``roles`` (and ``PASSWORD``)."""
+
+    @pytest.fixture
+    def actor(django_user_model):
+        return _make_user(django_user_model, username, *roles)
+
+    return actor
 
 
-@pytest.fixture
-def other_volunteer(django_user_model):
-    return _make_user(django_user_model, "otto")
+volunteer = _actor("vera")
+other_volunteer = _actor("otto")
+scientist = _actor("sam", SCIENTIST)
+other_scientist = _actor("sasha", SCIENTIST)
+mllead = _actor("mia", MLLEAD)
+admin_user = _actor("ada", ADMIN)
 
 
-@pytest.fixture
-def scientist(django_user_model):
-    return _make_user(django_user_model, "sam", SCIENTIST)
-
-
-@pytest.fixture
-def other_scientist(django_user_model):
-    return _make_user(django_user_model, "sasha", SCIENTIST)
-
-
-@pytest.fixture
-def mllead(django_user_model):
-    return _make_user(django_user_model, "mia", MLLEAD)
-
-
-@pytest.fixture
-def admin_user(django_user_model):
-    return _make_user(django_user_model, "ada", ADMIN)
-
-
-@pytest.fixture
-def client_for(client):
-    """``client_for(user)`` gives a Django test client logged in as that user (or anonymous for None)."""
-    from django.test import Client
+def _clients_signed_in_by(client_class, sign_in):
+    """``make(user)``: a new ``client_class`` signed in as ``user`` by ``sign_in`` (anonymous for None)."""
 
     def make(user):
-        c = Client()
+        c = client_class()
         if user is not None:
-            c.force_login(user)
+            sign_in(c, user)
         return c
 
     return make
+
+
+@pytest.fixture
+def client_for():
+    """``client_for(user)`` gives a Django test client logged in as that user (or anonymous for None)."""
+    from django.test import Client
+
+    return _clients_signed_in_by(Client, Client.force_login)
 
 
 @pytest.fixture
@@ -92,13 +89,7 @@ def api_for():
     """``api_for(user)`` gives a DRF APIClient authenticated as that user (or anonymous for None)."""
     from rest_framework.test import APIClient
 
-    def make(user):
-        c = APIClient()
-        if user is not None:
-            c.force_authenticate(user)
-        return c
-
-    return make
+    return _clients_signed_in_by(APIClient, APIClient.force_authenticate)
 
 
 @pytest.fixture
@@ -133,3 +124,67 @@ def live_campaign(db, scientist, demo_alerts):
         [Subject(campaign=campaign, alert=a, random_key=(i * 0.6180339887) % 1.0) for i, a in enumerate(demo_alerts)]
     )
     return campaign
+
+
+def settled_campaign(*, owner, alerts, name: str, slug: str) -> tuple[Campaign, list[Subject]]:
+    """A live real/bogus campaign over ``alerts`` whose subjects are all retired by five votes, four fifths of
+    them for the alert's demo truth (anything not real counts as bogus)."""
+    campaign = Campaign.objects.create(
+        name=name, slug=slug, owner=owner, classes=REAL_BOGUS_CLASSES, state=Campaign.State.LIVE
+    )
+    subjects = Subject.objects.bulk_create(
+        [
+            Subject(
+                campaign=campaign,
+                alert=a,
+                retired=True,
+                n_votes=5,
+                n_classifications=5,
+                majority_label="real" if a.demo_truth == "real" else "bogus",
+                majority_fraction=0.8,
+            )
+            for a in alerts
+        ]
+    )
+    return campaign, subjects
+
+
+def register_untrained_braai(*, seed: int = 0, promote: bool = False, task: str = "real_bogus"):
+    """A braai VGG6 version with seeded random weights, for tests that need a model but not a good one (or
+    train it themselves)."""
+    from classifiers import registry
+    from classifiers.architectures import BRAAI_VGG6, BraaiHyperparameters, braai_vgg6
+    from classifiers.runtime import keras
+
+    keras().utils.set_random_seed(seed)
+    model = braai_vgg6()
+    version = registry.register(
+        task=task,
+        architecture=BRAAI_VGG6,
+        model_bytes=registry.keras_bytes(model),
+        hyperparameters=BraaiHyperparameters(seed=seed).to_dict(),
+        training_set={"n_labels": 0, "source": "untrained (test)"},
+        metrics={},
+        thresholds={"operating": 0.5},
+    )
+    if promote:
+        version = registry.promote(version, actor=None, reason="test")
+    return version
+
+
+def child_database_url(name: str | None = None) -> str:
+    """The URL by which a child process reaches the test database (or, with ``name``, another one beside it)."""
+    base = settings.DATABASES["default"]
+    return f"postgres://{base['USER']}@{base['HOST']}:{base['PORT']}/{name or connection.settings_dict['NAME']}"
+
+
+def run_manage(*args: str, env: dict, timeout: float = 120) -> subprocess.CompletedProcess:
+    """``manage.py`` in a process of its own; the test reads its exit status and captured output."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

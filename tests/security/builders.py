@@ -56,31 +56,21 @@ def build_world(*, alerts, scientist, volunteers, mllead) -> dict:
     comment = Comment.objects.create(alert=alerts[0], author=volunteers[0], body="Nice #sn", body_html="<p>Nice</p>")
     Hashtag.objects.create(name="sn").comments.add(comment)
 
+    def version(number: int, weights: bytes, **fields) -> ModelVersion:
+        return ModelVersion.objects.create(
+            task="real_bogus",
+            version=number,
+            architecture="vgg6",
+            weights=weights,
+            sha256=hashlib.sha256(weights).hexdigest(),
+            size_bytes=len(weights),
+            created_by=mllead,
+            **fields,
+        )
+
     weights = np.random.default_rng(1).bytes(4096)
-    v1 = ModelVersion.objects.create(
-        task="real_bogus",
-        version=1,
-        architecture="vgg6",
-        status="retired",
-        weights=weights,
-        sha256=hashlib.sha256(weights).hexdigest(),
-        size_bytes=len(weights),
-        metrics={"roc_auc": 0.93},
-        created_by=mllead,
-    )
-    weights2 = weights[::-1]
-    v2 = ModelVersion.objects.create(
-        task="real_bogus",
-        version=2,
-        architecture="vgg6",
-        status="active",
-        weights=weights2,
-        parent=v1,
-        sha256=hashlib.sha256(weights2).hexdigest(),
-        size_bytes=len(weights2),
-        thresholds={"real": 0.5},
-        created_by=mllead,
-    )
+    v1 = version(1, weights, status="retired", metrics={"roc_auc": 0.93})
+    v2 = version(2, weights[::-1], status="active", parent=v1, thresholds={"real": 0.5})
     RegistryEvent.objects.create(
         task="real_bogus", action="promote", version=v2, previous_active=v1, actor=mllead, reason="better AUC"
     )
