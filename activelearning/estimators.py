@@ -5,8 +5,9 @@ scikit-learn 1.7.2, the newest release it works with; ``tests/activelearning/tes
 Three estimators:
 
 * :class:`KerasBinaryClassifier` wraps a single-sigmoid network (braai's VGG6, a DeepStreaks member): ``predict_proba``
-  returns ``[1 - p, p]`` and runs a ``tf.function`` over batches of 1,024 — about twice as fast as ``model.predict``
-  or scikeras on two cores. ``fit`` continues from the current weights (warm start) unless told otherwise.
+  returns ``[1 - p, p]`` through scoring's traced forward pass (``classifiers.inference.Predictor``), faster than
+  ``model.predict`` or scikeras. ``fit`` continues from the current weights (warm start) unless told otherwise, with
+  the flips and rotations braai trained with (``classifiers.fitting.augment``).
 * :class:`EmbeddingHeadClassifier` is the network's last layer alone, applied to penultimate-layer embeddings. modAL's
   ranked batch-mode sampler computes distances between every pool item and every labelled item; on raw 63x63x3 stamps
   that is 11,907 numbers per item, on braai's ``dense1`` embedding 256, and the head gives the same probabilities.
@@ -25,65 +26,19 @@ import warnings
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from classifiers.fitting import augment as augment_batch
+from classifiers.inference import BATCH_SIZE, EMBEDDING_LAYER, Predictor
+from classifiers.runtime import keras
+
 # modAL 0.4.2.1 still passes scikit-learn's old ``force_all_finite`` name (fine with the pinned 1.7.2, which only
 # warns; 1.8 would break it, hence the pin).
 warnings.filterwarnings("ignore", message=".*force_all_finite.*", category=FutureWarning)
-
-PREDICT_BATCH = 1024
-
-
-def _tf():
-    # Through classifiers.runtime so TensorFlow's thread pools are sized once, the same way as for scoring.
-    from classifiers.runtime import tensorflow
-
-    return tensorflow()
 
 
 def probabilities_from_sigmoid(p: np.ndarray) -> np.ndarray:
     """``[1 - p, p]`` columns for a single-sigmoid output (sklearn's binary ``predict_proba`` layout)."""
     p = np.asarray(p, dtype=np.float64).reshape(-1)
     return np.column_stack([1.0 - p, p])
-
-
-class _BatchedForward:
-    """A ``tf.function`` over fixed-width batches. One trace per model: the input signature leaves the batch axis
-    open, so the last, shorter batch does not retrace."""
-
-    def __init__(self, model, output_layer: str | None = None):
-        tf = _tf()
-        import keras
-
-        if output_layer is not None:
-            model = keras.Model(model.inputs, model.get_layer(output_layer).output)
-        self.model = model
-        shape = tuple(model.inputs[0].shape[1:])
-        spec = tf.TensorSpec(shape=(None, *shape), dtype=tf.float32)
-
-        @tf.function(input_signature=[spec], reduce_retracing=True)
-        def forward(x):
-            return model(x, training=False)
-
-        self._forward = forward
-
-    def __call__(self, x: np.ndarray, batch_size: int = PREDICT_BATCH) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float32)
-        if len(x) == 0:
-            out_dim = int(np.prod(self.model.outputs[0].shape[1:]))
-            return np.zeros((0, out_dim), dtype=np.float32)
-        outputs = [self._forward(x[i : i + batch_size]).numpy() for i in range(0, len(x), batch_size)]
-        out = np.concatenate(outputs, axis=0)
-        return out.reshape(len(x), -1)
-
-
-def augment_batch(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Random flips and 90-degree rotations, as braai trained: a stamp's label does not depend on orientation."""
-    out = np.empty_like(x)
-    k = rng.integers(0, 4, size=len(x))
-    flip = rng.random(len(x)) < 0.5
-    for i in range(len(x)):
-        img = np.rot90(x[i], k=int(k[i]), axes=(0, 1))
-        out[i] = img[:, ::-1] if flip[i] else img
-    return out
 
 
 class KerasBinaryClassifier(ClassifierMixin, BaseEstimator):
@@ -108,8 +63,8 @@ class KerasBinaryClassifier(ClassifierMixin, BaseEstimator):
         balance_classes: bool = True,
         seed: int = 0,
         callbacks=None,
-        embedding_layer: str = "dense1",
-        predict_batch_size: int = PREDICT_BATCH,
+        embedding_layer: str = EMBEDDING_LAYER,
+        predict_batch_size: int = BATCH_SIZE,
         verbose: int = 0,
     ):
         self.model = model
@@ -131,25 +86,21 @@ class KerasBinaryClassifier(ClassifierMixin, BaseEstimator):
 
     # -- the network -------------------------------------------------------------------------------------------
     def _initial_network(self):
-        _tf()
-        import keras
-
         if self.model is not None:
             # A copy, so fitting never changes the caller's model (the active version's weights stay as loaded).
-            net = keras.models.clone_model(self.model)
+            net = keras().models.clone_model(self.model)
             net.set_weights(self.model.get_weights())
             return net
         if self.build_fn is None:
             raise ValueError("KerasBinaryClassifier needs a model or a build_fn")
-        keras.utils.set_random_seed(self.seed)
+        keras().utils.set_random_seed(self.seed)
         return self.build_fn()
 
     def _network(self):
         if getattr(self, "model_", None) is None:
             self.model_ = self._initial_network()
             self._compiled = False
-            self._forward = None
-            self._embed = None
+            self._predictor = None
         return self.model_
 
     @property
@@ -158,12 +109,10 @@ class KerasBinaryClassifier(ClassifierMixin, BaseEstimator):
         return self._network()
 
     def _compile(self) -> None:
-        import keras
-
         if getattr(self, "_compiled", False):
             return
         self.model_.compile(
-            optimizer=keras.optimizers.Adam(learning_rate=self.learning_rate),
+            optimizer=keras().optimizers.Adam(learning_rate=self.learning_rate),
             loss="binary_crossentropy",
             jit_compile=False,
         )
@@ -171,9 +120,6 @@ class KerasBinaryClassifier(ClassifierMixin, BaseEstimator):
 
     # -- sklearn API -------------------------------------------------------------------------------------------
     def fit(self, X, y, sample_weight=None, **fit_kwargs):
-        _tf()
-        import keras
-
         X = np.asarray(X, dtype=np.float32)
         y = np.asarray(y).astype(np.float32).reshape(-1)
         if len(X) != len(y):
@@ -190,7 +136,7 @@ class KerasBinaryClassifier(ClassifierMixin, BaseEstimator):
             n_neg = float((y == 0).sum())
             weights = weights * np.where(y == 1, len(y) / (2 * n_pos), len(y) / (2 * n_neg)).astype(np.float32)
         rng = np.random.default_rng(self.seed + getattr(self, "n_fits_", 0))
-        keras.utils.set_random_seed(self.seed + getattr(self, "n_fits_", 0))
+        keras().utils.set_random_seed(self.seed + getattr(self, "n_fits_", 0))
         self.history_ = []
         # Without augmentation one call runs every epoch; with it, each epoch sees freshly rotated stamps.
         rounds = [(0, self.epochs)] if not self.augment else [(e, e + 1) for e in range(self.epochs)]
@@ -219,17 +165,19 @@ class KerasBinaryClassifier(ClassifierMixin, BaseEstimator):
     def predict(self, X) -> np.ndarray:
         return (self.score_samples(X) >= 0.5).astype(int)
 
+    def _fast_path(self) -> Predictor:
+        # The same traced forward pass as scoring; it reads the network's variables, so fits need no new trace.
+        if getattr(self, "_predictor", None) is None:
+            self._predictor = Predictor(self._network(), embedding_layer=self.embedding_layer)
+        return self._predictor
+
     def score_samples(self, X) -> np.ndarray:
         """The network's sigmoid output per sample (braai's score)."""
-        if getattr(self, "_forward", None) is None:
-            self._forward = _BatchedForward(self._network())
-        return self._forward(X, self.predict_batch_size).reshape(-1)
+        return self._fast_path().scores(X, self.predict_batch_size)
 
     def embed(self, X) -> np.ndarray:
         """Penultimate-layer activations (braai: ``dense1``, 256 numbers per alert)."""
-        if getattr(self, "_embed", None) is None:
-            self._embed = _BatchedForward(self._network(), output_layer=self.embedding_layer)
-        return self._embed(X, self.predict_batch_size)
+        return self._fast_path().scores_and_embeddings(X, self.predict_batch_size)[1]
 
     def head(self) -> EmbeddingHeadClassifier:
         """The last layer alone, as a classifier on embeddings from :meth:`embed`."""

@@ -20,8 +20,7 @@
    the demo run on --demo-n generated alerts (8,000: a pool of ~6,000 and a fixed test set of ~2,000), 100 random
    labels then --demo-rounds rounds of 50; the real run on ../shared/data/ztf (5 rounds) with drb-derived labels
    (braai's outputs, not human labels). Pass --sim-demo / --sim-real to read finished runs' ``summary.json``
-   instead of running them (on 2 cores a demo replay takes ~15 s a round: about 35 minutes for uncertainty and
-   random, well over an hour for all six strategies, the committee training three networks a round).
+   instead of running them (a replay retrains a network every round, the committee three: it takes long).
 """
 
 from __future__ import annotations
@@ -34,9 +33,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
+from blinkbench import emit as blinkbench_emit
 from blinkbench import recreate_database  # bench/ is the running script's folder, so on sys.path
 from blinkbench import shared_server_url as server_url
 
@@ -48,15 +49,12 @@ BENCH_DB = "blink_bench_al"
 # every strategy ran out of informative candidates; 8,000 alerts keep the labelled share under 15 %.
 DEMO_N = 8000
 # 100 + 20 x 50 = 1,100 labels, 18 % of the pool. The saving depends on this budget, because uncertainty
-# sampling reaches AUC 1.0 by ~600 labels and random sampling keeps creeping up (measured, 3 seeds:
-# 27 % at 10 rounds, 34 % at 14, 55 % at 20); the figure is printed with its rounds and labels.
+# sampling saturates early while random sampling keeps creeping up; the figure is printed with its rounds and
+# labels.
 DEMO_ROUNDS = 20
 
 
-def emit(metric: str, value, **context) -> None:
-    if isinstance(value, float):
-        value = round(value, 3)
-    print(json.dumps({"bench": "al", "metric": metric, "value": value, **context}), flush=True)
+emit = partial(blinkbench_emit, "al", digits=3)
 
 
 def median_ms(fn, repeat: int = 7) -> float:
@@ -172,14 +170,15 @@ def bench_loop(n_alerts: int) -> None:
 
 
 def _run_loop(n_alerts: int, settings, connection) -> None:
-    from activelearning import retraining
+    from activelearning.policy import request_retraining, rescore_and_reorder
     from activelearning.queue import reorder_campaign
     from classifiers import registry
     from classifiers.architectures import BRAAI_VGG6, BraaiHyperparameters, braai_vgg6
     from classifiers.models import Score
+    from classifiers.runs.worker import execute_run
     from classifiers.runtime import keras
-    from core.roles import create_demo_users
     from fixtures.demo_alerts import write_demo_alerts
+    from fixtures.demo_users import create_demo_users
     from labeling.ingest import ingest_paths
     from labeling.models import REAL_BOGUS_CLASSES, Alert, Campaign, Subject
 
@@ -239,19 +238,19 @@ def _run_loop(n_alerts: int, settings, connection) -> None:
 
     settings.BLINK = {**settings.BLINK, "PROMOTE_MARGIN": 1.0}  # the bench measures the path that promotes
     t_train = time.perf_counter()
-    run, _ = retraining.trigger_retraining(task="real_bogus", campaign=campaign, user=mllead, options={"epochs": 8})
-    outcome = retraining.execute_run(run.pk)
+    run, _ = request_retraining(task="real_bogus", campaign=campaign, user=mllead, options={"epochs": 8})
+    outcome = execute_run(run.pk)
     train_s = time.perf_counter() - t_train
     if not outcome.get("promoted"):
         emit("loop_s", None, alerts=n_alerts, error=f"not promoted: {outcome}")
         return
     run.refresh_from_db()
-    events = {e["event"]: e for e in run.progress}
-    epochs = [e for e in run.progress if e["event"] == "epoch"]
+    events = {e.get("step") or e["phase"]: e for e in run.progress}
+    epochs = [e for e in run.progress if e.get("step") == "epoch"]
     t_rescore = time.perf_counter()
-    summary = retraining.rescore_and_reorder_version(run.version_id, run_id=run.pk)
+    summary = rescore_and_reorder(run.version_id, run_id=run.pk)
     rescore_s = time.perf_counter() - t_rescore
-    reorder_ms = [e["duration_ms"] for e in run.__class__.objects.get(pk=run.pk).progress if e["event"] == "reordered"]
+    reorder_ms = [e["duration_ms"] for e in run.__class__.objects.get(pk=run.pk).progress if e["phase"] == "reordered"]
     total = label_s + train_s + rescore_s
     n_scored = Score.objects.filter(version_id=run.version_id).count()
     emit(
@@ -259,7 +258,7 @@ def _run_loop(n_alerts: int, settings, connection) -> None:
         label_s=round(label_s, 2), retrain_evaluate_promote_s=round(train_s, 2),
         rescore_and_reorder_s=round(rescore_s, 2), reorder_ms=reorder_ms[-1] if reorder_ms else None,
         rescore_alerts_per_s=round(summary["rescored"] / max(rescore_s, 1e-9), 1), labels=events["labels"]["n"],
-        epochs=len(epochs), heldout=events["evaluation"]["heldout"]["n"], db="postgresql",
+        epochs=len(epochs), heldout=events["evaluated"]["heldout"]["n"], db="postgresql",
         model="braai_vgg6 warm-started from the active version",
     )  # fmt: skip
     # Reordering alone, again, from stored scores (what runs after every rescoring).

@@ -17,12 +17,14 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
+
+from blinkbench import emit as blinkbench_emit  # bench/ is the running script's folder, so on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -35,8 +37,7 @@ DRB_KEY = (
 )
 
 
-def emit(metric: str, value, **context) -> None:
-    print(json.dumps({"bench": "evaluate", "metric": metric, "value": value, **context}), flush=True)
+emit = partial(blinkbench_emit, "evaluate", digits=None)
 
 
 def rounded(value):
@@ -48,10 +49,13 @@ def evaluate_real(scores, packets, model: str) -> None:
     from scipy.stats import spearmanr
     from sklearn.metrics import roc_auc_score
 
+    from classifiers.labelled import drb_targets
+
     drb = packets.drb
     has = np.isfinite(drb)
-    labelled = has & ((drb > 0.9) | (drb < 0.1))
-    y = (drb[labelled] > 0.9).astype(int)
+    targets = drb_targets(drb)
+    labelled = np.isfinite(targets)
+    y = targets[labelled].astype(int)
     context = {"data": "real", "model": model, "labels": "drb-derived", "key": DRB_KEY}
     auc = roc_auc_score(y, scores[labelled]) if 0 < y.sum() < len(y) else None
     emit(
@@ -94,9 +98,12 @@ def main() -> None:
     from django.conf import settings
 
     from classifiers.architectures import BraaiHyperparameters, StreakHyperparameters
-    from classifiers.datasets import demo_packets, read_packets
+    from classifiers.datasets import read_packets
+    from classifiers.evaluation import binary_metrics
     from classifiers.inference import Predictor
-    from classifiers.training import binary_metrics, fit_braai, fit_streaks, per_class_recall, real_bogus_targets
+    from classifiers.labelled import real_bogus_targets
+    from classifiers.training import fit_braai, fit_streaks, per_class_recall
+    from fixtures.datasets import demo_packets
 
     work = Path(tempfile.mkdtemp(prefix="blink-evaluate-"))
     started = time.perf_counter()
@@ -127,7 +134,8 @@ def main() -> None:
         emit(name, rounded(metrics[name]), threshold=0.5, **context)
     for cls, row in per_class_recall(truth, scores >= 0.5).items():
         # For braai "correct" means: real called real, every bogus type called bogus (expected_plausible unused).
-        right = float(np.mean((scores[[i for i, t in enumerate(truth) if t == cls]] >= 0.5) == (cls == "real")))
+        of_class = np.array([t == cls for t in truth])
+        right = float(np.mean((scores[of_class] >= 0.5) == y_test[of_class]))
         emit("braai_class_recall", round(right, 4), **{**context, "class": cls, "n": row["n"]})
 
     if not args.skip_streaks:

@@ -19,13 +19,15 @@ stamps when those are absent.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
+
+from blinkbench import emit as blinkbench_emit  # bench/ is the running script's folder, so on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -33,10 +35,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def emit(metric: str, value, **context) -> None:
-    # The 1-minute load average says how much of the machine others were using while this was measured.
-    load = round(os.getloadavg()[0], 2)
-    print(json.dumps({"bench": "score", "metric": metric, "value": value, **context, "load_1m": load}), flush=True)
+emit = partial(blinkbench_emit, "score", digits=None, load_1m=True)
 
 
 def best_of(repeats: int, fn) -> float:
@@ -52,8 +51,8 @@ def raw_stamps(n: int):
     """N raw (science, template, difference) triplets, NaN and edge stamps included, as stored after ingest."""
     from django.conf import settings
 
+    from classifiers.datasets import prepared_triplet
     from labeling.ingest import expand_paths, prepare_file
-    from labeling.models import stamp_array
 
     real = Path(settings.SHARED_DATA_DIR) / "ztf"
     if real.exists():
@@ -67,11 +66,7 @@ def raw_stamps(n: int):
     triplets = []
     for path in files:
         prepared, _ = prepare_file(path)
-        for alert in prepared:
-            s = alert.stamps
-            triplets.append(
-                tuple(stamp_array(s[k], s["height"], s["width"]) for k in ("science", "template", "difference"))
-            )
+        triplets += [prepared_triplet(alert) for alert in prepared]
     return [triplets[i % len(triplets)] for i in range(n)], source, len(triplets)
 
 
@@ -123,7 +118,7 @@ def main() -> None:
 
     from classifiers.explanations import Explainer
     from classifiers.inference import Predictor
-    from classifiers.preprocessing import preprocess
+    from classifiers.preprocessing import INPUT_SHAPE, preprocess
     from classifiers.runtime import cpu_threads, tensorflow
 
     tf = tensorflow()
@@ -164,13 +159,13 @@ def main() -> None:
 
     if not args.skip_train:
         from classifiers.architectures import braai_vgg6
-        from classifiers.training import fit_binary
+        from classifiers.fitting import fit_binary
 
         n_train = 10_000
         x_train = preprocess([raw[i % len(raw)] for i in range(n_train)])
         y = (np.arange(n_train) % 2).astype(np.float32)
         w = np.ones(n_train, dtype=np.float32)
-        empty = np.zeros((0, 63, 63, 3), dtype=np.float32)
+        empty = np.zeros((0, *INPUT_SHAPE), dtype=np.float32)
         fresh = braai_vgg6()
         common = dict(learning_rate=3e-4, batch_size=64, patience=5, augment_data=True, seed=0, member="bench")
         fit_binary(fresh, x_train[:256], y[:256], w[:256], empty, y[:0], w[:0], epochs=1, **common)  # trace

@@ -1,4 +1,5 @@
-"""Alert packets straight to arrays, without the database: for benchmarks, evaluation and simulations.
+"""Alert packets straight to arrays, without the database: for benchmarks and evaluation (the demo packet sets
+are made by ``fixtures.datasets``).
 
 Packets are read and validated by the ingest code itself (``labeling.ingest.prepare_file``), so a packet the
 database would refuse is refused here too, and stamps go through the same ``preprocess()`` as everywhere.
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from classifiers.preprocessing import preprocess
+from classifiers.preprocessing import Triplet, preprocess
 
 
 @dataclass
@@ -31,10 +32,17 @@ class PacketSet:
         return len(self.candids)
 
 
+def prepared_triplet(alert) -> Triplet:
+    """The raw (science, template, difference) arrays of an alert prepared by ingest, as stored after ingest."""
+    from labeling.models import STAMP_KINDS, stamp_array
+
+    s = alert.stamps
+    return tuple(stamp_array(s[k], s["height"], s["width"]) for k in STAMP_KINDS)
+
+
 def read_packets(paths: Iterable[Path | str]) -> PacketSet:
     """Every alert in these files, directories or globs (Avro and Fink Parquet), deduplicated by candid."""
     from labeling.ingest import expand_paths, prepare_file
-    from labeling.models import stamp_array
 
     files, missing = expand_paths(list(paths))
     triplets, candids, object_ids, truth, drb, rb = [], [], [], [], [], []
@@ -47,17 +55,14 @@ def read_packets(paths: Iterable[Path | str]) -> PacketSet:
             if alert.candid in seen:
                 continue
             seen.add(alert.candid)
-            s = alert.stamps
-            triplets.append(
-                tuple(stamp_array(s[k], s["height"], s["width"]) for k in ("science", "template", "difference"))
-            )
+            triplets.append(prepared_triplet(alert))
             candids.append(alert.candid)
             object_ids.append(alert.fields["object_id"])
             truth.append(alert.fields.get("demo_truth") or "")
             drb.append(np.nan if alert.fields.get("drb") is None else alert.fields["drb"])
             rb.append(np.nan if alert.fields.get("rb") is None else alert.fields["rb"])
     return PacketSet(
-        x=preprocess(triplets) if triplets else np.zeros((0, 63, 63, 3), dtype=np.float32),
+        x=preprocess(triplets),
         candids=candids,
         object_ids=object_ids,
         truth=truth,
@@ -65,10 +70,3 @@ def read_packets(paths: Iterable[Path | str]) -> PacketSet:
         rb=np.asarray(rb, dtype=np.float64),
         rejected=rejected,
     )
-
-
-def demo_packets(n: int, seed: int, out_dir: Path | str) -> PacketSet:
-    """``n`` freshly generated demo alerts (known truth) as arrays; the packets are written under ``out_dir``."""
-    from fixtures.demo_alerts import write_demo_alerts
-
-    return read_packets(write_demo_alerts(Path(out_dir), n=n, seed=seed))

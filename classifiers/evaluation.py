@@ -3,10 +3,11 @@
 One module for every metric in Blink (the registry's held-out metrics, the version comparison, the slice
 table, the active-learning evaluations) so that "recall" means the same thing on every page.
 
-Labels are binary: 1 for the positive class (real, or a plausible streak) and 0 otherwise. Scores are
-probabilities of the positive class; a candidate is called positive when ``score >= threshold``.
+Labels are binary: 1 for the task's positive class (``classifiers.labelled.POSITIVE_LABELS``: real, or a
+plausible streak) and 0 otherwise. Scores are probabilities of the positive class; a candidate is called
+positive when ``score >= threshold``.
 
-Pure numpy/scikit-learn here; reading labels and scores from the database is in
+Pure numpy/scikit-learn here (and the filter names); reading labels and scores from the database is in
 :mod:`classifiers.evaluation_data`.
 """
 
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from sklearn.metrics import precision_recall_curve, roc_auc_score, roc_curve
+
+from labeling.models import FILTER_NAMES
 
 DEFAULT_THRESHOLD = 0.5
 # The metrics shown side by side and bootstrapped; all in [0, 1].
@@ -60,12 +63,6 @@ def confusion_counts(y_true, y_score, threshold: float = DEFAULT_THRESHOLD) -> d
         "tn": int(np.count_nonzero(~pred & ~pos)),
         "fn": int(np.count_nonzero(~pred & pos)),
     }
-
-
-def confusion_matrix(y_true, y_score, threshold: float = DEFAULT_THRESHOLD) -> list[list[int]]:
-    """Rows are the true class (negative, positive), columns the predicted class, as scikit-learn lays it out."""
-    c = confusion_counts(y_true, y_score, threshold)
-    return [[c["tn"], c["fp"]], [c["fn"], c["tp"]]]
 
 
 def rates_from_counts(tp: float, fp: float, tn: float, fn: float) -> dict[str, float | None]:
@@ -292,7 +289,6 @@ def bootstrap_deltas(
 MAGNITUDE_EDGES = (17.0, 18.0, 19.0, 20.0)
 LATITUDE_EDGES = (5.0, 15.0, 30.0)  # |b| in degrees
 NEAR_SOLAR_SYSTEM_ARCSEC = 10.0
-FILTER_NAMES = {1: "g", 2: "r", 3: "i"}
 SLICE_DIMENSIONS = {
     "filter": "Filter",
     "magnitude": "Magnitude (magpsf)",

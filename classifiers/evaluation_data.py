@@ -1,10 +1,9 @@
 """Selectors: the labelled candidates a version is evaluated on, with its scores and slice fields.
 
-Labels come from volunteer consensus first: the retired subjects of campaigns asking the task's question
-(real/bogus campaigns for braai, streak-type campaigns for the streak ensemble), weighted consensus where
-computed, else majority. Demo alerts nobody has labelled yet fall back to the generator's known truth.
-Real survey alerts without consensus are left out: there is nothing to compare with. Every result says how
-many labels came from which source, and the pages show it.
+Labels come from ``classifiers.labelled``: volunteer consensus first (the retired subjects of campaigns asking
+the task's question), then, for demo alerts nobody has labelled yet, the generator's known truth. Real survey
+alerts without consensus are left out: there is nothing to compare with. Every result says how many labels came
+from which source, and the pages show it.
 """
 
 from __future__ import annotations
@@ -14,28 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from classifiers.labelled import CONSENSUS, DEMO_TRUTH, QUESTION_TYPES, SOURCE_LABELS, labelled_alerts, positive_labels
 from classifiers.models import ModelVersion, Score, Task
-from labeling.models import Alert, Campaign, Subject
+from labeling.models import Alert
 
-CONSENSUS = "consensus"
-DEMO_TRUTH = "demo_truth"
-SOURCE_LABELS = {CONSENSUS: "volunteer consensus (retired subjects)", DEMO_TRUTH: "demo truth (generated alerts)"}
-
-# Which answers count as the positive class of each task.
-POSITIVE_ANSWERS = {
-    Task.REAL_BOGUS: frozenset({"real"}),
-    # DeepStreaks' goal: streaking near-Earth asteroids are what an ML lead must not lose.
-    Task.STREAKS: frozenset({"asteroid", "plausible_asteroid"}),
-}
-QUESTION_TYPES = {Task.REAL_BOGUS: Campaign.QuestionType.REAL_BOGUS, Task.STREAKS: Campaign.QuestionType.STREAK}
-DEMO_POSITIVES = {Task.REAL_BOGUS: frozenset({"real"}), Task.STREAKS: frozenset({"asteroid"})}
-
-
-def positive_answers(task: str) -> frozenset[str]:
-    try:
-        return POSITIVE_ANSWERS[Task(task)]
-    except ValueError:
-        raise ValueError(f"unknown task {task!r}; expected one of {', '.join(Task.values)}") from None
+EVALUATION_SOURCES = (CONSENSUS, DEMO_TRUTH)
 
 
 def operating_threshold(version: ModelVersion | None) -> float:
@@ -51,49 +33,6 @@ def operating_threshold(version: ModelVersion | None) -> float:
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
     return 0.5
-
-
-@dataclass
-class Labels:
-    alert_ids: np.ndarray  # sorted
-    y: np.ndarray  # 1 positive, 0 negative
-    source: np.ndarray  # CONSENSUS or DEMO_TRUTH, per alert
-
-    def counts(self) -> dict[str, int]:
-        return {s: int(np.count_nonzero(self.source == s)) for s in (CONSENSUS, DEMO_TRUTH)}
-
-    def __len__(self) -> int:
-        return int(self.alert_ids.size)
-
-
-def consensus_labels(task: str) -> dict[int, int]:
-    """alert id -> 1/0 from retired subjects of campaigns asking this task's question. An alert in several
-    campaigns takes the subject with the most votes."""
-    positives = positive_answers(task)
-    rows = (
-        Subject.objects.filter(campaign__question_type=QUESTION_TYPES[Task(task)], retired=True)
-        .exclude(weighted_label="", majority_label="")
-        .order_by("alert_id", "-n_votes")
-        .values_list("alert_id", "weighted_label", "majority_label")
-    )
-    out: dict[int, int] = {}
-    for alert_id, weighted, majority in rows:
-        if alert_id in out:
-            continue
-        label = weighted or majority
-        if label and label != "skip":
-            out[alert_id] = int(label in positives)
-    return out
-
-
-def evaluation_labels(task: str) -> Labels:
-    consensus = consensus_labels(task)
-    demo = DEMO_POSITIVES[Task(task)]
-    truth = dict(Alert.objects.exclude(demo_truth="").values_list("id", "demo_truth"))
-    ids = sorted(set(consensus) | set(truth))
-    y = np.array([consensus[i] if i in consensus else int(truth[i] in demo) for i in ids], dtype=np.int8)
-    source = np.array([CONSENSUS if i in consensus else DEMO_TRUTH for i in ids], dtype=object)
-    return Labels(alert_ids=np.array(ids, dtype=np.int64), y=y, source=source)
 
 
 @dataclass
@@ -115,7 +54,7 @@ class EvaluationSet:
         return int(self.alert_ids.size)
 
     def source_counts(self) -> dict[str, int]:
-        return {s: int(np.count_nonzero(self.source == s)) for s in (CONSENSUS, DEMO_TRUTH)}
+        return {s: int(np.count_nonzero(self.source == s)) for s in EVALUATION_SOURCES}
 
     def source_note(self) -> str:
         counts = self.source_counts()
@@ -125,19 +64,18 @@ class EvaluationSet:
 
 def evaluation_set(task: str, versions: list[ModelVersion]) -> EvaluationSet:
     """The candidates with a label and a score from every given version (the same set for all of them)."""
-    labels = evaluation_labels(task)
+    labels = labelled_alerts(task, sources=EVALUATION_SOURCES)
+    alert_ids = np.array(labels.alert_ids, dtype=np.int64)
     keep = np.ones(len(labels), dtype=bool)
     scores: dict[int, np.ndarray] = {}
     for version in versions:
         rows = dict(
-            Score.objects.filter(version=version, alert_id__in=labels.alert_ids.tolist()).values_list(
-                "alert_id", "score"
-            )
+            Score.objects.filter(version=version, alert_id__in=labels.alert_ids).values_list("alert_id", "score")
         )
-        s = np.array([rows.get(int(i), np.nan) for i in labels.alert_ids], dtype=np.float64)
+        s = np.array([rows.get(i, np.nan) for i in labels.alert_ids], dtype=np.float64)
         keep &= np.isfinite(s)
         scores[version.pk] = s
-    ids = labels.alert_ids[keep]
+    ids = alert_ids[keep]
     fields = {
         row[0]: row[1:]
         for row in Alert.objects.filter(id__in=ids.tolist()).values_list(
@@ -147,8 +85,8 @@ def evaluation_set(task: str, versions: list[ModelVersion]) -> EvaluationSet:
     cols = list(zip(*(fields[int(i)] for i in ids), strict=True)) if ids.size else [[], [], [], [], [], []]
     return EvaluationSet(
         alert_ids=ids,
-        y=labels.y[keep],
-        source=labels.source[keep],
+        y=labels.y[keep].astype(np.int8),
+        source=np.array(labels.origins, dtype=object)[keep],
         scores={pk: s[keep] for pk, s in scores.items()},
         fid=np.array(cols[0], dtype=np.int64),
         magpsf=np.array(cols[1], dtype=np.float64),
@@ -170,7 +108,7 @@ def volunteer_positive_fraction(task: str) -> tuple[np.ndarray, np.ndarray]:
         Vote.objects.filter(campaign__question_type=QUESTION_TYPES[Task(task)])
         .exclude(answer=SKIP)
         .values("subject__alert_id")
-        .annotate(n=Count("id"), positive=Count("id", filter=Q(answer__in=positive_answers(task))))
+        .annotate(n=Count("id"), positive=Count("id", filter=Q(answer__in=positive_labels(task))))
         .values_list("subject__alert_id", "n", "positive")
         .order_by("subject__alert_id")
     )

@@ -1,4 +1,5 @@
-"""Stamps to network input: the one path used by training, scoring and explanations.
+"""Stamps to network input: the one path used by training, scoring, explanations, embeddings, evaluation, the
+active-learning simulation and the benches.
 
 braai's recipe (Duev et al. 2019): the science, template and difference cutouts are stacked as the three
 channels of a 63x63 image; NaN pixels become zero; each cutout is divided by its own L2 norm, so the network

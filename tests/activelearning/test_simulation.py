@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 
-from activelearning import simulation
-from activelearning.simulation import Point
+from activelearning.simulation.curves import label_savings, labels_to_reach
+from activelearning.simulation.data import Dataset, split_test
+from activelearning.simulation.replay import Point
 
 # modAL 0.4.2.1 passes scikit-learn's old force_all_finite name: harmless with the pinned 1.7.2.
 pytestmark = pytest.mark.filterwarnings("ignore:.*force_all_finite.*:FutureWarning")
@@ -21,9 +22,9 @@ def curve(strategy, seed, aucs, start=100, step=50):
 
 def test_labels_to_reach_interpolates_between_rounds():
     labels = np.array([100, 150, 200])
-    assert simulation.labels_to_reach(labels, np.array([0.80, 0.90, 0.95]), 0.85) == pytest.approx(125.0)
-    assert simulation.labels_to_reach(labels, np.array([0.80, 0.90, 0.95]), 0.80) == 100.0
-    assert simulation.labels_to_reach(labels, np.array([0.80, 0.90, 0.95]), 0.99) is None
+    assert labels_to_reach(labels, np.array([0.80, 0.90, 0.95]), 0.85) == pytest.approx(125.0)
+    assert labels_to_reach(labels, np.array([0.80, 0.90, 0.95]), 0.80) == 100.0
+    assert labels_to_reach(labels, np.array([0.80, 0.90, 0.95]), 0.99) is None
 
 
 def test_label_saving_against_random_final_auc():
@@ -34,7 +35,7 @@ def test_label_saving_against_random_final_auc():
         + curve("uncertainty", 1, [0.80, 0.92, 0.95, 0.96])
         + curve("margin", 0, [0.80, 0.81, 0.82, 0.83])  # never
     )
-    savings = {s.strategy: s for s in simulation.label_savings(points)}
+    savings = {s.strategy: s for s in label_savings(points)}
     assert savings["random"].saving == pytest.approx(0.0)
     assert savings["random"].target_auc == pytest.approx(0.92)
     assert savings["uncertainty"].labels_needed == pytest.approx(150.0)
@@ -43,7 +44,7 @@ def test_label_saving_against_random_final_auc():
 
 
 def test_the_test_set_is_fixed_by_object_and_never_in_the_pool():
-    ds = simulation.Dataset(
+    ds = Dataset(
         x=np.zeros((400, 63, 63, 3), np.float32),
         y=np.arange(400) % 2,
         object_ids=[f"ZTF{i // 2:05d}" for i in range(400)],
@@ -51,12 +52,12 @@ def test_the_test_set_is_fixed_by_object_and_never_in_the_pool():
         data="demo",
         description="",
     )
-    pool, test = simulation.split_test(ds)
+    pool, test = split_test(ds)
     assert not set(pool) & set(test)
     assert len(pool) + len(test) == 400
     assert not {ds.object_ids[i] for i in pool} & {ds.object_ids[i] for i in test}
     assert 0.15 < len(test) / 400 < 0.35
-    assert np.array_equal(simulation.split_test(ds)[1], test)
+    assert np.array_equal(split_test(ds)[1], test)
 
 
 @pytest.mark.slow
