@@ -1,31 +1,16 @@
-"""What a volunteer sees of a subject: stamp and light-curve links, the alert fields people use, the model's
-score. One shape for the classify API, the classify page's tutorial and field guide, and Talk."""
+"""What a volunteer sees of a subject: stamp and light-curve links, the alert fields people use, and a slot for
+the model's verdict (filled by the classifiers). One shape for the classify API, the classify page's tutorial
+and field guide, and Talk."""
 
 from __future__ import annotations
 
-import json
-import logging
-from collections.abc import Iterable
-
+from core.urls import alert_page_url, cutout_urls, lightcurve_plot_url, talk_thread_url
 from labeling.models import STAMP_KINDS, Alert, Subject
-
-log = logging.getLogger(__name__)
-
-STRETCHES = ("linear", "log", "asinh")
 
 
 def stamp_urls(candid: int) -> dict[str, str]:
-    """PNG cutouts (ZScale); the page appends ``?stretch=linear|log|asinh``."""
-    return {kind: f"/api/alerts/{candid}/cutouts/{kind}.png" for kind in STAMP_KINDS}
-
-
-def light_curve_url(candid: int) -> str:
-    """The bokeh json_item of the alert's light curve."""
-    return f"/api/alerts/{candid}/lightcurve/plot/"
-
-
-def talk_url(candid: int) -> str:
-    return f"/talk/alert/{candid}/"
+    """PNG cutouts (ZScale) of the three stamps; the page appends ``?stretch=`` one of ``stamps.STRETCHES``."""
+    return cutout_urls(candid, STAMP_KINDS)
 
 
 def _rounded(value: float | None, digits: int) -> float | None:
@@ -56,43 +41,6 @@ def alert_fields(alert: Alert) -> dict:
     }
 
 
-def _jsonable(panel) -> dict | None:
-    if not isinstance(panel, dict):
-        return None
-    out = {}
-    for key, value in panel.items():
-        try:
-            json.dumps(value)
-        except (TypeError, ValueError):
-            continue
-        out[str(key)] = value
-    return out or None
-
-
-def model_panels(alerts: Iterable[Alert]) -> dict[int, dict]:
-    """The active model's score (and explanation overlay links) per alert id, from the classifiers app when it
-    provides them; an empty dict when no model exists or the app has nothing to say. Never raises: a page
-    without a model shows no score, not an error."""
-    alerts = list(alerts)
-    try:
-        from classifiers import selectors
-    except ImportError:
-        return {}
-    try:
-        batch = getattr(selectors, "score_panels", None)
-        if batch is not None:
-            panels = batch(alerts) or {}
-        else:
-            single = getattr(selectors, "score_panel", None)
-            if single is None:
-                return {}
-            panels = {a.pk: single(a) for a in alerts}
-    except Exception:  # noqa: BLE001 - the score is optional; the volunteer can classify without it
-        log.exception("model scores unavailable for the classify page")
-        return {}
-    return {pk: clean for pk, panel in panels.items() if (clean := _jsonable(panel))}
-
-
 def subject_card(subject: Subject, panel: dict | None = None) -> dict:
     alert = subject.alert
     return {
@@ -101,15 +49,18 @@ def subject_card(subject: Subject, panel: dict | None = None) -> dict:
         "candid": str(alert.candid),
         "object_id": alert.object_id,
         "stamps": stamp_urls(alert.candid),
-        "light_curve_url": light_curve_url(alert.candid),
-        "talk_url": talk_url(alert.candid),
+        "light_curve_url": lightcurve_plot_url(alert.candid),
+        "talk_url": talk_thread_url(alert.candid),
+        "alert_url": alert_page_url(alert.candid),
         "fields": alert_fields(alert),
         "model": panel,
     }
 
 
-def subject_cards(subjects: list[Subject]) -> list[dict]:
-    panels = model_panels(s.alert for s in subjects)
+def subject_cards(subjects: list[Subject], panels: dict[int, dict] | None = None) -> list[dict]:
+    """One card per subject; ``panels`` (by alert id) are the model's verdicts, which the floor that knows the
+    models passes in (``classifiers.api.classify``)."""
+    panels = panels or {}
     return [subject_card(s, panels.get(s.alert_id)) for s in subjects]
 
 

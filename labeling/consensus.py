@@ -1,11 +1,12 @@
 """Consensus labels: majority vote and a volunteer-skill-weighted consensus (Dawid-Skene).
 
 The majority label and its agreement fraction are kept on each subject by ``labeling.votes.vote_record``, in
-the transaction of every vote. The weighted consensus models each volunteer's confusion matrix with
-crowd-kit's ``DawidSkene`` (Dawid & Skene 1979) over every non-skip vote of the campaign, so a volunteer who
-agrees with the crowd where it is clear gets more weight where it is not. It is refitted in a background task
-(django-tasks), debounced per campaign: when a subject retires, and every ``CONSENSUS_EVERY_N_VOTES`` votes;
-``manage.py recompute_consensus`` runs it by hand. The inspect page only reads the stored result.
+the transaction of every vote, with ``majority`` below (votes call this module; it never imports votes). The
+weighted consensus models each volunteer's confusion matrix with crowd-kit's ``DawidSkene`` (Dawid & Skene
+1979) over every non-skip vote of the campaign, so a volunteer who agrees with the crowd where it is clear gets
+more weight where it is not. It is refitted in a background task (django-tasks), debounced per campaign: when a
+subject retires, and every ``CONSENSUS_EVERY_N_VOTES`` votes; ``manage.py recompute_consensus`` runs it by hand.
+The inspect page only reads the stored result. A retirement also sends ``labeling.signals.labels_changed``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import warnings
-from collections import defaultdict
+from collections import Counter
 from dataclasses import dataclass
 
 import pandas as pd
@@ -23,7 +24,7 @@ from django.utils import timezone
 from django_tasks import task
 
 from labeling.models import SKIP, Campaign, Subject, Vote
-from labeling.votes import majority
+from labeling.signals import labels_changed
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +35,6 @@ CONSENSUS_EVERY_N_VOTES = 50
 DEBOUNCE = dt.timedelta(seconds=5)
 DS_ITERATIONS = 100
 WRITE_BATCH = 2000
-METHOD_MAJORITY = "majority"
-METHOD_WEIGHTED = "dawid_skene"
 
 
 @dataclass(frozen=True)
@@ -45,6 +44,18 @@ class ConsensusReport:
     n_subjects: int
     n_volunteers: int
     n_changed: int
+
+
+def majority(answers: list[str]) -> tuple[str, float | None]:
+    """Majority label among non-skip answers and its agreement fraction; ties resolve alphabetically so the
+    result does not depend on vote order."""
+    votes = [a for a in answers if a != SKIP]
+    if not votes:
+        return "", None
+    counts = Counter(votes)
+    best = max(counts.values())
+    label = sorted(a for a, c in counts.items() if c == best)[0]
+    return label, best / len(votes)
 
 
 def _vote_frame(campaign_id: int) -> pd.DataFrame:
@@ -74,7 +85,7 @@ def dawid_skene(votes: pd.DataFrame, *, n_iter: int = DS_ITERATIONS) -> pd.DataF
 
 
 def majority_frame(votes: pd.DataFrame) -> pd.DataFrame:
-    """Majority per task (ties resolved as ``labeling.votes.majority`` does) with its agreement fraction."""
+    """Majority per task (ties resolved as ``majority`` does) with its agreement fraction."""
     out = {}
     for task_id, answers in votes.groupby("task")["label"]:
         out[task_id] = majority(list(answers))
@@ -169,9 +180,15 @@ def request_consensus(campaign_id: int) -> bool:
         return False
 
 
-def on_subject_retired(*, campaign_id: int, subject_id: int) -> None:
-    """Called by ``labeling.votes`` after the transaction in which a subject retired has committed."""
-    request_consensus(campaign_id)
+def on_subject_retired(*, campaign: Campaign, subject: Subject) -> None:
+    """Called by ``labeling.votes`` once the transaction in which ``subject`` retired has committed: the retired
+    subject is a new consensus label, so the floors above hear of it (``labels_changed``: the active-learning
+    loop counts it towards an automatic retraining) and the weighted consensus is refitted."""
+    # A vote must not fail because a listener did: errors are logged, not raised.
+    for receiver, error in labels_changed.send_robust(sender=Subject, campaign=campaign, subject=subject):
+        if isinstance(error, Exception):
+            log.error("%s failed on the new label of subject %s", receiver, subject.pk, exc_info=error)
+    request_consensus(campaign.pk)
 
 
 def on_vote_recorded(*, campaign_id: int, vote_id: int) -> None:
@@ -183,6 +200,11 @@ def on_vote_recorded(*, campaign_id: int, vote_id: int) -> None:
 # --------------------------------------------------------------------------------------------- volunteer skill
 
 
+def ratio(part: int, whole: int) -> float | None:
+    """``part / whole``, or None when nothing was compared: no evidence is not a score of zero."""
+    return part / whole if whole else None
+
+
 @dataclass(frozen=True)
 class VolunteerSkill:
     volunteer_id: int
@@ -192,7 +214,7 @@ class VolunteerSkill:
 
     @property
     def accuracy(self) -> float | None:
-        return self.n_correct / self.n_gold if self.n_gold else None
+        return ratio(self.n_correct, self.n_gold)
 
 
 def volunteer_skill(*, campaign: Campaign) -> list[VolunteerSkill]:
@@ -209,31 +231,3 @@ def volunteer_skill(*, campaign: Campaign) -> list[VolunteerSkill]:
     )
     skills = [VolunteerSkill(r["volunteer_id"], r["volunteer__username"], r["n_gold"], r["n_correct"]) for r in rows]
     return sorted(skills, key=lambda s: (-(s.accuracy or 0), -s.n_gold, s.username))
-
-
-def agreement_with_consensus(*, campaign: Campaign, volunteer) -> dict[str, float | int | None]:
-    """How often a volunteer's non-skip votes match the current majority and weighted labels."""
-    votes = Vote.objects.filter(campaign=campaign, volunteer=volunteer).exclude(answer=SKIP)
-    counts = votes.aggregate(
-        n=Count("id"),
-        with_majority=Count("id", filter=Q(answer=F("subject__majority_label"))),
-        with_weighted=Count("id", filter=Q(answer=F("subject__weighted_label"))),
-    )
-    n = counts["n"]
-    return {
-        "n": n,
-        "majority": counts["with_majority"] / n if n else None,
-        "weighted": counts["with_weighted"] / n if n else None,
-    }
-
-
-def confusion_of(*, campaign: Campaign) -> dict[str, dict[str, int]]:
-    """Majority vs weighted label counts: where the two consensus methods disagree."""
-    table: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for m, w in (
-        Subject.objects.filter(campaign=campaign)
-        .exclude(majority_label="")
-        .values_list("majority_label", "weighted_label")
-    ):
-        table[m][w or "-"] += 1
-    return {k: dict(v) for k, v in table.items()}

@@ -1,6 +1,8 @@
-"""Campaign exports: Zooniverse classification and workflow CSVs, consensus labels, training sets.
+"""Campaign exports: Zooniverse classification and workflow CSVs, consensus labels.
 
-Every export is a generator of text chunks (or, for the .npz, written chunk by chunk), reading votes with
+The .npz training set needs the network's preprocessing, so it is written one floor up
+(``classifiers.exports``), from the labelled subjects selected here. Every text export is a generator of text
+chunks, reading votes with
 ``iterator()`` so a campaign of a million votes never sits in memory. The Zooniverse layout is the one
 Zooniverse's own ``panoptes_aggregation config / extract / reduce`` reads: the campaign is one workflow with a
 single-choice question task ``T0`` whose answers are the campaign's classes and "Skip" (the Zooniverse
@@ -10,24 +12,24 @@ real/bogus campaign offered Skip as an answer too; Blink's consensus ignores it)
 from __future__ import annotations
 
 import csv
-import io
 import json
-import zipfile
 from collections.abc import Iterator
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-import numpy as np
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 
-from labeling.models import SKIP, Campaign, Subject, Vote
+from core.errors import ServiceError
+from labeling.consensus import recompute_consensus
+from labeling.models import SKIP, Campaign, Vote
 
 CHUNK = 2000
 WORKFLOW_MAJOR_VERSION = 1
 # Zooniverse bumps the minor version on text edits; Blink keeps one version per campaign.
 WORKFLOW_MINOR_VERSION = 1
 TASK = "T0"
-KINDS = ("zooniverse", "workflow", "consensus-csv", "consensus-json", "npz")
+TEXT_KINDS = ("zooniverse", "workflow", "consensus-csv", "consensus-json")
+# The exports made of consensus labels (the .npz is ``classifiers.exports``'s).
+LABEL_KINDS = ("consensus-csv", "consensus-json", "npz")
 METHODS = ("majority", "dawid_skene")
 
 CLASSIFICATION_COLUMNS = [
@@ -68,8 +70,8 @@ WORKFLOW_COLUMNS = [
 CONSENSUS_COLUMNS = ["candid", "objectId", "label", "confidence", "n_votes", "method"]
 
 
-class ExportError(ValueError):
-    pass
+class ExportError(ServiceError):
+    """An export asked for in a way Blink cannot serve (unknown kind or consensus method)."""
 
 
 class _Echo:
@@ -111,6 +113,13 @@ def _iso(value) -> str:
     return value.isoformat(timespec="milliseconds")[:23] + "Z"
 
 
+# What a classification row is made of, in the order the loop below unpacks it.
+CLASSIFICATION_SOURCE = ("id", "volunteer_id", "volunteer__username", "answer", "created_at", "duration_ms",
+                         "was_gold", "user_agent", "subject_id", "subject__alert__candid", "subject__alert__object_id",
+                         "subject__retired", "subject__retired_at", "subject__retired_reason",
+                         "subject__n_classifications", "subject__gold_answer")  # fmt: skip
+
+
 def zooniverse_classification_rows(campaign: Campaign) -> Iterator[list[Any]]:
     from datetime import timedelta
 
@@ -120,28 +129,7 @@ def zooniverse_classification_rows(campaign: Campaign) -> Iterator[list[Any]]:
         key: _json([{"task": TASK, "task_label": campaign.question, "value": label}])
         for key, label in answer_labels(campaign)
     }
-    votes = (
-        Vote.objects.filter(campaign=campaign)
-        .order_by("id")
-        .values_list(
-            "id",
-            "volunteer_id",
-            "volunteer__username",
-            "answer",
-            "created_at",
-            "duration_ms",
-            "was_gold",
-            "user_agent",
-            "subject_id",
-            "subject__alert__candid",
-            "subject__alert__object_id",
-            "subject__retired",
-            "subject__retired_at",
-            "subject__retired_reason",
-            "subject__n_classifications",
-            "subject__gold_answer",
-        )
-    )
+    votes = Vote.objects.filter(campaign=campaign).order_by("id").values_list(*CLASSIFICATION_SOURCE)
     for (
         vote_id,
         user_id,
@@ -269,26 +257,33 @@ def workflow_csv(campaign: Campaign) -> Iterator[str]:
 # ---------------------------------------------------------------------------------------------- consensus
 
 
-def ensure_consensus(campaign: Campaign) -> None:
-    """Refit the weighted consensus now if some voted subject has none yet (the background task may lag)."""
-    from labeling.consensus import recompute_consensus
-
-    stale = campaign.subjects.filter(n_votes__gt=0, weighted_label="").exists()
-    if stale:
+def ensure_consensus(campaign: Campaign, *, kind: str, method: str) -> None:
+    """An export of Dawid-Skene labels reads the stored weighted consensus: refit it now if some voted subject
+    has none yet (the background task may lag)."""
+    if kind not in LABEL_KINDS or method != "dawid_skene":
+        return
+    if campaign.subjects.filter(n_votes__gt=0, weighted_label="").exists():
         recompute_consensus(campaign)
 
 
-def consensus_rows(
-    campaign: Campaign, *, method: str = "dawid_skene", retired_only: bool = False
-) -> Iterator[dict[str, Any]]:
+def labelled_subjects(campaign: Campaign, *, method: str, retired_only: bool = False) -> tuple[QuerySet, str, str]:
+    """The subjects that have a consensus label by ``method``, with the names of its label and confidence fields:
+    what the consensus exports and the training set are made of."""
     if method not in METHODS:
         raise ExportError(f"method must be one of {', '.join(METHODS)}")
     label_field, confidence_field = (
         ("majority_label", "majority_fraction") if method == "majority" else ("weighted_label", "weighted_posterior")
     )
-    subjects = campaign.subjects.exclude(**{label_field: ""}).order_by("alert__candid")
+    subjects = campaign.subjects.exclude(**{label_field: ""})
     if retired_only:
         subjects = subjects.filter(retired=True)
+    return subjects.order_by("alert__candid"), label_field, confidence_field
+
+
+def consensus_rows(
+    campaign: Campaign, *, method: str = "dawid_skene", retired_only: bool = False
+) -> Iterator[dict[str, Any]]:
+    subjects, label_field, confidence_field = labelled_subjects(campaign, method=method, retired_only=retired_only)
     rows = subjects.values_list("alert__candid", "alert__object_id", label_field, confidence_field, "n_votes")
     for candid, object_id, label, confidence, n_votes in rows.iterator(chunk_size=CHUNK):
         yield {
@@ -317,82 +312,20 @@ def consensus_json(campaign: Campaign, **kwargs) -> Iterator[str]:
     yield "]}\n"
 
 
-# ------------------------------------------------------------------------------------------- training set
-
-
-def _npy_header(array_shape: tuple[int, ...], dtype: np.dtype) -> bytes:
-    buffer = io.BytesIO()
-    np.lib.format.write_array_header_2_0(
-        buffer, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": array_shape}
-    )
-    return buffer.getvalue()
-
-
-def training_set_classes(campaign: Campaign) -> list[str]:
-    """Class names in label-index order. Real/bogus puts bogus first so that label 1 means real, as braai."""
-    keys = campaign.answer_keys
-    if campaign.question_type == Campaign.QuestionType.REAL_BOGUS and set(keys) == {"real", "bogus"}:
-        return ["bogus", "real"]
-    return keys
-
-
-def write_training_set(
-    campaign: Campaign, out: IO[bytes] | str | Path, *, method: str = "dawid_skene", retired_only: bool = False
-) -> int:
-    """Write an .npz: ``stamps`` (N, 63, 63, 3) float32 from classifiers.preprocessing, ``labels`` (N,) int
-    indices into ``classes``, ``label_keys``, ``confidence``, ``candids``, ``objectIds``. Stamps go to the file
-    chunk by chunk, so N is bounded by disk, not memory. Returns N."""
-    from classifiers.preprocessing import INPUT_SHAPE, load_inputs
-
-    if method not in METHODS:
-        raise ExportError(f"method must be one of {', '.join(METHODS)}")
-    classes = training_set_classes(campaign)
-    index = {k: i for i, k in enumerate(classes)}
-    label_field, confidence_field = (
-        ("majority_label", "majority_fraction") if method == "majority" else ("weighted_label", "weighted_posterior")
-    )
-    subjects = campaign.subjects.exclude(**{label_field: ""}).filter(alert__stamps__isnull=False)
-    if retired_only:
-        subjects = subjects.filter(retired=True)
-    rows = list(
-        subjects.order_by("alert__candid").values_list(
-            "alert_id", "alert__candid", "alert__object_id", label_field, confidence_field
-        )
-    )
-    n = len(rows)
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
-        with archive.open("stamps.npy", "w", force_zip64=True) as member:
-            member.write(_npy_header((n, *INPUT_SHAPE), np.float32))
-            for start in range(0, n, CHUNK):
-                chunk = rows[start : start + CHUNK]
-                stamps = load_inputs([r[0] for r in chunk]).astype("<f4", copy=False)
-                member.write(np.ascontiguousarray(stamps).tobytes())
-        width = max([len(r[2]) for r in rows] + [1])
-        arrays = {
-            "labels": np.array([index[r[3]] for r in rows], dtype=np.int64),
-            "label_keys": np.array([r[3] for r in rows], dtype=f"<U{max(len(k) for k in classes)}"),
-            "confidence": np.array([np.nan if r[4] is None else r[4] for r in rows], dtype=np.float32),
-            "candids": np.array([r[1] for r in rows], dtype=np.int64),
-            "objectIds": np.array([r[2] for r in rows], dtype=f"<U{width}"),
-            "classes": np.array(classes),
-        }
-        for name, array in arrays.items():
-            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
-                np.lib.format.write_array(member, array, allow_pickle=False)
-    return n
-
-
-def export_stream(campaign: Campaign, kind: str, **kwargs) -> Iterator[str]:
-    """The text exports by name (the .npz is binary: see ``write_training_set``)."""
+def export_stream(
+    campaign: Campaign, kind: str, *, method: str = "dawid_skene", retired_only: bool = False
+) -> Iterator[str]:
+    """The text exports by name (the .npz is binary: see ``classifiers.exports``); ``method`` and
+    ``retired_only`` choose the labels of the consensus exports."""
     if kind == "zooniverse":
         return zooniverse_classifications_csv(campaign)
     if kind == "workflow":
         return workflow_csv(campaign)
     if kind == "consensus-csv":
-        return consensus_csv(campaign, **kwargs)
+        return consensus_csv(campaign, method=method, retired_only=retired_only)
     if kind == "consensus-json":
-        return consensus_json(campaign, **kwargs)
-    raise ExportError(f"unknown export kind {kind!r}; expected one of {', '.join(KINDS)}")
+        return consensus_json(campaign, method=method, retired_only=retired_only)
+    raise ExportError(f"unknown export kind {kind!r}; expected one of {', '.join(TEXT_KINDS)}")
 
 
 def export_filename(campaign: Campaign, kind: str) -> str:
@@ -403,7 +336,3 @@ def export_filename(campaign: Campaign, kind: str) -> str:
         "consensus-json": f"{campaign.slug}-consensus.json",
         "npz": f"{campaign.slug}-training-set.npz",
     }[kind]
-
-
-def subjects_with_votes(campaign: Campaign) -> int:
-    return Subject.objects.filter(campaign=campaign, n_classifications__gt=0).count()

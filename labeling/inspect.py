@@ -2,7 +2,8 @@
 
 Everything here reads what votes and the consensus task already stored (counters, majority and weighted labels
 on each subject), so the pages never recompute consensus. Vote counts per answer are grouped for one page of
-subjects at a time, never for the whole campaign.
+subjects at a time, never for the whole campaign. The model's score column is the classifiers' to fill
+(``classifiers.inspect`` passes it in): this floor knows no model.
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Avg, Count, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Avg, Count, Expression, F, FloatField, Q, QuerySet, Value
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from core.errors import ServiceError
+from core.urls import cutout_url
+from labeling.consensus import ratio
 from labeling.models import SKIP, Campaign, Subject, Vote
 
 SORTS = {
@@ -36,28 +40,18 @@ SORTS = {
     "-priority": "-priority",
 }
 MAX_PAGE = 200
+# What a row of the inspect table reads of a subject and its alert.
+INSPECT_FIELDS = ("id", "campaign_id", "alert_id", "gold_answer", "n_classifications", "n_votes", "retired",
+                  "retired_at", "retired_reason", "majority_label", "majority_fraction", "weighted_label",
+                  "weighted_posterior", "priority", "alert__candid", "alert__object_id", "alert__magpsf",
+                  "alert__fid", "alert__rb", "alert__drb", "alert__night")  # fmt: skip
 
 
-class InspectError(ValueError):
+class InspectError(ServiceError):
+    """An inspect query parameter that cannot be used; ``field`` names it."""
+
     def __init__(self, field: str, message: str):
-        self.field, self.message = field, message
-        super().__init__(f"{field}: {message}")
-
-
-def model_task(campaign: Campaign) -> str:
-    return "streaks" if campaign.question_type == Campaign.QuestionType.STREAK else campaign.model_task
-
-
-def _score_subquery(campaign: Campaign):
-    from classifiers.models import Score
-
-    return Subquery(
-        Score.objects.filter(
-            alert_id=OuterRef("alert_id"), version__task=model_task(campaign), version__status="active"
-        )
-        .order_by("-version__version")
-        .values("score")[:1]
-    )
+        super().__init__(message, field=field)
 
 
 def _bool(field: str, value: Any) -> bool | None:
@@ -84,8 +78,10 @@ def inspect_subjects(
     min_votes: Any = None,
     search: str = "",
     sort: str = "-votes",
+    model_score: Expression | None = None,
 ) -> QuerySet[Subject]:
-    """The campaign's subjects with the alert and the active model's score, filtered and sorted."""
+    """The campaign's subjects with the alert, filtered and sorted. ``model_score`` is an expression of each
+    subject's model score (over its ``alert_id``); without one the score column is empty."""
     if method not in ("majority", "dawid_skene"):
         raise InspectError("method", "majority or dawid_skene")
     if sort not in SORTS:
@@ -93,30 +89,8 @@ def inspect_subjects(
     qs = (
         Subject.objects.filter(campaign=campaign)
         .select_related("alert")
-        .only(
-            "id",
-            "campaign_id",
-            "alert_id",
-            "gold_answer",
-            "n_classifications",
-            "n_votes",
-            "retired",
-            "retired_at",
-            "retired_reason",
-            "majority_label",
-            "majority_fraction",
-            "weighted_label",
-            "weighted_posterior",
-            "priority",
-            "alert__candid",
-            "alert__object_id",
-            "alert__magpsf",
-            "alert__fid",
-            "alert__rb",
-            "alert__drb",
-            "alert__night",
-        )
-        .annotate(model_score=_score_subquery(campaign))
+        .only(*INSPECT_FIELDS)
+        .annotate(model_score=model_score if model_score is not None else Value(None, output_field=FloatField()))
     )
     if (value := _bool("retired", retired)) is not None:
         qs = qs.filter(retired=value)
@@ -164,7 +138,7 @@ def subject_row(subject: Subject, counts: dict[str, int], campaign: Campaign) ->
         "magpsf": alert.magpsf,
         "filter": alert.filter_name,
         "night": alert.night.isoformat() if alert.night else None,
-        "stamp_url": f"/api/alerts/{alert.candid}/cutouts/difference.png",
+        "stamp_url": cutout_url(alert.candid, "difference"),
         "counts": {key: counts.get(key, 0) for key in [*campaign.answer_keys, SKIP]},
         "n_votes": subject.n_votes,
         "n_classifications": subject.n_classifications,
@@ -172,7 +146,7 @@ def subject_row(subject: Subject, counts: dict[str, int], campaign: Campaign) ->
         "majority_fraction": subject.majority_fraction,
         "weighted_label": subject.weighted_label,
         "weighted_posterior": subject.weighted_posterior,
-        "model_score": getattr(subject, "model_score", None),
+        "model_score": subject.model_score,
         "gold_answer": subject.gold_answer,
         "retired": subject.retired,
         "retired_reason": subject.retired_reason,
@@ -213,11 +187,11 @@ class LeaderboardRow:
 
     @property
     def gold_accuracy(self) -> float | None:
-        return self.gold_agreed / self.gold_compared if self.gold_compared else None
+        return ratio(self.gold_agreed, self.gold_compared)
 
     @property
     def consensus_agreement(self) -> float | None:
-        return self.consensus_agreed / self.consensus_compared if self.consensus_compared else None
+        return ratio(self.consensus_agreed, self.consensus_compared)
 
 
 def leaderboard(*, campaign: Campaign, limit: int = 10) -> list[LeaderboardRow]:
@@ -303,44 +277,3 @@ def dashboard(*, campaign: Campaign, days: int = 30) -> dict[str, Any]:
             for r in leaderboard(campaign=campaign)
         ],
     }
-
-
-def classifications_per_day_plot(stats: dict[str, Any]) -> dict:
-    """A bokeh json_item of classifications per day (BokehJS is served locally; embedded by static JS)."""
-    from bokeh.embed import json_item
-    from bokeh.models import ColumnDataSource, HoverTool
-    from bokeh.plotting import figure
-
-    days = [dt.date.fromisoformat(r["day"]) for r in stats["per_day"]]
-    source = ColumnDataSource(
-        {
-            "day": [dt.datetime.combine(d, dt.time(12)) for d in days],
-            "n": [r["classifications"] for r in stats["per_day"]],
-            "people": [r["volunteers"] for r in stats["per_day"]],
-        }
-    )
-    plot = figure(
-        height=260,
-        sizing_mode="stretch_width",
-        x_axis_type="datetime",
-        title="Classifications per day (UTC)",
-        toolbar_location=None,
-        background_fill_color="#161b22",
-        border_fill_color="#161b22",
-    )
-    plot.vbar(x="day", top="n", width=dt.timedelta(hours=20), source=source, color="#58a6ff")
-    plot.add_tools(
-        HoverTool(
-            tooltips=[("day", "@day{%F}"), ("classifications", "@n"), ("volunteers", "@people")],
-            formatters={"@day": "datetime"},
-        )
-    )
-    plot.y_range.start = 0
-    plot.yaxis.axis_label = "classifications"
-    for axis in (plot.xaxis, plot.yaxis):
-        axis.axis_label_text_color = "#e6edf3"
-        axis.major_label_text_color = "#9da7b3"
-    plot.title.text_color = "#e6edf3"
-    plot.grid.grid_line_color = "#30363d"
-    plot.outline_line_color = "#30363d"
-    return json_item(plot)

@@ -21,6 +21,8 @@ from markdown.inlinepatterns import InlineProcessor
 from markdown.treeprocessors import Treeprocessor
 from markdown.util import AtomicString
 
+from core.errors import ServiceError
+from core.urls import talk_object_url, talk_tag_url, talk_thread_url
 from labeling.models import Alert, Campaign, Comment, Hashtag
 
 MAX_BODY_CHARS = 5000
@@ -33,30 +35,17 @@ ALLOWED_URL_SCHEMES = {"http", "https", "mailto"}
 LINK_REL = "nofollow noopener noreferrer ugc"
 
 # Not after a word character, '&' (entities), '/' or '#' (URL fragments such as example.org/#top).
-HASHTAG_RE = r"(?<![\w&/#])#([A-Za-z][A-Za-z0-9_-]{0,63})"
+HASHTAG_RE = rf"(?<![\w&/#])#([A-Za-z][A-Za-z0-9_-]{{0,{HASHTAG_MAX_CHARS - 1}}})"
 OBJECT_ID_RE = r"\b(ZTF\d{2}[a-z]{7})\b"
 CANDID_RE = r"\bcandid:(\d{1,20})\b"
-HASHTAG_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+HASHTAG_NAME = re.compile(rf"^[a-z][a-z0-9_-]{{0,{HASHTAG_MAX_CHARS - 1}}}$")
 
 
-class TalkRefused(Exception):
-    """A comment that cannot be posted; ``field`` names the input at fault."""
+class TalkRefused(ServiceError):
+    """A comment that cannot be posted; ``field`` names the input at fault (the body, unless said)."""
 
-    def __init__(self, message: str, *, field: str = "body", status: int = 400):
-        super().__init__(message)
-        self.message, self.field, self.status = message, field, status
-
-
-def tag_url(name: str) -> str:
-    return f"/talk/tags/{name}/"
-
-
-def object_url(object_id: str) -> str:
-    return f"/talk/object/{object_id}/"
-
-
-def thread_url(candid: int | str) -> str:
-    return f"/talk/alert/{candid}/"
+    def __init__(self, message: str, *, field: str = "body", status: int | None = None):
+        super().__init__(message, field=field, status=status)
 
 
 class _Link(InlineProcessor):
@@ -114,13 +103,15 @@ class _BlinkTalk(Extension):
             md.parser.blockprocessors.deregister(name)
         # After links and entities (which must win), before emphasis (so #dipole_star stays one tag).
         md.inlinePatterns.register(
-            _Link(HASHTAG_RE, md, href=lambda v: tag_url(v.lower()), text=lambda v: f"#{v}", found=self.found_tags),
+            _Link(
+                HASHTAG_RE, md, href=lambda v: talk_tag_url(v.lower()), text=lambda v: f"#{v}", found=self.found_tags
+            ),
             "blink_hashtag",
             75,
         )
-        md.inlinePatterns.register(_Link(OBJECT_ID_RE, md, href=object_url, text=lambda v: v), "blink_object", 74)
+        md.inlinePatterns.register(_Link(OBJECT_ID_RE, md, href=talk_object_url, text=lambda v: v), "blink_object", 74)
         md.inlinePatterns.register(
-            _Link(CANDID_RE, md, href=thread_url, text=lambda v: f"candid:{v}"), "blink_candid", 73
+            _Link(CANDID_RE, md, href=talk_thread_url, text=lambda v: f"candid:{v}"), "blink_candid", 73
         )
         # After the inline patterns have built the tree (the "inline" treeprocessor runs at 20).
         md.treeprocessors.register(_NoNestedLinks(md), "blink_no_nested_links", 15)

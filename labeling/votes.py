@@ -10,23 +10,21 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from dataclasses import dataclass
+from functools import partial
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from core.errors import ServiceError
+from labeling.consensus import majority, on_subject_retired, on_vote_recorded
 from labeling.models import SKIP, Campaign, Subject, Vote
 
 MAX_DURATION_MS = 24 * 3600 * 1000
 
 
-class VoteRefused(Exception):
-    """A vote that cannot be stored; ``status`` is the HTTP status the API answers with."""
-
-    def __init__(self, message: str, *, status: int = 400, code: str = "invalid"):
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.code = code
+class VoteRefused(ServiceError):
+    """A vote that cannot be stored; ``status`` is the HTTP status the API answers with, ``code`` says which
+    rule refused it (the outbox keeps a vote refused for ``no_access``; it drops the others)."""
 
 
 @dataclass(frozen=True)
@@ -66,18 +64,6 @@ def retirement_reason(*, campaign: Campaign, answers: list[str]) -> str:
         if top_count >= k and top_count / len(votes) >= (fraction or 0.0):
             return f"{top_count} of {len(votes)} agree on {top}"
     return ""
-
-
-def majority(answers: list[str]) -> tuple[str, float | None]:
-    """Majority label among non-skip answers and its agreement fraction; ties resolve alphabetically so the
-    result does not depend on vote order."""
-    votes = [a for a in answers if a != SKIP]
-    if not votes:
-        return "", None
-    counts = Counter(votes)
-    best = max(counts.values())
-    label = sorted(a for a, c in counts.items() if c == best)[0]
-    return label, best / len(votes)
 
 
 def vote_record(
@@ -147,8 +133,8 @@ def vote_record(
             for field, value in updates.items():
                 setattr(subject, field, value)
             if reason:
-                transaction.on_commit(lambda: _after_retirement(campaign.pk, subject.pk))
-            transaction.on_commit(lambda: _after_vote(campaign.pk, vote.pk))
+                transaction.on_commit(partial(on_subject_retired, campaign=campaign, subject=subject))
+            transaction.on_commit(partial(on_vote_recorded, campaign_id=campaign.pk, vote_id=vote.pk))
     except IntegrityError as exc:
         # Either the same key raced in from a repeated request, or this volunteer already voted here.
         again = Vote.objects.select_related("subject").filter(idempotency_key=key).first()
@@ -158,9 +144,9 @@ def vote_record(
     return VoteOutcome(vote, True, subject, subject.gold_answer)
 
 
-# The write path in plain SQL. A vote is a handful of one-row statements the database runs in well under a
-# millisecond each; through the ORM they cost ~9 ms of Python per vote, most of a volunteer's wait. Values go
-# through the fields' own get_db_prep_value, so SQLite (hex UUIDs, text datetimes) and PostgreSQL both work.
+# The write path in plain SQL. A vote is a handful of one-row statements the database runs almost at once;
+# built through the ORM, their Python cost was most of a volunteer's wait. Values go through the fields' own
+# get_db_prep_value, so SQLite (hex UUIDs, text datetimes) and PostgreSQL both work.
 _SUBJECT = Subject._meta.db_table
 _VOTE = Vote._meta.db_table
 _LOCKED_FIELDS = ("id", "campaign_id", "alert_id", "gold_answer", "gold_note", "n_classifications", "n_votes",
@@ -218,30 +204,3 @@ def _update_subject(subject_id: int, updates: dict) -> None:
     params = [_prep(Subject, n, updates[n]) for n in names]
     with connection.cursor() as cursor:
         cursor.execute(f"UPDATE {_SUBJECT} SET {sets} WHERE id = %s", [*params, subject_id])
-
-
-def _after_retirement(campaign_id: int, subject_id: int) -> None:
-    """Hook for work that follows a retirement (weighted consensus, auto-retraining counters)."""
-    # A retired subject is a new consensus label: the active-learning loop counts it towards the campaign's
-    # automatic retraining (off unless the campaign sets retrain_every). It never raises.
-    from activelearning.retraining import note_consensus_labels
-
-    note_consensus_labels(campaign_id=campaign_id)
-    try:
-        from labeling import consensus
-    except ImportError:
-        return
-    hook = getattr(consensus, "on_subject_retired", None)
-    if hook is not None:
-        hook(campaign_id=campaign_id, subject_id=subject_id)
-
-
-def _after_vote(campaign_id: int, vote_id: int) -> None:
-    """Hook after every stored vote (the weighted consensus refits every N votes)."""
-    try:
-        from labeling import consensus
-    except ImportError:
-        return
-    hook = getattr(consensus, "on_vote_recorded", None)
-    if hook is not None:
-        hook(campaign_id=campaign_id, vote_id=vote_id)

@@ -24,7 +24,7 @@ Channel-layer groups and messages (send them with ``channel_layer.group_send(gro
 
 On connect the page receives one ``count`` message at once, so the counter is right before the next vote.
 If the channel layer is unreachable the socket is still accepted and sends that first count. Pages left
-open through a Redis restart get live updates back within ``BLINK["LIVE_REJOIN_SECONDS"]``, and a fresh count
+open through a Redis restart get live updates back within ``blink_setting("LIVE_REJOIN_SECONDS")``, and a fresh count
 (``frontend.consumers.groups``).
 """
 
@@ -103,4 +103,4 @@ class CampaignLiveConsumer(RejoiningGroupsMixin, AsyncJsonWebsocketConsumer):
         )
 
 
-websocket_urlpatterns = [path("ws/campaigns/<slug:slug>/", CampaignLiveConsumer.as_asgi())]
+websocket_urlpatterns = [path("ws/campaigns/<slug:slug>/", CampaignLiveConsumer.as_asgi(), name="ws-campaign")]

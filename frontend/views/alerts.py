@@ -1,20 +1,22 @@
-"""The alert page: SCIENCE − REFERENCE = DIFFERENCE, the light curve, and the alert's fields."""
+"""The alert page: SCIENCE − REFERENCE = DIFFERENCE, the light curve, and the alert's fields; and the light
+curve's bokeh figure, which the alert, classify and Talk pages fetch (the points are ``labeling``'s JSON API)."""
 
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404, render
-from django.template import TemplateDoesNotExist
-from django.template.loader import get_template
 from django.urls import path
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from core.roles import VOLUNTEER, role_required
-from labeling.api.alerts import sees_scores
+from core.urls import cutout_url
+from frontend.plots.lightcurves import light_curve_item
+from labeling.api.alerts import ANY_SIGNED_IN, AUTHENTICATION, alert_or_404, sees_scores
 from labeling.models import STAMP_KINDS, Alert
 from labeling.stamps import STRETCHES
 
-# The classifiers app adds the model's score and explanation overlays by providing this partial (rendered
-# with ``alert`` in its context, inside <section id="model-panel">); without it the section stays empty.
-MODEL_PANEL_TEMPLATE = "frontend/alerts/_model_panel.html"
 STAMP_DISPLAY_SIZE = 252  # 4 screen pixels per survey pixel; CSS keeps them crisp when scaled further
 CAPTIONS = {"science": "Science", "template": "Reference", "difference": "Difference"}
 
@@ -66,21 +68,10 @@ def alert_field_rows(alert: Alert, *, show_scores: bool) -> list[tuple[str, str,
     return rows
 
 
-def _model_panel_template() -> str | None:
-    try:
-        get_template(MODEL_PANEL_TEMPLATE)
-    except TemplateDoesNotExist:
-        return None
-    return MODEL_PANEL_TEMPLATE
-
-
 @role_required(VOLUNTEER)
 def alert_page(request, candid: int):
     alert = get_object_or_404(Alert, candid=candid)
-    stamps = [
-        {"kind": kind, "caption": CAPTIONS[kind], "url": f"/api/alerts/{candid}/cutouts/{kind}.png"}
-        for kind in STAMP_KINDS
-    ]
+    stamps = [{"kind": kind, "caption": CAPTIONS[kind], "url": cutout_url(candid, kind)} for kind in STAMP_KINDS]
     others = list(
         Alert.objects.filter(object_id=alert.object_id)
         .exclude(pk=alert.pk)
@@ -97,9 +88,25 @@ def alert_page(request, candid: int):
             "stamp_size": STAMP_DISPLAY_SIZE,
             "fields": alert_field_rows(alert, show_scores=sees_scores(request.user)),
             "other_alerts": others,
-            "model_panel_template": _model_panel_template(),
         },
     )
 
 
-urlpatterns = [path("alerts/<int:candid>/", alert_page, name="alert")]
+@extend_schema(
+    summary="Light curve as a bokeh figure",
+    description="A bokeh json_item (magnitude vs time per filter, error bars, upper limits as open triangles, "
+    "y inverted) for Bokeh.embed.embed_item. BokehJS is served at /static/bokeh/.",
+    responses={200: OpenApiTypes.OBJECT, 404: OpenApiResponse(description="No such candid")},
+)
+class AlertLightCurvePlot(APIView):
+    authentication_classes = AUTHENTICATION
+    permission_classes = ANY_SIGNED_IN
+
+    def get(self, request, candid: int):
+        return Response(light_curve_item(alert_or_404(candid)))
+
+
+urlpatterns = [
+    path("alerts/<int:candid>/", alert_page, name="alert"),
+    path("api/alerts/<int:candid>/lightcurve/plot/", AlertLightCurvePlot.as_view(), name="api-alert-lightcurve-plot"),
+]

@@ -1,8 +1,9 @@
 """The classify page: one campaign, candidate after candidate, keyboard first.
 
-The page itself is a shell: subjects arrive through the classify API (``labeling.api.classify``) into a small
-queue kept by ``frontend/static/frontend/js/classify.js``, votes leave through a retried outbox, and the live
-counter listens on ``ws/campaigns/<slug>/``. Everything the script needs is in one ``json_script`` block.
+The page itself is a shell: subjects arrive through the classify API (``classifiers.api.classify`` serves the
+cards with the model's verdict, ``labeling.api.classify`` takes the votes) into a small queue kept by
+``frontend/static/frontend/js/classify.js``, votes leave through a retried outbox, and the live counter listens
+on ``ws/campaigns/<slug>/``. Everything the script needs is in one ``json_script`` block.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import path
 
 from core.roles import VOLUNTEER, role_required
+from core.urls import campaign_live_socket_path, classify_api_urls
 from labeling.cards import example_card
 from labeling.models import SKIP, Campaign, FieldGuideEntry, TutorialSeen, TutorialStep
 from labeling.progress import campaign_progress, volunteer_stats
@@ -135,13 +137,8 @@ def classify_page(request, slug: str):
         "model_task": campaign.model_task,
         "answers": buttons,
         "tool_keys": tool_keys,
-        "api": {
-            "next": f"/api/campaigns/{campaign.slug}/next/",
-            "votes": f"/api/campaigns/{campaign.slug}/votes/",
-            "progress": f"/api/campaigns/{campaign.slug}/me/",
-            "tutorial_seen": f"/api/campaigns/{campaign.slug}/tutorial-seen/",
-        },
-        "ws": f"/ws/campaigns/{campaign.slug}/",
+        "api": classify_api_urls(campaign.slug),
+        "ws": campaign_live_socket_path(campaign.slug),
         "csrf": get_token(request),
         "tutorial_seen": TutorialSeen.objects.filter(campaign=campaign, volunteer=request.user).exists(),
         "tutorial": tutorial_steps(campaign, buttons),

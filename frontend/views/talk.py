@@ -13,6 +13,7 @@ from django.urls import path
 from django.views.decorators.http import require_http_methods
 
 from core.roles import VOLUNTEER, role_required
+from core.urls import talk_object_url, talk_thread_url
 from labeling.cards import alert_fields, stamp_urls
 from labeling.models import Alert, Campaign
 from labeling.talk import (
@@ -24,7 +25,6 @@ from labeling.talk import (
     recent_discussions,
     tagged_comments,
     thread,
-    thread_url,
 )
 
 OBJECT_ID = re.compile(r"^ZTF\d{2}[a-z]{7}$")
@@ -42,9 +42,9 @@ def talk_index(request):
     query = (request.GET.get("q") or "").strip()
     if query:
         if query.isdigit() and Alert.objects.filter(candid=int(query)).exists():
-            return redirect(thread_url(int(query)))
+            return redirect(talk_thread_url(int(query)))
         if OBJECT_ID.match(query):
-            return redirect(f"/talk/object/{query}/")
+            return redirect(talk_object_url(query))
     discussions = recent_discussions(limit=30)
     for d in discussions:
         d["stamps"] = stamp_urls(d["alert"].candid)
@@ -75,7 +75,7 @@ def talk_thread(request, candid: int):
             error = exc.message
         else:
             suffix = f"?campaign={campaign.slug}" if campaign else ""
-            return redirect(f"{thread_url(alert.candid)}{suffix}#comment-{comment.pk}")
+            return redirect(f"{talk_thread_url(alert.candid)}{suffix}#comment-{comment.pk}")
     siblings = list(
         Alert.objects.filter(object_id=alert.object_id).exclude(pk=alert.pk).only("candid", "jd").order_by("-jd")[:20]
     )
@@ -102,7 +102,7 @@ def talk_object(request, object_id: str):
     alert = Alert.objects.filter(object_id=object_id).only("candid").order_by("-jd").first()
     if alert is None:
         raise Http404(f"No alert of {object_id} has been ingested.")
-    return redirect(thread_url(alert.candid))
+    return redirect(talk_thread_url(alert.candid))
 
 
 @role_required(VOLUNTEER)

@@ -1,4 +1,5 @@
-"""Read API for alerts: list and detail, light curve (JSON and bokeh), cutouts as PNG.
+"""Read API for alerts: list and detail, light curve (JSON; the bokeh figure is ``frontend.views.alerts``'s),
+cutouts as PNG.
 
 Every endpoint needs a signed-in user (any role: volunteers look at alerts too). Machine real/bogus scores
 (``rb``, ``drb``) are shown to scientists and ML leads only, as on the classify page, so they cannot bias a
@@ -12,8 +13,8 @@ rendered PNGs in Django's cache so one stamp is rendered once.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
-from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
@@ -33,8 +34,10 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.conf import blink_setting
 from core.roles import MLLEAD, SCIENTIST, VOLUNTEER, HasRole, has_role
-from labeling.lightcurves import light_curve_item, light_curve_json
+from core.urls import alert_api_url, alert_page_url, cutout_urls, lightcurve_plot_url, lightcurve_url
+from labeling.lightcurves import light_curve_json
 from labeling.models import STAMP_KINDS, Alert, Stamps
 from labeling.stamps import MAX_SIZE, STRETCHES, stamp_etag, stamp_png
 
@@ -53,11 +56,11 @@ def sees_scores(user) -> bool:
 
 def alert_urls(candid: int) -> dict:
     return {
-        "page": f"/alerts/{candid}/",
-        "api": f"/api/alerts/{candid}/",
-        "lightcurve": f"/api/alerts/{candid}/lightcurve/",
-        "lightcurve_plot": f"/api/alerts/{candid}/lightcurve/plot/",
-        "cutouts": {kind: f"/api/alerts/{candid}/cutouts/{kind}.png" for kind in STAMP_KINDS},
+        "page": alert_page_url(candid),
+        "api": alert_api_url(candid),
+        "lightcurve": lightcurve_url(candid),
+        "lightcurve_plot": lightcurve_plot_url(candid),
+        "cutouts": cutout_urls(candid, STAMP_KINDS),
     }
 
 
@@ -128,7 +131,7 @@ URLS_SCHEMA = inline_serializer(
 AlertSummarySerializer.get_urls = extend_schema_field(URLS_SCHEMA)(AlertSummarySerializer.get_urls)
 
 
-def _alert_or_404(candid: int) -> Alert:
+def alert_or_404(candid: int) -> Alert:
     return get_object_or_404(Alert, candid=candid)
 
 
@@ -220,26 +223,22 @@ class AlertLightCurve(APIView):
     permission_classes = ANY_SIGNED_IN
 
     def get(self, request, candid: int):
-        return Response(light_curve_json(_alert_or_404(candid)))
-
-
-@extend_schema(
-    summary="Light curve as a bokeh figure",
-    description="A bokeh json_item (magnitude vs time per filter, error bars, upper limits as open triangles, "
-    "y inverted) for Bokeh.embed.embed_item. BokehJS is served at /static/bokeh/.",
-    responses={200: OpenApiTypes.OBJECT, 404: OpenApiResponse(description="No such candid")},
-)
-class AlertLightCurvePlot(APIView):
-    authentication_classes = AUTHENTICATION
-    permission_classes = ANY_SIGNED_IN
-
-    def get(self, request, candid: int):
-        return Response(light_curve_item(_alert_or_404(candid)))
+        return Response(light_curve_json(alert_or_404(candid)))
 
 
 # ----------------------------------------------------------------------------------------------------
 # Cutouts
 # ----------------------------------------------------------------------------------------------------
+
+
+def png_responses(*, bad_request: str, not_found: str) -> dict:
+    """The OpenAPI answers of an image endpoint that sends an ETag (cutouts here, explanations in classifiers)."""
+    return {
+        (200, "image/png"): OpenApiTypes.BINARY,
+        304: OpenApiResponse(description="Not modified (ETag matched)"),
+        400: OpenApiResponse(description=bad_request),
+        404: OpenApiResponse(description=not_found),
+    }
 
 
 class ImagesIgnoreAccept(BaseContentNegotiation):
@@ -262,6 +261,17 @@ def _etag_matches(request, etag: str) -> bool:
     return etag in tags
 
 
+def png_response(request, etag: str, render: Callable[[], bytes]) -> HttpResponse:
+    """A PNG the browser may keep: 304 when the client already holds ``etag``, else what ``render`` makes (only
+    then is it called); both with the ETag and a private cache lifetime."""
+    response = (
+        HttpResponse(status=304) if _etag_matches(request, etag) else HttpResponse(render(), content_type="image/png")
+    )
+    response["ETag"] = etag
+    response["Cache-Control"] = f"private, max-age={blink_setting('STAMP_CACHE_SECONDS')}"
+    return response
+
+
 @extend_schema(
     summary="A cutout as PNG",
     description="ZScale interval, linear / log / asinh stretch, north up and east left, NaN pixels in dark "
@@ -271,12 +281,7 @@ def _etag_matches(request, etag: str) -> bool:
         OpenApiParameter("stretch", str, enum=list(STRETCHES), default="linear"),
         OpenApiParameter("size", int, description=f"longer side in pixels, 16..{MAX_SIZE} (default: the stamp's own)"),
     ],
-    responses={
-        (200, "image/png"): OpenApiTypes.BINARY,
-        304: OpenApiResponse(description="Not modified (ETag matched)"),
-        400: OpenApiResponse(description="Unknown stretch or bad size"),
-        404: OpenApiResponse(description="No such candid or kind"),
-    },
+    responses=png_responses(bad_request="Unknown stretch or bad size", not_found="No such candid or kind"),
 )
 class AlertCutout(APIView):
     authentication_classes = AUTHENTICATION
@@ -302,26 +307,22 @@ class AlertCutout(APIView):
         stamps = get_object_or_404(Stamps.objects.only("height", "width", kind), alert__candid=candid)
         raw = bytes(getattr(stamps, kind))
         etag = stamp_etag(raw, stretch=stretch, size=size)
-        max_age = settings.BLINK.get("STAMP_CACHE_SECONDS", 86400)
-        headers = {"ETag": etag, "Cache-Control": f"private, max-age={max_age}"}
-        if _etag_matches(request, etag):
-            response = HttpResponse(status=304)
-        else:
+        max_age = blink_setting("STAMP_CACHE_SECONDS")
+
+        def render() -> bytes:
             key = f"blink:stamp:{candid}:{kind}:{etag}"
             png = cache.get(key)
             if png is None:
                 png = stamp_png(stamps.unpack(kind), stretch=stretch, size=size)
                 cache.set(key, png, timeout=max_age)
-            response = HttpResponse(png, content_type="image/png")
-        for name, value in headers.items():
-            response[name] = value
-        return response
+            return png
+
+        return png_response(request, etag, render)
 
 
 urlpatterns = [
     path("alerts/", AlertList.as_view(), name="api-alerts"),
     path("alerts/<int:candid>/", AlertDetail.as_view(), name="api-alert"),
     path("alerts/<int:candid>/lightcurve/", AlertLightCurve.as_view(), name="api-alert-lightcurve"),
-    path("alerts/<int:candid>/lightcurve/plot/", AlertLightCurvePlot.as_view(), name="api-alert-lightcurve-plot"),
     path("alerts/<int:candid>/cutouts/<str:kind>.png", AlertCutout.as_view(), name="api-alert-cutout"),
 ]

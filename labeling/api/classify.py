@@ -1,9 +1,9 @@
-"""The classify API: the next subjects of a campaign for a volunteer, and their votes.
+"""The classify API: a volunteer's votes, progress and tutorial; the next subjects are served one floor up
+(``classifiers.api.classify``), because each card carries the active model's verdict.
 
-Both endpoints sit on the volunteers' hot path (a page asks for subjects ahead of time and sends each vote in
-the background), so they do a handful of indexed queries and nothing else: the queue order is precomputed
-(``labeling.queue``), the vote goes through ``labeling.votes.vote_record`` (the one write path), and the live
-counter is told after the commit, best-effort (``labeling.live``).
+The vote endpoint sits on the volunteers' hot path (a page sends each vote in the background), so it does a
+handful of indexed queries and nothing else: the vote goes through ``labeling.votes.vote_record`` (the one
+write path), and the live counter is told after the commit, best-effort (``labeling.live``).
 
 Every refusal is JSON ``{"detail": <reason>, "code": <machine code>, "field": <field or null>}``.
 """
@@ -15,7 +15,7 @@ from functools import partial
 
 from django.db import transaction
 from django.urls import path
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import JSONParser
@@ -25,11 +25,10 @@ from rest_framework.views import APIView
 
 from core.roles import VOLUNTEER, HasRole
 from core.rows import fetch_one
-from labeling.cards import subject_cards
+from labeling.api.limits import declared_length_over
 from labeling.live import publish_vote
 from labeling.models import Campaign, TutorialSeen
 from labeling.progress import campaign_progress, volunteer_stats
-from labeling.queue import MAX_BATCH, MAX_EXCLUDE, next_subjects
 from labeling.votes import VoteRefused, can_classify, vote_record
 
 MAX_VOTE_BYTES = 4096
@@ -41,7 +40,7 @@ FIELD_OF_CODE = {"answer": "answer", "idempotency_key": "idempotency_key", "dura
 
 class JSONOnly(DefaultContentNegotiation):
     """The classify endpoints answer JSON whatever the Accept header says: DRF's negotiation parses that header
-    on every request (~0.3 ms of CPU) to choose among renderers these views do not offer."""
+    on every request to choose among renderers these views do not offer."""
 
     def select_renderer(self, request, renderers, format_suffix=None):
         return renderers[0], renderers[0].media_type
@@ -64,7 +63,7 @@ def _campaign_by_slug(slug: str) -> Campaign | None:
     return fetch_one(Campaign, "slug = %s", [slug])
 
 
-def _campaign_for(request, slug: str) -> Campaign:
+def campaign_for(request, slug: str) -> Campaign:
     campaign = _campaign_by_slug(slug)
     if campaign is None:
         raise Invalid(None, f"no campaign {slug!r}", code="not_found", status=404)
@@ -113,25 +112,6 @@ def parse_vote(data) -> dict:
     return {"subject_id": subject, "answer": answer, "idempotency_key": key, "duration_ms": duration}
 
 
-def _parse_next_query(params) -> tuple[int, list[int]]:
-    raw_n = params.get("n", "5")
-    try:
-        n = int(raw_n)
-    except ValueError:
-        raise Invalid("n", f"n must be an integer between 1 and {MAX_BATCH}") from None
-    if not 1 <= n <= MAX_BATCH:
-        raise Invalid("n", f"n must be an integer between 1 and {MAX_BATCH}")
-    raw = params.get("exclude", "")
-    parts = [p for p in raw.split(",") if p.strip()] if raw else []
-    if len(parts) > MAX_EXCLUDE:
-        raise Invalid("exclude", f"exclude takes at most {MAX_EXCLUDE} subject ids")
-    try:
-        exclude = [int(p) for p in parts]
-    except ValueError:
-        raise Invalid("exclude", "exclude must be comma-separated subject ids (integers)") from None
-    return n, exclude
-
-
 def _gold_feedback(campaign: Campaign, outcome) -> dict | None:
     if not outcome.gold_answer:
         return None
@@ -151,16 +131,6 @@ ERROR = inline_serializer(
         "field": serializers.CharField(allow_null=True),
     },
 )
-SUBJECT_CARD_FIELDS = {
-    "id": serializers.IntegerField(),
-    "candid": serializers.CharField(help_text="The alert's candid, as a string (it exceeds 2**53)"),
-    "object_id": serializers.CharField(),
-    "stamps": serializers.DictField(child=serializers.CharField()),
-    "light_curve_url": serializers.CharField(),
-    "talk_url": serializers.CharField(),
-    "fields": serializers.DictField(),
-    "model": serializers.DictField(allow_null=True),
-}
 VOTE_IN = inline_serializer(
     "VoteInput",
     {
@@ -182,40 +152,6 @@ VOTE_OUT = inline_serializer(
     },
 )
 REFUSALS = {code: OpenApiResponse(ERROR) for code in (400, 403, 404)}
-
-
-class NextSubjects(APIView):
-    """The next subjects for the signed-in volunteer, in the campaign's queue order."""
-
-    permission_classes = [HasRole.of(VOLUNTEER)]
-    renderer_classes = [JSONRenderer]
-    content_negotiation_class = JSONOnly
-
-    @extend_schema(
-        operation_id="classify_next",
-        parameters=[
-            OpenApiParameter("n", int, description=f"How many subjects (1-{MAX_BATCH}, default 5)"),
-            OpenApiParameter("exclude", str, description="Comma-separated subject ids already queued in the page"),
-        ],
-        responses={
-            200: inline_serializer(
-                "NextSubjects",
-                {
-                    "subjects": inline_serializer("SubjectCard", SUBJECT_CARD_FIELDS, many=True),
-                    "exhausted": serializers.BooleanField(),
-                },
-            ),
-            **REFUSALS,
-        },
-    )
-    def get(self, request, slug: str):
-        try:
-            campaign = _campaign_for(request, slug)
-            n, exclude = _parse_next_query(request.query_params)
-        except Invalid as exc:
-            return exc.response()
-        subjects = next_subjects(campaign=campaign, volunteer=request.user, n=n, exclude_ids=exclude, with_alert=True)
-        return Response({"subjects": subject_cards(subjects), "exhausted": len(subjects) < n})
 
 
 class Votes(APIView):
@@ -240,11 +176,7 @@ class Votes(APIView):
         },
     )
     def post(self, request, slug: str):
-        try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        if length > MAX_VOTE_BYTES:
+        if (length := declared_length_over(request, MAX_VOTE_BYTES)) is not None:
             return refusal(413, "too_large", f"a vote is at most {MAX_VOTE_BYTES} bytes; this one is {length}")
         campaign = _campaign_by_slug(slug)
         if campaign is None:
@@ -300,7 +232,7 @@ class MyProgress(APIView):
     )
     def get(self, request, slug: str):
         try:
-            campaign = _campaign_for(request, slug)
+            campaign = campaign_for(request, slug)
         except Invalid as exc:
             return exc.response()
         return Response(
@@ -323,7 +255,7 @@ class TutorialSeenView(APIView):
     )
     def post(self, request, slug: str):
         try:
-            campaign = _campaign_for(request, slug)
+            campaign = campaign_for(request, slug)
         except Invalid as exc:
             return exc.response()
         TutorialSeen.objects.get_or_create(campaign=campaign, volunteer=request.user)
@@ -331,7 +263,6 @@ class TutorialSeenView(APIView):
 
 
 urlpatterns = [
-    path("campaigns/<slug:slug>/next/", NextSubjects.as_view(), name="classify-next"),
     path("campaigns/<slug:slug>/votes/", Votes.as_view(), name="classify-vote"),
     path("campaigns/<slug:slug>/me/", MyProgress.as_view(), name="classify-progress"),
     path("campaigns/<slug:slug>/tutorial-seen/", TutorialSeenView.as_view(), name="classify-tutorial-seen"),

@@ -14,6 +14,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.roles import VOLUNTEER, HasRole
+from core.urls import talk_tag_url, talk_thread_url
+from labeling.api.limits import declared_length_over
 from labeling.models import Alert, Campaign
 from labeling.talk import (
     MAX_BODY_CHARS,
@@ -22,7 +24,6 @@ from labeling.talk import (
     popular_hashtags,
     recent_discussions,
     thread,
-    thread_url,
 )
 
 MAX_COMMENT_BYTES = 64 * 1024
@@ -92,7 +93,7 @@ class Thread(APIView):
             {
                 "candid": str(alert.candid),
                 "object_id": alert.object_id,
-                "url": thread_url(alert.candid),
+                "url": talk_thread_url(alert.candid),
                 "comments": [comment_json(c) for c in comments],
             }
         )
@@ -106,20 +107,10 @@ class Thread(APIView):
                 "campaign": serializers.CharField(required=False, allow_null=True),
             },
         ),
-        responses={
-            201: COMMENT,
-            400: OpenApiResponse(ERROR),
-            404: OpenApiResponse(ERROR),
-            413: OpenApiResponse(ERROR),
-            415: OpenApiResponse(ERROR),
-        },
+        responses={201: COMMENT, **{status: OpenApiResponse(ERROR) for status in (400, 404, 413, 415)}},
     )
     def post(self, request, candid: int):
-        try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        if length > MAX_COMMENT_BYTES:
+        if declared_length_over(request, MAX_COMMENT_BYTES) is not None:
             return _refusal(413, "too_large", f"a comment request is at most {MAX_COMMENT_BYTES} bytes", "body")
         alert = Alert.objects.filter(candid=candid).first()
         if alert is None:
@@ -167,14 +158,14 @@ class Recent(APIView):
             {
                 "candid": str(d["alert"].candid),
                 "object_id": d["alert"].object_id,
-                "url": thread_url(d["alert"].candid),
+                "url": talk_thread_url(d["alert"].candid),
                 "comments": d["n"],
                 "last_at": d["last"].isoformat(),
                 "last_author": d["latest"].author.username if d["latest"] else None,
             }
             for d in recent_discussions(limit=30)
         ]
-        tags = [{"name": h.name, "comments": h.n, "url": f"/talk/tags/{h.name}/"} for h in popular_hashtags(limit=30)]
+        tags = [{"name": h.name, "comments": h.n, "url": talk_tag_url(h.name)} for h in popular_hashtags(limit=30)]
         return Response({"discussions": discussions, "hashtags": tags})
 
 

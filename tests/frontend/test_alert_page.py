@@ -3,47 +3,12 @@ light curve render. Saves test-artifacts/screenshots/alert_page.png."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
 from tests.conftest import PASSWORD
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+from tests.frontend.helpers import SCREENSHOTS, log_in_when_asked
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def browser_page():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"Debian's chromium is not installed at {CHROMIUM} (make chromium installs it)")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop in this thread
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1360, "height": 1000})
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        # A failed request names its URL here (the console only says "404"); the browser's own favicon probe
-        # is not the page's doing.
-        page.on(
-            "response",
-            lambda r: r.status >= 400 and not r.url.endswith("/favicon.ico") and errors.append(f"{r.status} {r.url}"),
-        )
-        page.js_errors = errors
-        yield page
-        browser.close()
 
 
 def test_a_volunteer_sees_the_stamps_and_the_light_curve(live_server, browser_page, volunteer, demo_alerts):
@@ -60,12 +25,7 @@ def test_a_volunteer_sees_the_stamps_and_the_light_curve(live_server, browser_pa
         key=lambda a: a.magpsf,
     )
 
-    page.goto(f"{live_server.url}/alerts/{alert.candid}/")
-    page.wait_for_url("**/accounts/login/**")
-    page.fill("#id_username", volunteer.username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"**/alerts/{alert.candid}/")
+    log_in_when_asked(page, live_server.url, f"/alerts/{alert.candid}/", volunteer.username, PASSWORD)
 
     for kind in ("science", "template", "difference"):
         stamp = page.locator(f"#stamp-{kind}")

@@ -4,57 +4,19 @@ test-artifacts/screenshots/campaign_*.png."""
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import pytest
 
-from tests.frontend.helpers import wait_for_images
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-DEMO_PASSWORD = "blink-demo"
+from tests.frontend.helpers import DEMO_PASSWORD, SCREENSHOTS, log_in, record_errors, wait_for_images
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"Debian's chromium is not installed at {CHROMIUM} (make chromium installs it)")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop in this thread
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
 def open_page(browser, errors: list[str]):
     page = browser.new_page(viewport={"width": 1400, "height": 1100})
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on(
-        "response",
-        lambda r: r.status >= 500 and errors.append(f"{r.status} {r.url}"),
-    )
+    record_errors(page, errors, from_status=500)
     return page
-
-
-def log_in(page, base: str, username: str, next_url: str) -> None:
-    page.goto(f"{base}/accounts/login/?next={next_url}")
-    page.fill("#id_username", username)
-    page.fill("#id_password", DEMO_PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"**{next_url}")
 
 
 def wait_for_thumbs(page, n: int) -> None:
@@ -62,7 +24,7 @@ def wait_for_thumbs(page, n: int) -> None:
 
 
 def test_a_scientist_builds_a_campaign_and_a_volunteer_sees_it(live_server, browser, demo_alerts):
-    from core.roles import create_demo_users
+    from fixtures.demo_users import create_demo_users
     from labeling.filters import count_matching
     from labeling.models import Campaign
 

@@ -8,23 +8,12 @@ classify_page_tablet.png, classify_field_guide.png, talk_thread.png, talk_index.
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.frontend.helpers import wait_for_images
+from tests.frontend.helpers import SCREENSHOTS, log_in, wait_for_images
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 VOTES_BY_KEYBOARD = 20
 KEYS = ["r", "b", "s", "r", "b"]
 
@@ -32,23 +21,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(trans
 
 
 @pytest.fixture
-def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"Debian's chromium is not installed at {CHROMIUM} (make chromium installs it)")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop in this thread
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
 def demo_world(demo_alerts):
     """The demo accounts and the demo campaigns of ``make run``, over the 60 demo alerts."""
-    from core.roles import create_demo_users
-    from labeling.campaigns import DEMO_REAL_BOGUS_SLUG, create_demo_campaigns
+    from fixtures.demo_campaigns import DEMO_REAL_BOGUS_SLUG, create_demo_campaigns
+    from fixtures.demo_users import create_demo_users
     from labeling.models import Campaign
 
     users = {u.username: u for u in create_demo_users()}
@@ -136,11 +112,7 @@ def test_a_volunteer_classifies_with_the_keyboard_and_talks(live_server, browser
     )
 
     # Log in through the form.
-    page.goto(f"{live_server.url}/accounts/login/?next=/classify/{campaign.slug}/")
-    page.fill("#id_username", "volunteer")
-    page.fill("#id_password", "blink-demo")
-    page.keyboard.press("Enter")
-    page.wait_for_url(f"**/classify/{campaign.slug}/")
+    log_in(page, live_server.url, "volunteer", f"/classify/{campaign.slug}/", press_enter=True)
 
     # The tutorial opens by itself on the first visit; Enter walks through it.
     tutorial = page.locator("#tutorial")
@@ -263,11 +235,7 @@ def test_a_failed_vote_waits_in_the_outbox_and_is_sent_later(live_server, browse
     volunteer = users["volunteer"]
     TutorialSeen.objects.create(campaign=campaign, volunteer=volunteer)
     page = browser.new_page(viewport={"width": 1366, "height": 800})
-    page.goto(f"{live_server.url}/accounts/login/?next=/classify/{campaign.slug}/")
-    page.fill("#id_username", "volunteer")
-    page.fill("#id_password", "blink-demo")
-    page.keyboard.press("Enter")
-    page.wait_for_url(f"**/classify/{campaign.slug}/")
+    log_in(page, live_server.url, "volunteer", f"/classify/{campaign.slug}/", press_enter=True)
     current = wait_for_new_candidate(page, "")
 
     blocked = {"on": True, "attempts": 0}

@@ -59,7 +59,7 @@ def test_the_list_is_paginated_and_filtered_by_object_and_night(api_for, volunte
     assert by_night["count"] == sum(a.night == alert.night for a in demo_alerts)
     bad = api.get("/api/alerts/", {"night": "yesterday"})
     assert bad.status_code == 400
-    assert "night" in bad.json()
+    assert bad.json()["field"] == "night"
 
 
 def test_the_detail_has_fields_days_since_first_detection_and_galactic_latitude(api_for, volunteer, alert):
@@ -112,7 +112,8 @@ def test_bad_cutout_parameters_are_clear_errors(api_for, volunteer, alert):
     api = api_for(volunteer)
     bad_stretch = api.get(f"/api/alerts/{alert.candid}/cutouts/science.png?stretch=sqrt")
     assert bad_stretch.status_code == 400
-    assert "unknown stretch 'sqrt'" in bad_stretch.json()["stretch"]
+    assert bad_stretch.json()["field"] == "stretch"
+    assert "unknown stretch 'sqrt'" in bad_stretch.json()["detail"]
     assert api.get(f"/api/alerts/{alert.candid}/cutouts/science.png?size=99999").status_code == 400
     unknown_kind = api.get(f"/api/alerts/{alert.candid}/cutouts/reference.png")
     assert unknown_kind.status_code == 404

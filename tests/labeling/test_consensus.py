@@ -21,6 +21,7 @@ from labeling.consensus import (
     volunteer_skill,
 )
 from labeling.models import REAL_BOGUS_CLASSES, Campaign, Subject, Vote
+from labeling.signals import labels_changed
 from tests.labeling.campaign_helpers import bare_alerts, cast, make_volunteers
 
 N_SUBJECTS = 300
@@ -104,8 +105,9 @@ def test_the_command_recomputes_named_campaigns(scientist, django_user_model, ca
 def test_recomputation_is_debounced_one_waiting_task_per_campaign(scientist):
     campaign = Campaign.objects.create(name="D", slug="d", owner=scientist, classes=REAL_BOGUS_CLASSES)
     other = Campaign.objects.create(name="E", slug="e", owner=scientist, classes=REAL_BOGUS_CLASSES)
-    on_subject_retired(campaign_id=campaign.pk, subject_id=1)
-    on_subject_retired(campaign_id=campaign.pk, subject_id=2)
+    first, second = (Subject(pk=pk, campaign=campaign) for pk in (1, 2))
+    on_subject_retired(campaign=campaign, subject=first)
+    on_subject_retired(campaign=campaign, subject=second)
     on_vote_recorded(campaign_id=campaign.pk, vote_id=50)
     on_vote_recorded(campaign_id=other.pk, vote_id=51)  # not an N-th vote: nothing
     waiting = DBTaskResult.objects.filter(task_path=recompute_consensus_task.module_path, status="READY")
@@ -138,6 +140,39 @@ def test_a_retirement_enqueues_the_recomputation_after_commit(
     recompute_consensus_task.call(**task.args_kwargs["kwargs"])
     subject.refresh_from_db()
     assert subject.weighted_label == "real"
+
+
+@pytest.mark.django_db
+def test_a_retirement_tells_the_floors_above_that_the_campaign_has_a_new_label(
+    scientist, django_user_model, django_capture_on_commit_callbacks
+):
+    heard = []
+
+    def listener(sender, campaign, subject, **kwargs):
+        heard.append((campaign.pk, subject.pk))
+
+    def broken(sender, **kwargs):
+        raise RuntimeError("a listener that fails")
+
+    alerts = bare_alerts(1)
+    campaign = Campaign.objects.create(
+        name="L", slug="l", owner=scientist, classes=REAL_BOGUS_CLASSES, state="live", retire_after=2
+    )
+    subject = Subject.objects.create(campaign=campaign, alert=alerts[0])
+    a, b = make_volunteers(django_user_model, 2)
+    labels_changed.connect(listener)
+    labels_changed.connect(broken)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            cast(campaign, subject, a, "real")
+        assert heard == []  # not retired yet: no new label
+        with django_capture_on_commit_callbacks(execute=True):
+            cast(campaign, subject, b, "real")  # the broken listener does not fail the vote
+    finally:
+        labels_changed.disconnect(listener)
+        labels_changed.disconnect(broken)
+    assert heard == [(campaign.pk, subject.pk)]
+    assert Vote.objects.filter(subject=subject).count() == 2
 
 
 @pytest.mark.django_db

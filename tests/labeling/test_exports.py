@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
+from classifiers.exports import write_training_set
 from labeling.consensus import recompute_consensus
 from labeling.exports import (
     CLASSIFICATION_COLUMNS,
@@ -23,7 +24,6 @@ from labeling.exports import (
     consensus_csv,
     consensus_json,
     workflow_csv,
-    write_training_set,
     zooniverse_classifications_csv,
 )
 from labeling.models import SKIP, Subject, Vote

@@ -1,11 +1,10 @@
-"""Light curves: points gathered from every alert of an object, deduplicated; the bokeh figure."""
+"""Light curves: points gathered from every alert of an object, deduplicated, served in time order."""
 
 from __future__ import annotations
 
 import pytest
-from bokeh.models import GlyphRenderer
 
-from labeling.lightcurves import light_curve_figure, light_curve_item, light_curve_json
+from labeling.lightcurves import light_curve_json
 from labeling.models import Alert, LightCurvePoint
 
 pytestmark = pytest.mark.django_db
@@ -32,24 +31,3 @@ def test_the_json_has_detections_and_upper_limits_in_time_order(demo_alerts):
     limit = next(p for p in data["points"] if not p["is_detection"])
     assert limit["magpsf"] is None
     assert limit["diffmaglim"] is not None
-
-
-def test_the_figure_inverts_magnitudes_and_draws_limits_as_open_inverted_triangles():
-    points = [
-        {"jd": 2460000.5, "fid": 1, "is_detection": True, "magpsf": 18.0, "sigmapsf": 0.1, "diffmaglim": 20.0},
-        {"jd": 2460001.5, "fid": 2, "is_detection": True, "magpsf": 18.5, "sigmapsf": 0.1, "diffmaglim": 20.0},
-        {"jd": 2459998.5, "fid": 2, "is_detection": False, "magpsf": None, "sigmapsf": None, "diffmaglim": 20.3},
-    ]
-    fig = light_curve_figure(points, alert_jd=2460001.5)
-    assert fig.y_range.flipped is True
-    glyphs = [r.glyph for r in fig.renderers if isinstance(r, GlyphRenderer)]
-    triangles = [g for g in glyphs if getattr(g, "marker", None) == "inverted_triangle"]
-    assert len(triangles) == 1
-    assert triangles[0].fill_alpha == 0.0
-    labels = {item.label["value"] for item in fig.legend.items}
-    assert labels == {"g detection", "r detection", "r upper limit"}
-
-
-def test_the_bokeh_item_is_json_for_embed_item(demo_alerts):
-    item = light_curve_item(demo_alerts[0])
-    assert {"target_id", "root_id", "doc"} <= set(item)

@@ -1,4 +1,5 @@
-"""labeling.queue.next_subjects: what a volunteer is served next, and the classify API's GET next."""
+"""labeling.queue.next_subjects: what a volunteer is served next, and the classify API's GET next (its cards
+with the active model's verdict)."""
 
 from __future__ import annotations
 
@@ -188,6 +189,7 @@ class TestNextApi:
         card = body["subjects"][0]
         assert card["stamps"]["difference"] == f"/api/alerts/{card['candid']}/cutouts/difference.png"
         assert card["talk_url"] == f"/talk/alert/{card['candid']}/"
+        assert card["alert_url"] == f"/alerts/{card['candid']}/"
         assert card["light_curve_url"].startswith(f"/api/alerts/{card['candid']}/")
         for field in ("magpsf", "sigmapsf", "filter", "fwhm", "elong", "classtar", "sgscore1", "distpsnr1"):
             assert field in card["fields"]
@@ -198,6 +200,24 @@ class TestNextApi:
         assert "rb" not in card["fields"]
         assert "drb" not in card["fields"]
         assert "gold_answer" not in card  # never revealed before voting
+
+    def test_each_card_carries_the_active_models_verdict_and_explanation_links(self, ranked, volunteer, api_for):
+        from classifiers.models import ModelVersion, Score
+
+        assert api_for(volunteer).get(f"/api/campaigns/{ranked.slug}/next/?n=1").json()["subjects"][0]["model"] is None
+        version = ModelVersion.objects.create(
+            task="real_bogus", version=1, architecture="vgg6", status="active", weights=b"-", sha256="0" * 64
+        )
+        Score.objects.bulk_create(
+            [
+                Score(alert_id=alert_id, version=version, score=0.9)
+                for alert_id in ranked.subjects.values_list("alert_id", flat=True)
+            ]
+        )
+        card = api_for(volunteer).get(f"/api/campaigns/{ranked.slug}/next/?n=2").json()["subjects"][0]
+        assert card["model"]["score"] == 0.9
+        assert card["model"]["verdict"] == "real"
+        assert set(card["model"]["explanations"]) == {"gradcam", "saliency"}
 
     def test_excluded_ids_are_not_returned(self, ranked, volunteer, api_for):
         first = api_for(volunteer).get(f"/api/campaigns/{ranked.slug}/next/?n=3").json()["subjects"]

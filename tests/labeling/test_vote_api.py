@@ -310,7 +310,7 @@ def test_an_unreachable_database_is_a_503_to_retry_not_a_500(api_for, volunteer,
     def down(**kwargs):
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr("labeling.api.classify.next_subjects", down)
+    monkeypatch.setattr("classifiers.api.classify.next_subjects", down)
     monkeypatch.setattr("labeling.api.classify.vote_record", down)
     client = api_for(volunteer)
     r = client.get(f"/api/campaigns/{campaign.slug}/next/?n=1")

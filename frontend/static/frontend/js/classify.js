@@ -24,12 +24,7 @@
 
   function $(sel, root) { return (root || document).querySelector(sel); }
   function $$(sel, root) { return Array.prototype.slice.call((root || document).querySelectorAll(sel)); }
-  function el(tag, attrs, text) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
-    if (text !== undefined && text !== null) node.textContent = text;
-    return node;
-  }
+  var el = Blink.el;
   function readJSON(storage, key, fallback) {
     try {
       var v = JSON.parse(storage.getItem(key));
@@ -355,7 +350,7 @@
     $("#empty-state").hidden = true;
     var link = $("#candidate-link");
     link.textContent = String(subject.candid);
-    link.href = "/alerts/" + subject.candid + "/";
+    link.href = subject.alert_url;
     $("#object-id").textContent = subject.object_id;
     renderStamps(subject);
     renderFields(subject);
@@ -624,11 +619,10 @@
   function markTutorialSeen() {
     if (tutorial.markedSeen) return;
     tutorial.markedSeen = true;
-    fetch(cfg.api.tutorial_seen, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { Accept: "application/json", "X-CSRFToken": Outbox.csrfToken() },
-    }).then(function (r) { if (!r.ok) tutorial.markedSeen = false; }, function () { tutorial.markedSeen = false; });
+    Blink.fetchJSON(cfg.api.tutorial_seen, { method: "POST" }).then(
+      function (r) { if (!r.ok) tutorial.markedSeen = false; },
+      function () { tutorial.markedSeen = false; }
+    );
   }
 
   $("#tutorial-next").addEventListener("click", function () {
@@ -707,10 +701,9 @@
 
   function connectLive(attempt) {
     if (!("WebSocket" in window)) return;
-    var proto = window.location.protocol === "https:" ? "wss://" : "ws://";
     var ws;
     try {
-      ws = new WebSocket(proto + window.location.host + cfg.ws);
+      ws = new WebSocket(Blink.socketURL(cfg.ws));
     } catch (e) {
       return;
     }

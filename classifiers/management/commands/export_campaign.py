@@ -1,4 +1,7 @@
-"""Export a campaign: Zooniverse classification/workflow CSVs, consensus labels, or an .npz training set."""
+"""Export a campaign: Zooniverse classification/workflow CSVs, consensus labels, or an .npz training set.
+
+It lives with the classifiers because the training set needs their preprocessing; the text exports are
+``labeling.exports``'s."""
 
 from __future__ import annotations
 
@@ -10,7 +13,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from labeling.exports import KINDS, METHODS, ExportError, ensure_consensus, export_stream, write_training_set
+from classifiers.exports import KINDS, write_training_set
+from labeling.exports import METHODS, ExportError, ensure_consensus, export_stream
 from labeling.models import Campaign
 
 
@@ -40,8 +44,7 @@ class Command(BaseCommand):
             raise CommandError(f"{out.parent}: no such directory")
         kind = opts["kind"]
         started = time.monotonic()
-        if kind in ("consensus-csv", "consensus-json", "npz") and opts["method"] == "dawid_skene":
-            ensure_consensus(campaign)
+        ensure_consensus(campaign, kind=kind, method=opts["method"])
         fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".part")
         try:
             if kind == "npz":
@@ -49,14 +52,13 @@ class Command(BaseCommand):
                     n = write_training_set(campaign, fh, method=opts["method"], retired_only=opts["retired_only"])
                 unit = "subjects"
             else:
-                kwargs = {}
-                if kind.startswith("consensus"):
-                    kwargs = {"method": opts["method"], "retired_only": opts["retired_only"]}
                 total = campaign.votes.count() if kind == "zooniverse" else None
                 n = -1  # the header line
                 with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
                     bar = tqdm(total=total, unit="row", disable=total is None or not total, leave=False)
-                    for chunk in export_stream(campaign, kind, **kwargs):
+                    for chunk in export_stream(
+                        campaign, kind, method=opts["method"], retired_only=opts["retired_only"]
+                    ):
                         fh.write(chunk)
                         n += 1
                         bar.update(1)

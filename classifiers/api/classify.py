@@ -1,0 +1,107 @@
+"""The next subjects of a campaign for a volunteer, each card with the active model's verdict beside it.
+
+The rest of the classify API (votes, progress, the tutorial) is ``labeling.api.classify``; this endpoint lives
+with the classifiers because the card's score panel and explanation links are theirs. It is on the volunteers'
+hot path (a page asks for subjects ahead of time), so it does a handful of indexed queries: the queue order is
+precomputed (``labeling.queue``) and the verdicts of the whole batch are read at once
+(``classifiers.selectors.score_panels``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.urls import path
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from classifiers.selectors import score_panels
+from core.roles import VOLUNTEER, HasRole
+from labeling.api.classify import REFUSALS, Invalid, JSONOnly, campaign_for
+from labeling.cards import subject_cards
+from labeling.models import Subject
+from labeling.queue import MAX_BATCH, MAX_EXCLUDE, next_subjects
+
+log = logging.getLogger(__name__)
+
+
+def cards_with_verdicts(subjects: list[Subject]) -> list[dict]:
+    """The subjects' cards, each with the active models' panel where they scored its alert."""
+    try:
+        panels = score_panels(s.alert for s in subjects)
+    except Exception:  # noqa: BLE001 - the score is optional; the volunteer can classify without it
+        log.exception("model scores unavailable for the classify page")
+        panels = {}
+    return subject_cards(subjects, panels)
+
+
+def parse_next_query(params) -> tuple[int, list[int]]:
+    raw_n = params.get("n", "5")
+    try:
+        n = int(raw_n)
+    except ValueError:
+        raise Invalid("n", f"n must be an integer between 1 and {MAX_BATCH}") from None
+    if not 1 <= n <= MAX_BATCH:
+        raise Invalid("n", f"n must be an integer between 1 and {MAX_BATCH}")
+    raw = params.get("exclude", "")
+    parts = [p for p in raw.split(",") if p.strip()] if raw else []
+    if len(parts) > MAX_EXCLUDE:
+        raise Invalid("exclude", f"exclude takes at most {MAX_EXCLUDE} subject ids")
+    try:
+        exclude = [int(p) for p in parts]
+    except ValueError:
+        raise Invalid("exclude", "exclude must be comma-separated subject ids (integers)") from None
+    return n, exclude
+
+
+SUBJECT_CARD_FIELDS = {
+    "id": serializers.IntegerField(),
+    "candid": serializers.CharField(help_text="The alert's candid, as a string (it exceeds 2**53)"),
+    "object_id": serializers.CharField(),
+    "stamps": serializers.DictField(child=serializers.CharField()),
+    "light_curve_url": serializers.CharField(),
+    "talk_url": serializers.CharField(),
+    "alert_url": serializers.CharField(),
+    "fields": serializers.DictField(),
+    "model": serializers.DictField(allow_null=True),
+}
+
+
+class NextSubjects(APIView):
+    """The next subjects for the signed-in volunteer, in the campaign's queue order."""
+
+    permission_classes = [HasRole.of(VOLUNTEER)]
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = JSONOnly
+
+    @extend_schema(
+        operation_id="classify_next",
+        parameters=[
+            OpenApiParameter("n", int, description=f"How many subjects (1-{MAX_BATCH}, default 5)"),
+            OpenApiParameter("exclude", str, description="Comma-separated subject ids already queued in the page"),
+        ],
+        responses={
+            200: inline_serializer(
+                "NextSubjects",
+                {
+                    "subjects": inline_serializer("SubjectCard", SUBJECT_CARD_FIELDS, many=True),
+                    "exhausted": serializers.BooleanField(),
+                },
+            ),
+            **REFUSALS,
+        },
+    )
+    def get(self, request, slug: str):
+        try:
+            campaign = campaign_for(request, slug)
+            n, exclude = parse_next_query(request.query_params)
+        except Invalid as exc:
+            return exc.response()
+        subjects = next_subjects(campaign=campaign, volunteer=request.user, n=n, exclude_ids=exclude, with_alert=True)
+        return Response({"subjects": cards_with_verdicts(subjects), "exhausted": len(subjects) < n})
+
+
+urlpatterns = [path("campaigns/<slug:slug>/next/", NextSubjects.as_view(), name="classify-next")]
