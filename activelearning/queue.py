@@ -6,7 +6,7 @@ batch its own short transaction, so volunteers keep voting while a large campaig
 ``QueueOrdering`` row. ``labeling.queue.next_subjects`` only reads ``priority`` (and mixes in the campaign's
 exploration and gold shares), so serving the next subject never runs a network.
 
-It runs in the background (:func:`reorder_campaign_task`) after a promotion and after a rescoring, and on demand
+It runs in the background (``activelearning.tasks.reorder_campaign``) after a promotion and after a rescoring, and on demand
 from the ML lead's page or the API.
 """
 
@@ -307,10 +307,3 @@ def reorder_campaign(
 def campaigns_for_task(task_name: str):
     """Campaigns whose queue follows this classifier task and still serve subjects."""
     return Campaign.objects.filter(model_task=task_name).exclude(state=Campaign.State.FINISHED).order_by("pk")
-
-
-def request_reorder(campaign: Campaign) -> str:
-    """Enqueue a background reordering of one campaign; returns the task result id."""
-    from activelearning.tasks import reorder_campaign as reorder_task
-
-    return str(reorder_task.enqueue(campaign_id=campaign.pk).id)

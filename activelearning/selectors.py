@@ -9,31 +9,10 @@ from __future__ import annotations
 from django.db.models import Count, Q
 
 from activelearning.models import QueueOrdering
-from activelearning.retraining import heldout_fraction, promote_margin, run_summary
-from classifiers.models import ModelVersion, Task, TrainingRun
+from classifiers.models import ModelVersion, Task
+from classifiers.runs.selectors import in_flight, recent_runs
+from core.conf import blink_setting
 from labeling.models import Campaign
-
-
-def recent_runs(*, task: str | None = None, limit: int = 20) -> list[dict]:
-    runs = TrainingRun.objects.select_related("campaign", "triggered_by", "version").defer("version__weights")
-    if task:
-        runs = runs.filter(task=task)
-    return [run_summary(r) for r in runs.order_by("-created_at")[:limit]]
-
-
-def run_detail(run_id: int) -> dict | None:
-    run = (
-        TrainingRun.objects.select_related("campaign", "triggered_by", "version")
-        .defer("version__weights")
-        .filter(pk=run_id)
-        .first()
-    )
-    if run is None:
-        return None
-    summary = run_summary(run)
-    summary["events"] = list(run.progress or [])
-    summary["options"] = run.options
-    return summary
 
 
 def _ordering(o: QueueOrdering | None) -> dict | None:
@@ -86,9 +65,7 @@ def task_rows() -> list[dict]:
     rows = []
     for value, label in Task.choices:
         active = ModelVersion.objects.defer("weights").filter(task=value, status=ModelVersion.Status.ACTIVE).first()
-        in_flight = TrainingRun.objects.filter(
-            task=value, status__in=[TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING]
-        ).first()
+        running = in_flight(value)
         heldout = ((active.metrics or {}).get("heldout") or {}) if active else {}
         rows.append(
             {
@@ -104,7 +81,7 @@ def task_rows() -> list[dict]:
                     "heldout_roc_auc": ((heldout.get("candidate") or {}).get("roc_auc")),
                     "created_at": active.created_at.isoformat(timespec="seconds"),
                 },
-                "in_flight": None if in_flight is None else {"id": in_flight.pk, "status": in_flight.status},
+                "in_flight": None if running is None else {"id": running.pk, "status": running.status},
             }
         )
     return rows
@@ -115,5 +92,8 @@ def loop_overview(*, runs: int = 15) -> dict:
         "tasks": task_rows(),
         "campaigns": campaign_rows(),
         "runs": recent_runs(limit=runs),
-        "policy": {"promote_margin": promote_margin(), "heldout_fraction": heldout_fraction()},
+        "policy": {
+            "promote_margin": blink_setting("PROMOTE_MARGIN"),
+            "heldout_fraction": blink_setting("HELDOUT_FRACTION"),
+        },
     }

@@ -1,7 +1,8 @@
-"""Background work of the active-learning loop, run by ``manage.py db_worker`` (django-tasks, database backend).
+"""Background work of the active-learning loop, run by ``manage.py db_worker`` (django-tasks, database backend),
+and the functions that enqueue it.
 
-The database backend makes the tasks durable: a queued training survives a restart of the web server and is
-picked up by the next worker. What a task does lives in :mod:`activelearning.retraining` and
+The database backend makes the tasks durable: a queued reordering survives a restart of the web server and is
+picked up by the next worker. What a task does lives in :mod:`activelearning.policy` and
 :mod:`activelearning.queue`; these are the thin entry points the queue stores by name.
 """
 
@@ -9,20 +10,15 @@ from __future__ import annotations
 
 from django_tasks import task
 
-from activelearning import queue, retraining
-
-
-@task()
-def run_training(run_id: int) -> dict:
-    """Train, evaluate on the held-out set and decide on promotion for one ``TrainingRun``."""
-    return retraining.execute_run(run_id)
+from activelearning import policy, queue
+from classifiers.models import TrainingRun
+from labeling.models import Campaign
 
 
 @task()
 def rescore_and_reorder(version_id: int, run_id: int | None = None) -> dict:
     """After a promotion: score the pool by the new version and reorder every queue of its task."""
-    retraining.reap_stale_runs()
-    return retraining.rescore_and_reorder_version(version_id, run_id=run_id)
+    return policy.rescore_and_reorder(version_id, run_id=run_id)
 
 
 @task()
@@ -36,3 +32,16 @@ def reorder_campaign(campaign_id: int) -> dict:
         "n_scored": result.n_scored,
         "note": result.note,
     }
+
+
+def request_reorder(campaign: Campaign) -> str:
+    """Enqueue a background reordering of one campaign; returns the task result id."""
+    return str(reorder_campaign.enqueue(campaign_id=campaign.pk).id)
+
+
+def request_rescore(version, run: TrainingRun | None) -> str:
+    """Enqueue the rescoring and reordering that follow the activation of ``version``. Its progress goes on
+    ``run``, else on the latest run that trained the version (a promotion by hand of a trained candidate)."""
+    if run is None:
+        run = TrainingRun.objects.filter(version=version).order_by("-created_at").first()
+    return str(rescore_and_reorder.enqueue(version_id=version.pk, run_id=run.pk if run else None).id)

@@ -1,7 +1,8 @@
 """The fast inference path: a ``tf.function`` over fixed-width batches, traced once per model.
 
 ``model.predict`` builds a data pipeline and a callback stack on every call; a traced function applied to
-slices of a NumPy array runs the bare network (about twice as fast on two cores). No XLA: it is slower here.
+slices of a NumPy array runs the bare network and skips that overhead. No XLA: it made inference slower here
+(the README's benchmarks have the figures).
 """
 
 from __future__ import annotations

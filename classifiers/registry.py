@@ -1,7 +1,7 @@
 """The model registry: every trained model is a version; promote and roll back are atomic and audited.
 
 Weights live in the database (``ModelVersion.weights``) so every web server and worker reads the same bytes;
-each process keeps a copy on disk under ``BLINK["MODEL_CACHE_DIR"]/<sha256>.keras`` (checked against the
+each process keeps a copy on disk under ``blink_setting("MODEL_CACHE_DIR")/<sha256>.keras`` (checked against the
 sha256 before use) and an in-process LRU of loaded models keyed by sha256.
 
 Exactly one version per task is active at any moment: the database enforces it (a partial unique index) and
@@ -21,11 +21,12 @@ from collections import OrderedDict
 from functools import partial
 from pathlib import Path
 
-from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Max
 
 from classifiers.models import ModelVersion, RegistryEvent, Task
+from classifiers.signals import version_activated
+from core.conf import blink_setting
+from core.errors import ServiceError
 
 LRU_SIZE = 4
 _ACTIVATING = (RegistryEvent.Action.PROMOTE, RegistryEvent.Action.AUTO_PROMOTE)
@@ -34,8 +35,11 @@ _loaded: OrderedDict[str, object] = OrderedDict()
 _loaded_lock = threading.Lock()
 
 
-class RegistryError(Exception):
-    """A registry operation that cannot be done as asked (nothing to roll back to, already active, ...)."""
+class RegistryError(ServiceError):
+    """A registry operation that cannot be done as asked (nothing to roll back to, already active, ...): the
+    registry's state, not the request's form, is in the way, hence 409."""
+
+    status = 409
 
 
 class CorruptModel(RegistryError):
@@ -123,7 +127,9 @@ def active_version(task: str) -> ModelVersion | None:
     return ModelVersion.objects.defer("weights").filter(task=task, status=ModelVersion.Status.ACTIVE).first()
 
 
-def _activate(version: ModelVersion, *, actor, reason: str, action: str, versions: list[ModelVersion]) -> ModelVersion:
+def _activate(
+    version: ModelVersion, *, actor, reason: str, action: str, versions: list[ModelVersion], run=None
+) -> ModelVersion:
     current = next((v for v in versions if v.status == ModelVersion.Status.ACTIVE), None)
     if current is not None:
         current.status = ModelVersion.Status.RETIRED
@@ -133,16 +139,10 @@ def _activate(version: ModelVersion, *, actor, reason: str, action: str, version
     RegistryEvent.objects.create(
         task=version.task, action=action, version=version, previous_active=current, actor=actor, reason=reason
     )
-    # Once the change has committed: volunteers hear of the new model, and the pool is rescored and every queue
-    # of the task reordered in the background (activelearning.retraining.on_active_version_changed).
-    transaction.on_commit(partial(_after_activation, version.pk))
+    # Only once the change has committed may the floors above react (tell the volunteers, rescore the pool and
+    # reorder the queues): a rolled-back promotion must not have been announced.
+    transaction.on_commit(partial(version_activated.send, sender=ModelVersion, version=version, run=run))
     return version
-
-
-def _after_activation(version_id: int) -> None:
-    from activelearning.retraining import on_active_version_changed
-
-    on_active_version_changed(version_id)
 
 
 def _require_reason(reason: str) -> str:
@@ -153,8 +153,11 @@ def _require_reason(reason: str) -> str:
 
 
 @transaction.atomic
-def promote(version: ModelVersion, *, actor, reason: str, action: str = RegistryEvent.Action.PROMOTE) -> ModelVersion:
-    """Make ``version`` its task's active version (the previous one is retired), with an audit entry."""
+def promote(
+    version: ModelVersion, *, actor, reason: str, action: str = RegistryEvent.Action.PROMOTE, run=None
+) -> ModelVersion:
+    """Make ``version`` its task's active version (the previous one is retired), with an audit entry. ``run``:
+    the training run that promotes it, if any (``version_activated`` carries it)."""
     reason = _require_reason(reason)
     if action not in _ACTIVATING:
         raise RegistryError(f"promote records a promotion, not {action!r}")
@@ -164,7 +167,7 @@ def promote(version: ModelVersion, *, actor, reason: str, action: str = Registry
         raise RegistryError(f"version {version.pk} no longer exists")
     if locked.status == ModelVersion.Status.ACTIVE:
         raise RegistryError(f"{locked.label} is already active")
-    return _activate(locked, actor=actor, reason=reason, action=action, versions=versions)
+    return _activate(locked, actor=actor, reason=reason, action=action, versions=versions, run=run)
 
 
 @transaction.atomic
@@ -191,10 +194,6 @@ def rollback(task: str, *, actor, reason: str) -> ModelVersion:
     return _activate(target, actor=actor, reason=reason, action=RegistryEvent.Action.ROLLBACK, versions=versions)
 
 
-def next_version_number(task: str) -> int:
-    return (ModelVersion.objects.filter(task=task).aggregate(m=Max("version"))["m"] or 0) + 1
-
-
 # ------------------------------------------------------------------------------------------------------------
 # Loading
 # ------------------------------------------------------------------------------------------------------------
@@ -202,7 +201,7 @@ def next_version_number(task: str) -> int:
 
 def cache_path(version: ModelVersion) -> Path:
     suffix = ".keras" if version.task == Task.REAL_BOGUS else ".ensemble.zip"
-    return Path(settings.BLINK["MODEL_CACHE_DIR"]) / f"{version.sha256}{suffix}"
+    return Path(blink_setting("MODEL_CACHE_DIR")) / f"{version.sha256}{suffix}"
 
 
 def model_bytes(version: ModelVersion) -> bytes:

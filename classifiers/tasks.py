@@ -1,17 +1,11 @@
-"""Background tasks of the classifiers app (django-tasks, database backend; run by ``manage.py db_worker``)."""
+"""Background scoring (django-tasks, database backend; run by ``manage.py db_worker``).
+
+A training run's own task lives with the run (``classifiers.runs.worker.train_run``).
+"""
 
 from __future__ import annotations
 
 from django_tasks import task
-
-
-@task()
-def train_model_task(run_id: int) -> int | None:
-    """Do the queued ``TrainingRun`` ``run_id``; returns the registered version's id (None when it diverged)."""
-    from classifiers.runs import run_training
-
-    version = run_training(run_id)
-    return version.pk if version is not None else None
 
 
 @task()

@@ -15,10 +15,11 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from activelearning import selectors
-from activelearning.queue import request_reorder
-from activelearning.retraining import trigger_retraining
+from activelearning.policy import request_retraining
+from activelearning.selectors import loop_overview
+from activelearning.tasks import request_reorder
 from classifiers.models import Task
+from classifiers.runs.selectors import recent_runs, run_detail
 from core.roles import MLLEAD, HasRole
 from labeling.api.alerts import AUTHENTICATION
 from labeling.models import Campaign
@@ -86,14 +87,15 @@ class Retrain(APIView):
         campaign = Campaign.objects.filter(slug=values["campaign"]).first()
         if campaign is None:
             raise ValidationError({"campaign": f"no campaign with slug {values['campaign']!r}"})
-        options = {"auto_promote": values.get("auto_promote", True)}
-        if values.get("epochs"):
-            options["epochs"] = values["epochs"]
-        run, created = trigger_retraining(
-            task=values["task"], campaign=campaign, user=request.user, trigger="manual", options=options
+        run, created = request_retraining(
+            task=values["task"],
+            campaign=campaign,
+            user=request.user,
+            auto_promote=values.get("auto_promote", True),
+            options={"epochs": values["epochs"]} if values.get("epochs") else None,
         )
         return Response(
-            {"created": created, "run": selectors.run_detail(run.pk)},
+            {"created": created, "run": run_detail(run.pk)},
             status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK,
         )
 
@@ -120,7 +122,7 @@ class RunList(APIView):
             raise ValidationError({"limit": "must be an integer"}) from None
         if not 1 <= limit <= 100:
             raise ValidationError({"limit": "must be between 1 and 100"})
-        return Response(selectors.recent_runs(task=task, limit=limit))
+        return Response(recent_runs(task=task, limit=limit))
 
 
 @extend_schema(summary="One training run with every progress event", responses={200: RunSerializer})
@@ -129,7 +131,7 @@ class RunDetail(APIView):
     permission_classes = ML_LEADS
 
     def get(self, request, pk: int):
-        detail = selectors.run_detail(pk)
+        detail = run_detail(pk)
         if detail is None:
             return Response({"detail": f"no training run {pk}"}, status=status.HTTP_404_NOT_FOUND)
         return Response(detail)
@@ -165,7 +167,7 @@ class Overview(APIView):
     permission_classes = ML_LEADS
 
     def get(self, request):
-        return Response(selectors.loop_overview())
+        return Response(loop_overview())
 
 
 urlpatterns = [

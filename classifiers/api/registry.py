@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from classifiers import registry
 from classifiers.models import ModelVersion, RegistryEvent, Task, TrainingRun
-from classifiers.runs import TrainingAlreadyInFlight, request_training
+from classifiers.runs.requests import request_run
 from core.roles import MLLEAD, HasRole
 from labeling.api.alerts import AUTHENTICATION
 from labeling.models import Campaign
@@ -234,15 +234,14 @@ class Train(APIView):
             campaign = Campaign.objects.filter(slug=values["campaign"]).first()
             if campaign is None:
                 raise ValidationError({"campaign": f"no campaign with slug {values['campaign']!r}"})
-        options = {k: values[k] for k in ("epochs", "seed", "warm_start", "promote") if values.get(k) is not None}
-        try:
-            run = request_training(
-                task=values["task"], campaign=campaign, triggered_by=request.user, trigger="api", options=options
-            )
-        except TrainingAlreadyInFlight as exc:
-            body = TrainingRunSerializer(exc.run).data if exc.run else {"detail": str(exc)}
-            return Response(body, status=status.HTTP_409_CONFLICT)
-        return Response(TrainingRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+        options = {k: values[k] for k in ("epochs", "seed", "warm_start") if values.get(k) is not None}
+        options["promote"] = "always" if values.get("promote") else "never"
+        run, created = request_run(
+            task=values["task"], campaign=campaign, triggered_by=request.user, trigger="api", options=options
+        )
+        return Response(
+            TrainingRunSerializer(run).data, status=status.HTTP_202_ACCEPTED if created else status.HTTP_409_CONFLICT
+        )
 
 
 @extend_schema(summary="A training run: status and progress events", responses={200: TrainingRunSerializer})

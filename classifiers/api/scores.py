@@ -5,11 +5,8 @@ Any signed-in user may read them (the classify page shows the model's hint to vo
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
@@ -19,7 +16,7 @@ from rest_framework.views import APIView
 from classifiers.models import Explanation, ModelVersion, Task
 from classifiers.selectors import alert_scores
 from core.roles import VOLUNTEER, HasRole
-from labeling.api.alerts import AUTHENTICATION, ImagesIgnoreAccept
+from labeling.api.alerts import AUTHENTICATION, ImagesIgnoreAccept, png_response, png_responses
 from labeling.models import Alert
 
 KINDS = [k.value for k in Explanation.Kind]
@@ -82,12 +79,9 @@ def _version_for(request) -> ModelVersion:
         OpenApiParameter("kind", str, OpenApiParameter.PATH, enum=KINDS),
         OpenApiParameter("version", int, description="model version id (default: the active real/bogus one)"),
     ],
-    responses={
-        (200, "image/png"): OpenApiTypes.BINARY,
-        304: OpenApiResponse(description="Not modified (ETag matched)"),
-        400: OpenApiResponse(description="Bad version parameter"),
-        404: OpenApiResponse(description="No such candid, kind or version, or no active model"),
-    },
+    responses=png_responses(
+        bad_request="Bad version parameter", not_found="No such candid, kind or version, or no active model"
+    ),
 )
 class AlertExplanation(APIView):
     authentication_classes = AUTHENTICATION
@@ -100,19 +94,9 @@ class AlertExplanation(APIView):
         alert = get_object_or_404(Alert.objects.only("pk", "candid"), candid=candid)
         version = _version_for(request)
         etag = f'"{version.sha256[:16]}-{kind}-{alert.candid}-v2"'
-        headers = {
-            "ETag": etag,
-            "Cache-Control": f"private, max-age={settings.BLINK.get('STAMP_CACHE_SECONDS', 86400)}",
-        }
-        if etag in {t.strip().removeprefix("W/") for t in request.headers.get("If-None-Match", "").split(",")}:
-            response = HttpResponse(status=304)
-        else:
-            from classifiers.explanations import explanation_png
+        from classifiers.explanations import explanation_png
 
-            response = HttpResponse(explanation_png(alert, version, kind), content_type="image/png")
-        for name, value in headers.items():
-            response[name] = value
-        return response
+        return png_response(request, etag, lambda: explanation_png(alert, version, kind))
 
 
 urlpatterns = [

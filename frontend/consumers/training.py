@@ -1,17 +1,14 @@
-"""The ML lead's live view of the loop: ``ws/training/``.
+"""The ML lead's live view of training runs: ``ws/training/``.
 
 Only a signed-in ML lead or admin is accepted; anyone else is closed with code 4403 before the handshake
-completes. The socket joins the Channels group ``training`` and forwards, as ``{"type": "event", "run": <id>,
-"status": <run status or null>, "event": {...}}``:
+completes. The socket joins the Channels group ``training``, to which ``frontend.receivers`` relays every
+``classifiers.signals.run_event``, and forwards each one to the page as ``{"type": "event", "event": {...}}``,
+the event in the one format of ``classifiers.runs.events`` (``{"run": 42, "phase": "running", ...}``).
 
-* ``training.event`` messages of the active-learning loop (``activelearning.events``: queued, started, labels,
-  epoch, evaluation, decision, rescoring, reordered, done, diverged, failed, retry ...);
-* ``training.progress`` messages of ``classifiers.runs`` (trainings started from the registry API or the
-  ``train_model`` command), so every training shows on the same page.
-
-On connect the page gets ``{"type": "snapshot", "overview": {...}}`` (tasks, campaigns, recent runs), and again
-whenever it sends ``{"type": "refresh"}`` (it does after a reconnect). If the channel layer is unreachable the
-socket is still accepted with its snapshot; the page then refreshes by itself every few seconds.
+On connect the page gets ``{"type": "snapshot", "live": <joined the group>, "overview": {...}}`` (tasks,
+campaigns, recent runs), and again whenever it sends ``{"type": "refresh"}`` (it does after a reconnect). If the
+channel layer is unreachable the socket is still accepted with its snapshot; the page then refreshes by itself
+every few seconds.
 """
 
 from __future__ import annotations
@@ -20,23 +17,17 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.urls import path
 
-from activelearning.events import GROUP
+from activelearning.selectors import loop_overview
 from core.roles import ADMIN, MLLEAD, has_role
 from frontend.consumers.groups import RejoiningGroupsMixin
 
+GROUP = "training"
 CLOSE_NOT_ALLOWED = 4403
 
 
 @database_sync_to_async
 def _allowed(user) -> bool:
     return bool(user is not None and user.is_authenticated and has_role(user, MLLEAD, ADMIN))
-
-
-@database_sync_to_async
-def _overview() -> dict:
-    from activelearning.selectors import loop_overview
-
-    return loop_overview()
 
 
 class TrainingConsumer(RejoiningGroupsMixin, AsyncJsonWebsocketConsumer):
@@ -65,17 +56,11 @@ class TrainingConsumer(RejoiningGroupsMixin, AsyncJsonWebsocketConsumer):
             await self.send_snapshot()
 
     async def send_snapshot(self):
-        await self.send_json({"type": "snapshot", "live": self.joined, "overview": await _overview()})
+        overview = await database_sync_to_async(loop_overview)()
+        await self.send_json({"type": "snapshot", "live": self.joined, "overview": overview})
 
-    async def training_event(self, message):
-        await self.send_json(
-            {"type": "event", "run": message.get("run"), "status": message.get("status"), "event": message.get("event")}
-        )
-
-    async def training_progress(self, message):
-        await self.send_json(
-            {"type": "event", "run": message.get("run_id"), "status": None, "event": message.get("event")}
-        )
+    async def run_event(self, message):
+        await self.send_json({"type": "event", "event": message["event"]})
 
 
-websocket_urlpatterns = [path("ws/training/", TrainingConsumer.as_asgi())]
+websocket_urlpatterns = [path("ws/training/", TrainingConsumer.as_asgi(), name="ws-training")]

@@ -2,7 +2,8 @@
 
 The page is rendered from one read (``activelearning.selectors.loop_overview``) and kept live by
 ``frontend/static/frontend/js/loop.js`` over the ``ws/training/`` websocket; its buttons call the loop API
-(``/api/loop/...``). Nothing here trains or scores: that happens in ``manage.py db_worker``.
+(``/api/loop/...``). Nothing here trains, scores or writes: that happens in ``manage.py db_worker``, and a dead
+worker's run is reaped by the next training request (``classifiers.runs``), not by a page view.
 """
 
 from __future__ import annotations
@@ -12,16 +13,14 @@ from django.urls import path
 from django.views.decorators.http import require_GET
 
 from activelearning import selectors
-from activelearning.retraining import reap_stale_runs
 from classifiers.models import Task
 from core.roles import MLLEAD, role_required
+from core.urls import TRAINING_SOCKET_PATH
 
 
 @role_required(MLLEAD)
 @require_GET
 def loop_page(request):
-    # Cheap, and it keeps a dead worker's run from blocking the button the ML lead is about to press.
-    reap_stale_runs()
     overview = selectors.loop_overview()
     return render(
         request,
@@ -30,6 +29,7 @@ def loop_page(request):
             "overview": overview,
             "tasks": Task.choices,
             "section": "loop",
+            "socket_path": TRAINING_SOCKET_PATH,
             "campaigns": overview["campaigns"],
             "heldout_percent": round(100 * overview["policy"]["heldout_fraction"]),
         },

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.activelearning.helpers import register_braai, settle_with_truth
+from tests.activelearning.helpers import settle_with_truth
+from tests.conftest import register_untrained_braai
 
 
 @pytest.fixture
 def active_braai(db):
-    return register_braai(seed=0)
+    return register_untrained_braai(seed=0, promote=True)
 
 
 @pytest.fixture

@@ -5,28 +5,6 @@ from __future__ import annotations
 from labeling.models import Subject
 
 
-def register_braai(*, seed: int = 0, promote: bool = True):
-    """A braai VGG6 version with seeded random weights (no training: the tests train it themselves)."""
-    from classifiers import registry
-    from classifiers.architectures import BRAAI_VGG6, BraaiHyperparameters, braai_vgg6
-    from classifiers.runtime import keras
-
-    keras().utils.set_random_seed(seed)
-    model = braai_vgg6()
-    version = registry.register(
-        task="real_bogus",
-        architecture=BRAAI_VGG6,
-        model_bytes=registry.keras_bytes(model),
-        hyperparameters=BraaiHyperparameters(seed=seed).to_dict(),
-        training_set={"n_labels": 0, "source": "untrained"},
-        metrics={},
-        thresholds={"operating": 0.5},
-    )
-    if promote:
-        version = registry.promote(version, actor=None, reason="test fixture")
-    return version
-
-
 def label_from_truth(subject: Subject) -> str:
     return "real" if subject.alert.demo_truth == "real" else "bogus"
 

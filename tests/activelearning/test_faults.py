@@ -1,4 +1,5 @@
-"""Faults: two triggers at once, a worker killed mid-training, a training that raises, automatic triggers."""
+"""Faults of the loop's runs: two triggers at once, a worker killed mid-training, a training that raises, and
+automatic triggers."""
 
 from __future__ import annotations
 
@@ -16,9 +17,9 @@ from django.conf import settings
 from django.db import connection
 from django_tasks_db.models import DBTaskResult
 
-from activelearning import retraining
-from activelearning.tasks import run_training
+from activelearning.policy import request_retraining
 from classifiers.models import ModelVersion, TrainingRun
+from classifiers.runs.worker import execute_run, reap_stale_runs, train_run
 from labeling.models import REAL_BOGUS_CLASSES, Campaign
 from labeling.votes import vote_record
 
@@ -36,7 +37,7 @@ def test_two_triggers_at_once_make_one_training(scientist, mllead, admin_user):
     def trigger(user):
         try:
             barrier.wait(timeout=10)
-            outcomes.append(retraining.trigger_retraining(task="real_bogus", campaign=campaign, user=user))
+            outcomes.append(request_retraining(task="real_bogus", campaign=campaign, user=user))
         except Exception as exc:  # noqa: BLE001 - surfaced by the assertion below
             errors.append(exc)
         finally:
@@ -51,12 +52,12 @@ def test_two_triggers_at_once_make_one_training(scientist, mllead, admin_user):
     assert sorted(created for _, created in outcomes) == [False, True]
     assert outcomes[0][0].pk == outcomes[1][0].pk
     assert TrainingRun.objects.count() == 1
-    assert DBTaskResult.objects.filter(task_path=run_training.module_path).count() == 1
+    assert DBTaskResult.objects.filter(task_path=train_run.module_path).count() == 1
 
 
 def test_a_trigger_while_a_run_is_in_flight_returns_that_run(labelled_campaign, mllead):
-    first, created = retraining.trigger_retraining(task="real_bogus", campaign=labelled_campaign, user=mllead)
-    again, created_again = retraining.trigger_retraining(task="real_bogus", campaign=labelled_campaign, user=mllead)
+    first, created = request_retraining(task="real_bogus", campaign=labelled_campaign, user=mllead)
+    again, created_again = request_retraining(task="real_bogus", campaign=labelled_campaign, user=mllead)
     assert created
     assert not created_again
     assert again.pk == first.pk
@@ -75,8 +76,8 @@ def test_a_training_that_raises_fails_keeps_the_active_version_and_is_retried_on
         raise OSError("disk full while saving the model")
 
     monkeypatch.setattr(training, "train", broken_train)
-    run, _ = retraining.trigger_retraining(task="real_bogus", campaign=labelled_campaign, user=mllead)
-    outcome = retraining.execute_run(run.pk)
+    run, _ = request_retraining(task="real_bogus", campaign=labelled_campaign, user=mllead)
+    outcome = execute_run(run.pk)
     run.refresh_from_db()
     assert outcome["status"] == "failed"
     assert run.status == TrainingRun.Status.FAILED
@@ -88,11 +89,13 @@ def test_a_training_that_raises_fails_keeps_the_active_version_and_is_retried_on
     retry = TrainingRun.objects.get(trigger="retry")
     assert retry.status == TrainingRun.Status.QUEUED
     assert retry.options["retry_of"] == run.pk
+    assert [e["phase"] for e in run.progress][-2:] == ["failed", "retried"]
     # The retry fails the same way: that was the second attempt, so no third run is queued.
-    retraining.execute_run(retry.pk)
+    execute_run(retry.pk)
     retry.refresh_from_db()
     assert retry.status == TrainingRun.Status.FAILED
     assert retry.attempts == 2
+    assert [e["phase"] for e in retry.progress][-2:] == ["failed", "given_up"]
     assert TrainingRun.objects.count() == 2
     assert len(calls) == 2
 
@@ -128,7 +131,7 @@ def test_a_worker_killed_mid_training_leaves_the_active_version_and_the_run_is_r
 ):
     if connection.vendor != "postgresql":
         pytest.skip("the worker subprocess needs the PostgreSQL test database")
-    run, _ = retraining.trigger_retraining(
+    run, _ = request_retraining(
         task="real_bogus",
         campaign=labelled_campaign,
         user=mllead,
@@ -139,7 +142,7 @@ def test_a_worker_killed_mid_training_leaves_the_active_version_and_the_run_is_r
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             run.refresh_from_db()
-            if any(e["event"] == "epoch" for e in run.progress):
+            if any(e.get("step") == "epoch" for e in run.progress):
                 break
             assert worker.poll() is None, "the worker exited before training"
             time.sleep(0.05)
@@ -157,7 +160,7 @@ def test_a_worker_killed_mid_training_leaves_the_active_version_and_the_run_is_r
     assert active_braai.status == ModelVersion.Status.ACTIVE  # ...and the active version is untouched
     assert ModelVersion.objects.count() == 1
 
-    reaped = retraining.reap_stale_runs(stale_after=0)
+    reaped = reap_stale_runs(stale_after=0)
     assert [r.pk for r in reaped] == [run.pk]
     run.refresh_from_db()
     assert run.status == TrainingRun.Status.FAILED
@@ -168,13 +171,13 @@ def test_a_worker_killed_mid_training_leaves_the_active_version_and_the_run_is_r
 
     # The retry runs to the end (shortened here to keep the suite fast).
     TrainingRun.objects.filter(pk=retry.pk).update(options={**retry.options, "epochs": 1})
-    outcome = retraining.execute_run(retry.pk)
+    outcome = execute_run(retry.pk)
     retry.refresh_from_db()
     assert retry.status == TrainingRun.Status.SUCCEEDED, outcome
     assert retry.attempts == 2
     assert retry.version is not None
     # A reaped run is never retried twice.
-    assert retraining.reap_stale_runs(stale_after=0) == []
+    assert reap_stale_runs(stale_after=0) == []
 
 
 def test_retirements_count_towards_automatic_retraining_only_when_it_is_on(

@@ -8,13 +8,17 @@ import numpy as np
 from django.conf import settings
 from django.test import override_settings
 
-from activelearning import retraining
 from activelearning.models import QueueOrdering
+from activelearning.policy import request_retraining, rescore_and_reorder
 from activelearning.queue import reorder_campaign
-from classifiers.models import Score
+from activelearning.tasks import rescore_and_reorder as rescore_and_reorder_task
+from classifiers import registry
+from classifiers.models import Score, TrainingRun
+from classifiers.runs.worker import execute_run
 from classifiers.scoring import score_alerts
 from labeling.models import Subject
 from labeling.queue import next_subjects
+from tests.conftest import register_untrained_braai
 
 
 def queue_order(campaign) -> list[int]:
@@ -48,15 +52,15 @@ def test_the_queue_order_changes_after_a_promotion_and_volunteers_follow_it(
     reorder_campaign(labelled_campaign)
     before = queue_order(labelled_campaign)
 
-    run, _ = retraining.trigger_retraining(
+    run, _ = request_retraining(
         task="real_bogus", campaign=labelled_campaign, user=mllead, options={"epochs": 3, "batch_size": 16}
     )
     with override_settings(BLINK={**settings.BLINK, "PROMOTE_MARGIN": 1.0}):
-        assert retraining.execute_run(run.pk)["promoted"] is True
+        assert execute_run(run.pk)["promoted"] is True
     run.refresh_from_db()
     new = run.version
     # What the post-promotion task does in the worker: rescore the pool, reorder every queue of the task.
-    summary = retraining.rescore_and_reorder_version(new.pk, run_id=run.pk)
+    summary = rescore_and_reorder(new.pk, run_id=run.pk)
     assert summary["rescored"] == 10
 
     after = queue_order(labelled_campaign)
@@ -68,9 +72,8 @@ def test_the_queue_order_changes_after_a_promotion_and_volunteers_follow_it(
     top = Subject.objects.get(pk=after[0])
     assert abs(new_scores[top.alert_id] - 0.5) == min(abs(new_scores[a] - 0.5) for a in pool)
     run.refresh_from_db()
-    seen = [e["event"] for e in run.progress]
-    for kind in ("decision", "rescoring", "reordered", "done"):
-        assert kind in seen, kind
+    seen = [e["phase"] for e in run.progress]
+    assert seen.index("promoted") < seen.index("rescoring") < seen.index("reordered") < seen.index("rescored")
 
     # The classify page's selector serves the new order (no exploration or gold draws here; a window of one, i.e.
     # without spreading simultaneous volunteers over the top of the queue).
@@ -120,3 +123,16 @@ def test_ranked_batch_uses_stored_embeddings(labelled_campaign, active_braai):
     result = reorder_campaign(labelled_campaign, ranked_batch_size=3)
     assert result.strategy_used == "ranked_batch"
     assert Subject.objects.filter(campaign=labelled_campaign, retired=False, priority__gt=1.0).count() == 3
+
+
+def test_any_promotion_queues_the_rescoring_for_the_worker_on_the_run_that_trained_it(
+    active_braai, django_capture_on_commit_callbacks
+):
+    from django_tasks_db.models import DBTaskResult
+
+    candidate = register_untrained_braai(seed=1)
+    run = TrainingRun.objects.create(task="real_bogus", status="succeeded", version=candidate)
+    with django_capture_on_commit_callbacks(execute=True):
+        registry.promote(candidate, actor=None, reason="the ML lead prefers it")
+    queued = DBTaskResult.objects.get(task_path=rescore_and_reorder_task.module_path)
+    assert queued.args_kwargs["kwargs"] == {"version_id": candidate.pk, "run_id": run.pk}

@@ -1,15 +1,16 @@
-"""ws/training/ delivers the loop's progress events to ML leads and refuses everyone else."""
+"""ws/training/ delivers every training run's events, in the one event format, to ML leads and admins only."""
 
 from __future__ import annotations
 
 import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 
-from activelearning import events, retraining
+from activelearning.policy import request_retraining
+from classifiers.runs import events
+from classifiers.runs.requests import request_run
 from frontend.consumers.training import TrainingConsumer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -40,53 +41,63 @@ async def _connect(user):
     return comm, connected, code
 
 
-def test_an_ml_lead_gets_a_snapshot_then_each_progress_event(mllead, scientist):
+def _watch(user, action, n_messages: int) -> tuple[dict, list[dict]]:
+    """Connect as ``user``, do ``action`` (in a thread, with the database), return the snapshot and the next
+    ``n_messages`` messages."""
+
+    async def scenario():
+        comm, connected, _ = await _connect(user)
+        assert connected
+        snapshot = await comm.receive_json_from(timeout=5)
+        await database_sync_to_async(action)()
+        messages = [await comm.receive_json_from(timeout=5) for _ in range(n_messages)]
+        await comm.disconnect()
+        return snapshot, messages
+
+    return async_to_sync(scenario)()
+
+
+def test_an_ml_lead_gets_a_snapshot_then_each_event_of_a_loop_run(mllead, scientist):
     from labeling.models import REAL_BOGUS_CLASSES, Campaign
 
     campaign = Campaign.objects.create(
         name="Sock", slug="sock", owner=scientist, classes=REAL_BOGUS_CLASSES, state=Campaign.State.LIVE
     )
+    started = {}
 
     def queue_and_train():
-        run, _ = retraining.trigger_retraining(task="real_bogus", campaign=campaign, user=mllead)
-        events.record(run.pk, "epoch", epoch=1, epochs=3, loss=0.61, val_loss=0.64, member="braai")
-        return run
+        run, _ = request_retraining(task="real_bogus", campaign=campaign, user=mllead)
+        started["run"] = run
+        events.record(run, "running", step="epoch", epoch=1, epochs=3, loss=0.61, val_loss=0.64, member="braai")
 
-    async def scenario():
-        comm, connected, _ = await _connect(mllead)
-        assert connected
-        snapshot = await comm.receive_json_from(timeout=5)
-        run = await database_sync_to_async(queue_and_train)()
-        queued = await comm.receive_json_from(timeout=5)
-        epoch = await comm.receive_json_from(timeout=5)
-        await comm.disconnect()
-        return snapshot, run, queued, epoch
-
-    snapshot, run, queued, epoch = async_to_sync(scenario)()
+    snapshot, (queued, epoch) = _watch(mllead, queue_and_train, 2)
+    run = started["run"]
     assert snapshot["type"] == "snapshot"
     assert snapshot["live"] is True
     assert [c["slug"] for c in snapshot["overview"]["campaigns"]] == ["sock"]
-    assert queued["type"] == "event"
-    assert queued["run"] == run.pk
-    assert queued["event"]["event"] == "queued"
-    assert epoch["event"]["event"] == "epoch"
-    assert epoch["event"]["loss"] == 0.61
-    assert epoch["status"] == "queued"
+    run.refresh_from_db()
+    assert queued == {"type": "event", "event": run.progress[0]}  # what the page gets is what the run recorded
+    assert queued["event"]["run"] == run.pk
+    assert queued["event"]["phase"] == "queued"
+    assert queued["event"]["campaign"] == "sock"
+    assert epoch["type"] == "event"
+    assert {k: epoch["event"][k] for k in ("run", "phase", "step", "epoch", "epochs", "loss", "val_loss")} == {
+        "run": run.pk, "phase": "running", "step": "epoch", "epoch": 1, "epochs": 3, "loss": 0.61, "val_loss": 0.64,
+    }  # fmt: skip
+    assert "at" in epoch["event"]
 
 
-def test_an_admin_gets_classifier_training_progress_too(admin_user):
-    async def scenario():
-        comm, connected, _ = await _connect(admin_user)
-        assert connected
-        await comm.receive_json_from(timeout=5)
-        await get_channel_layer().group_send(
-            "training", {"type": "training.progress", "run_id": 7, "task": "real_bogus", "event": {"event": "epoch"}}
-        )
-        message = await comm.receive_json_from(timeout=5)
-        await comm.disconnect()
-        return message
+def test_a_run_asked_for_from_the_registry_api_reaches_the_page_in_the_same_format(admin_user):
+    started = {}
 
-    assert async_to_sync(scenario)() == {"type": "event", "run": 7, "status": None, "event": {"event": "epoch"}}
+    def queue():
+        started["run"], _ = request_run(task="real_bogus", trigger="api", options={"epochs": 2})
+
+    _, (queued,) = _watch(admin_user, queue, 1)
+    started["run"].refresh_from_db()
+    assert queued == {"type": "event", "event": started["run"].progress[0]}
+    assert queued["event"]["phase"] == "queued"
+    assert queued["event"]["trigger"] == "api"
 
 
 def test_everyone_else_is_refused(volunteer, scientist):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import register_untrained_braai
+
 
 @pytest.fixture(autouse=True)
 def model_cache_in_tmp(settings, tmp_path):
@@ -34,27 +36,6 @@ def demo_300(db, demo_packets_300):
     report = ingest_paths(demo_packets_300, workers=0)
     assert report.rejected == 0, report.errors
     return list(Alert.objects.order_by("candid"))
-
-
-def register_untrained_braai(*, seed: int = 0, promote: bool = False, task: str = "real_bogus"):
-    from classifiers import registry
-    from classifiers.architectures import BRAAI_VGG6, BraaiHyperparameters, braai_vgg6
-    from classifiers.runtime import keras
-
-    keras().utils.set_random_seed(seed)
-    model = braai_vgg6()
-    version = registry.register(
-        task=task,
-        architecture=BRAAI_VGG6,
-        model_bytes=registry.keras_bytes(model),
-        hyperparameters=BraaiHyperparameters(seed=seed).to_dict(),
-        training_set={"n_labels": 0, "source": "untrained (test)"},
-        metrics={},
-        thresholds={"operating": 0.5},
-    )
-    if promote:
-        version = registry.promote(version, actor=None, reason="test")
-    return version
 
 
 @pytest.fixture

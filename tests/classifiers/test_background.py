@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.db import connection
 
 from classifiers.models import ModelVersion, Score, TrainingRun
-from classifiers.runs import request_training
+from classifiers.runs.requests import request_run
 from classifiers.tasks import score_alerts_task
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import child_database_url, run_manage
 
 
 @pytest.mark.slow
@@ -23,37 +18,24 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_db_worker_trains_promotes_and_scores(demo_alerts, mllead, tmp_path):
     if connection.vendor != "postgresql":
         pytest.skip("the worker process needs the test database on PostgreSQL (DATABASE_URL=postgres://...)")
-    run = request_training(
-        task="real_bogus", triggered_by=mllead, trigger="api", options={"epochs": 2, "promote": True}
-    )  # enqueued on commit: this test runs outside a transaction, so at once
+    run, _ = request_run(
+        task="real_bogus", triggered_by=mllead, trigger="api", options={"epochs": 2, "promote": "always"}
+    )
     run.refresh_from_db()
     assert run.task_result_id
     score_alerts_task.enqueue(task_name="real_bogus")
 
-    base = settings.DATABASES["default"]
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{base['USER']}@{base['HOST']}:{base['PORT']}/{connection.settings_dict['NAME']}",
-        "BLINK_VAR_DIR": str(tmp_path),
-    }
-    worker = subprocess.run(
-        [sys.executable, "manage.py", "db_worker", "--batch", "--no-reload", "--no-startup-delay"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    env = {**os.environ, "DATABASE_URL": child_database_url(), "BLINK_VAR_DIR": str(tmp_path)}
+    worker = run_manage("db_worker", "--batch", "--no-reload", "--no-startup-delay", env=env, timeout=300)
     assert worker.returncode == 0, worker.stderr[-3000:]
 
     run.refresh_from_db()
     assert run.status == TrainingRun.Status.SUCCEEDED, run.error
     assert run.version is not None
     assert run.version.status == ModelVersion.Status.ACTIVE
-    events = [e["event"] for e in run.progress]
-    assert events[0] == "loading"
-    assert events[-1] == "finished"
-    assert events.count("epoch") == 2
-    assert "promoted" in events
+    life = list(dict.fromkeys(e["phase"] for e in run.progress))
+    assert life[:5] == ["queued", "running", "registered", "evaluated", "promoted"]
+    assert life[-1] == "rescored"  # the promotion's follow-up ran in the same worker
+    assert [e.get("step") for e in run.progress].count("epoch") == 2
     # The score task ran after the training: every alert scored by the version it promoted.
     assert Score.objects.filter(version=run.version).count() == len(demo_alerts)

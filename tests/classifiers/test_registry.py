@@ -10,7 +10,7 @@ from django.db import connection
 
 from classifiers import registry
 from classifiers.models import ModelVersion, RegistryEvent
-from tests.classifiers.conftest import register_untrained_braai
+from tests.conftest import register_untrained_braai
 
 
 def statuses(task: str = "real_bogus") -> dict[int, str]:

@@ -11,7 +11,7 @@ from django.core.management import call_command
 from classifiers.models import Score
 from classifiers.preprocessing import load_inputs
 from classifiers.scoring import current_score, embedding_of, score_alerts, score_inputs, score_new_alerts
-from tests.classifiers.conftest import register_untrained_braai
+from tests.conftest import register_untrained_braai
 
 
 def test_scores_are_stored_per_version_so_versions_can_be_compared(demo_alerts):

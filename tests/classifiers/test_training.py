@@ -1,4 +1,4 @@
-"""Training: object-level splits, augmentation, metrics, braai on demo truth, the streak ensemble, divergence."""
+"""Training: augmentation, metrics, braai on demo truth, the streak ensemble, divergence."""
 
 from __future__ import annotations
 
@@ -7,43 +7,16 @@ import pytest
 
 from classifiers.architectures import BraaiHyperparameters, StreakHyperparameters
 from classifiers.ensemble import STREAK_TARGETS, StreakEnsemble, streak_targets
+from classifiers.evaluation import binary_metrics
+from classifiers.fitting import Diverged, augment
+from classifiers.labelled import DEMO_TRUTH, labelled_alerts
 from classifiers.models import ModelVersion, TrainingRun
-from classifiers.training import (
-    Diverged,
-    augment,
-    binary_metrics,
-    labelled_from_campaign,
-    labelled_from_demo_truth,
-    split_by_object,
-    train,
-)
+from classifiers.training import train
 
-# Small and quick: ~210 training alerts, a few seconds an epoch at most on two cores.
+# Small and quick: about 210 training alerts, so the test trains in seconds.
 QUICK_BRAAI = BraaiHyperparameters(epochs=25, patience=6, batch_size=32, learning_rate=5e-4, seed=1)
 # The accuracy the quick model must reach on demo alerts it never saw (measured: see the test).
 HELD_OUT_ACCURACY = 0.85
-
-
-def test_split_by_object_never_puts_one_object_on_two_sides():
-    objects = [f"ZTF{i // 3:03d}" for i in range(300)]  # three alerts per object
-    strata = [i % 2 for i in range(300)]
-    split = split_by_object(objects, strata, val_fraction=0.15, test_fraction=0.15, seed=4)
-    sides = [{objects[i] for i in index} for index in (split.train, split.val, split.test)]
-    assert not (sides[0] & sides[1])
-    assert not (sides[0] & sides[2])
-    assert not (sides[1] & sides[2])
-    assert sorted(np.concatenate([split.train, split.val, split.test]).tolist()) == list(range(300))
-    assert 0.1 < len(split.test) / 300 < 0.2
-    again = split_by_object(objects, strata, val_fraction=0.15, test_fraction=0.15, seed=4)
-    np.testing.assert_array_equal(split.test, again.test)
-
-
-def test_split_by_object_reaches_a_rare_class_on_every_side():
-    objects = [f"O{i}" for i in range(100)]
-    strata = ["asteroid" if i < 5 else "real" for i in range(100)]
-    split = split_by_object(objects, strata, val_fraction=0.2, test_fraction=0.2, seed=0)
-    for index in (split.train, split.val, split.test):
-        assert any(strata[i] == "asteroid" for i in index)
 
 
 def test_augment_applies_one_of_the_eight_symmetries_of_the_square():
@@ -113,7 +86,7 @@ def test_braai_trained_on_demo_truth_classifies_demo_alerts_it_never_saw(demo_30
     from labeling.models import Alert
 
     training_alerts = Alert.objects.filter(pk__in=[a.pk for a in demo_300])
-    labelled = labelled_from_demo_truth(training_alerts)
+    labelled = labelled_alerts("real_bogus", sources=(DEMO_TRUTH,), alerts=training_alerts)
     assert len(labelled) == 300
     events = []
     version = train(task="real_bogus", labelled=labelled, hp=QUICK_BRAAI, progress=events.append)
@@ -165,31 +138,41 @@ def test_a_diverging_training_raises_and_registers_nothing(demo_alerts):
     parent = register_poisoned_parent()
     hp = BraaiHyperparameters(epochs=3, patience=3, batch_size=16, augment=False)
     with pytest.raises(Diverged, match="training of braai diverged at epoch 1: loss is nan"):
-        train(task="real_bogus", labelled=labelled_from_demo_truth(), hp=hp, parent=parent, warm_start=True)
+        train(
+            task="real_bogus",
+            labelled=labelled_alerts("real_bogus", sources=(DEMO_TRUTH,)),
+            hp=hp,
+            parent=parent,
+            warm_start=True,
+        )
     assert list(ModelVersion.objects.values_list("pk", flat=True)) == [parent.pk]
 
 
 def test_a_diverging_training_run_is_marked_diverged_and_promotes_nothing(demo_alerts):
-    from classifiers.runs import request_training, run_training
+    from classifiers.runs.requests import request_run
+    from classifiers.runs.worker import execute_run
 
     parent = register_poisoned_parent()
-    run = request_training(
-        task="real_bogus", trigger="command", options={"epochs": 2, "warm_start": True, "promote": True}, enqueue=False
+    run, _ = request_run(
+        task="real_bogus",
+        trigger="command",
+        options={"epochs": 2, "warm_start": True, "promote": "always"},
+        enqueue=False,
     )
-    assert run_training(run.pk) is None
+    assert execute_run(run.pk)["status"] == "diverged"
     run.refresh_from_db()
     assert run.status == TrainingRun.Status.DIVERGED
     assert "diverged" in run.error
     assert run.version is None
     assert list(ModelVersion.objects.values_list("pk", "status")) == [(parent.pk, "active")]
-    assert [e["event"] for e in run.progress][-1] == "diverged"
+    assert [e["phase"] for e in run.progress][-1] == "diverged"
 
 
 def test_streak_ensemble_trains_stores_group_thresholds_and_scores_with_the_decision(demo_300):
     from classifiers.scoring import score_alerts
 
     hp = StreakHyperparameters(epochs=2, patience=2, members_per_group=1, seed=2)
-    version = train(task="streaks", labelled=labelled_from_demo_truth(), hp=hp)
+    version = train(task="streaks", labelled=labelled_alerts("streaks", sources=(DEMO_TRUTH,)), hp=hp)
 
     assert set(version.thresholds) == {"rb", "sl", "kd"}
     assert all(0.05 <= t <= 0.95 for t in version.thresholds.values())
@@ -216,7 +199,7 @@ def test_campaign_labels_are_consensus_of_retired_subjects(live_campaign):
     subjects[3].majority_label = "real"  # not retired: not yet a label
     for s in subjects[:4]:
         s.save()
-    labelled = labelled_from_campaign(live_campaign)
+    labelled = labelled_alerts("real_bogus", campaign=live_campaign)
     assert labelled.alert_ids == sorted([subjects[0].alert_id, subjects[1].alert_id])
     by_id = dict(zip(labelled.alert_ids, zip(labelled.labels, labelled.weights.tolist(), strict=True), strict=True))
     assert by_id[subjects[0].alert_id] == ("real", pytest.approx(0.9))

@@ -21,19 +21,12 @@ import uuid
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.db import connection
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from tests.conftest import child_database_url
+from tests.frontend.helpers import SCREENSHOTS, log_in
+
 ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -45,10 +38,9 @@ def free_port() -> int:
 
 
 def child_env() -> dict:
-    db = settings.DATABASES["default"]
     env = dict(os.environ)
     env.update(
-        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{connection.settings_dict['NAME']}",
+        DATABASE_URL=child_database_url(),
         DJANGO_SETTINGS_MODULE="config.settings",
         # The 60 demo alerts hold few objects: this salt gives the held-out set both classes (as in the
         # active-learning tests), and the margin lets the first retrained candidate be promoted.
@@ -118,19 +110,6 @@ def _end_other_sessions(timeout: float = 5.0) -> None:
 
 
 @pytest.fixture
-def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"Debian's chromium is not installed at {CHROMIUM} (make chromium installs it)")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
 def loop_world(demo_alerts, tmp_path_factory):
     """Demo accounts and campaigns over the demo alerts (the 60 of the fixture and more, so the unretired pool is
     well over the classify queue's priority window); an active braai version whose stored scores ordered the
@@ -138,13 +117,14 @@ def loop_world(demo_alerts, tmp_path_factory):
     priority order alone."""
     from activelearning.queue import reorder_campaign
     from classifiers.models import Score
-    from core.roles import create_demo_users
     from fixtures.demo_alerts import write_demo_alerts
-    from labeling.campaigns import DEMO_REAL_BOGUS_SLUG, create_demo_campaigns
+    from fixtures.demo_campaigns import DEMO_REAL_BOGUS_SLUG, create_demo_campaigns
+    from fixtures.demo_users import create_demo_users
     from labeling.ingest import ingest_paths
     from labeling.models import Campaign
     from labeling.queue import PRIORITY_WINDOW
-    from tests.activelearning.helpers import register_braai, settle_with_truth
+    from tests.activelearning.helpers import settle_with_truth
+    from tests.conftest import register_untrained_braai
 
     n_labelled = 40
     n_pool = 2 * PRIORITY_WINDOW + 20
@@ -159,7 +139,7 @@ def loop_world(demo_alerts, tmp_path_factory):
     Campaign.objects.filter(pk=campaign.pk).update(exploration_share=0.0, gold_share=0.0)
     subjects = list(campaign.subjects.select_related("alert").order_by("pk"))
     settle_with_truth(subjects[n_pool:])
-    v1 = register_braai(seed=0)
+    v1 = register_untrained_braai(seed=0, promote=True)
     # v1's stored scores, as a model trained elsewhere would have left them (an untrained network scores every
     # alert near 0.5, and a retraining warm-started from it would keep nearly the same order).
     rng = random.Random(3)
@@ -184,14 +164,6 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
-def login(page, base: str, username: str) -> None:
-    page.goto(f"{base}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", "blink-demo")
-    page.click("button[type=submit]")
-    page.wait_for_load_state("networkidle")
-
-
 def test_the_ml_lead_retrains_watches_it_finish_and_volunteers_get_the_new_order(servers, browser, loop_world):
     from activelearning.models import QueueOrdering
     from classifiers.models import ModelVersion, Score, TrainingRun
@@ -206,7 +178,7 @@ def test_the_ml_lead_retrains_watches_it_finish_and_volunteers_get_the_new_order
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    login(page, base, "mllead")
+    log_in(page, base, "mllead")
     page.goto(f"{base}/ml/loop/")
     assert page.get_by_role("heading", name="Active-learning loop").is_visible()
     page.wait_for_selector("#live-state[data-state=live]", timeout=20_000)
@@ -257,7 +229,7 @@ def test_the_ml_lead_retrains_watches_it_finish_and_volunteers_get_the_new_order
     # The volunteer's next subjects, as the classify page fetches them, come from the top of the new order
     # (labeling.queue spreads simultaneous volunteers over its PRIORITY_WINDOW best subjects), best first.
     volunteer = browser.new_context().new_page()
-    login(volunteer, base, "volunteer")
+    log_in(volunteer, base, "volunteer")
     for _ in range(3):
         served = volunteer.request.get(f"{base}/api/campaigns/{campaign.slug}/next/?n=5")
         assert served.ok, served.text()

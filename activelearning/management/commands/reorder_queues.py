@@ -19,7 +19,8 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         from tqdm import tqdm
 
-        from activelearning.queue import reorder_campaign, request_reorder
+        from activelearning.queue import reorder_campaign
+        from activelearning.tasks import request_reorder
         from labeling.models import Campaign
 
         campaigns = Campaign.objects.exclude(state=Campaign.State.FINISHED).order_by("pk")

@@ -10,8 +10,9 @@ class Command(BaseCommand):
         "Train a model and register it as a candidate version (--promote makes it active). Labels come from a "
         "campaign's consensus (retired subjects' skill-weighted or majority labels) with --campaign SLUG, else from "
         "the demo alerts' known truth. real_bogus trains braai's VGG6; streaks trains the DeepStreaks-style ensemble "
-        "(rb / sl / kd groups). The split is by objectId; metrics are on held-out objects. The same training runs in "
-        "the background when triggered from the web (a TrainingRun handled by manage.py db_worker)."
+        "(rb / sl / kd groups). The fixed held-out objects are left out of training and evaluate the new version "
+        "against the active one; the split is by objectId. The same training run happens in the background when "
+        "triggered from the web (handled by manage.py db_worker)."
     )
 
     def add_arguments(self, parser):
@@ -26,7 +27,9 @@ class Command(BaseCommand):
         from tqdm import tqdm
 
         from classifiers.architectures import StreakHyperparameters
-        from classifiers.runs import TrainingAlreadyInFlight, request_training, run_training
+        from classifiers.models import ModelVersion, TrainingRun
+        from classifiers.runs.requests import request_run
+        from classifiers.runs.worker import execute_run
         from labeling.models import Campaign
 
         campaign = None
@@ -40,44 +43,39 @@ class Command(BaseCommand):
             "epochs": opts["epochs"],
             "seed": opts["seed"],
             "warm_start": opts["warm_start"],
-            "promote": opts["promote"],
+            "promote": "always" if opts["promote"] else "never",
         }
-        try:
-            run = request_training(
-                task=opts["task"],
-                campaign=campaign,
-                trigger="command",
-                options={k: v for k, v in options.items() if v is not None},
-                enqueue=False,
-            )
-        except TrainingAlreadyInFlight as exc:
-            raise CommandError(str(exc)) from exc
+        run, created = request_run(
+            task=opts["task"], campaign=campaign, trigger="command", options=options, enqueue=False
+        )
+        if not created:
+            raise CommandError(f"a {run.task} training is already {run.status} (run {run.pk})")
 
         bar = tqdm(unit="epoch", desc="loading", dynamic_ncols=True)
 
         def on_progress(event: dict) -> None:
-            kind = event.get("event")
-            if kind == "start":
+            step = event.get("step")
+            if step == "start":
                 members = 1 if opts["task"] == "real_bogus" else 3 * StreakHyperparameters().members_per_group
                 bar.reset(total=event["epochs"] * members)
                 bar.set_description(
                     f"train {event['split']['train']} / val {event['split']['val']} / test {event['split']['test']}"
                 )
-            elif kind == "epoch":
+            elif step == "epoch":
                 bar.update(1)
                 bar.set_postfix(member=event["member"], loss=event["loss"], val_loss=event["val_loss"])
-            elif kind == "early_stop":
+            elif step == "early_stop":
                 bar.write(f"{event['member']}: early stop at epoch {event['epoch']} (best {event['best_epoch']})")
 
         try:
-            version = run_training(run.pk, progress=on_progress)
-        except Exception as exc:
+            outcome = execute_run(run.pk, progress=on_progress)
+        finally:
             bar.close()
-            raise CommandError(f"training failed: {exc}") from exc
-        bar.close()
-        if version is None:
-            run.refresh_from_db()
-            raise CommandError(f"training diverged and nothing was registered: {run.error}")
+        if outcome["status"] == TrainingRun.Status.DIVERGED:
+            raise CommandError(f"training diverged and nothing was registered: {outcome['error']}")
+        if outcome["status"] != TrainingRun.Status.SUCCEEDED:
+            raise CommandError(f"training failed: {outcome.get('error')}")
+        version = ModelVersion.objects.defer("weights").get(pk=TrainingRun.objects.get(pk=run.pk).version_id)
         m = version.metrics
         ts = version.training_set
 

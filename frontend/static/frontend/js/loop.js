@@ -14,20 +14,8 @@
   var pollTimer = null;
   var liveEl = document.getElementById("live-state");
 
-  function csrfToken() {
-    var input = document.querySelector("input[name=csrfmiddlewaretoken]");
-    return input ? input.value : "";
-  }
-
-  function el(tag, attrs, text) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (k) {
-      if (k === "className") node.className = attrs[k];
-      else node.setAttribute(k, attrs[k]);
-    });
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
+  var urls = document.getElementById("loop-head").dataset;
+  var el = Blink.el;
 
   function fmt(x, digits) {
     if (x === null || x === undefined || Number.isNaN(x)) return "—";
@@ -53,28 +41,38 @@
     if (selected === null || !runs[selected]) selected = order.length ? order[0] : null;
   }
 
-  function applyEvent(runId, status, event) {
-    var run = runs[runId];
+  // The run's status after an event of each phase (phases that follow a run's end leave it as it is).
+  var STATUS_AFTER = {
+    queued: "queued", running: "running", registered: "running", evaluated: "running",
+    promoted: "succeeded", kept: "succeeded", diverged: "diverged", failed: "failed",
+  };
+
+  // One event of a run, in the one format of classifiers.runs.events: {"run", "phase", "at", ...}.
+  function applyEvent(event) {
+    var run = runs[event.run];
     if (!run) {
       // A run this page has not seen yet (started elsewhere): ask for a fresh snapshot.
       requestSnapshot();
       return;
     }
-    if (status) run.status = status;
     run.events.push(event);
-    var kind = event.event;
-    if (kind === "started") { run.status = "running"; run.attempts = event.attempt || run.attempts; run.started_at = event.at; }
-    if (kind === "labels") run.labels = event;
-    if (kind === "epoch") { run.epochs = run.epochs || []; run.epochs.push(event); }
-    if (kind === "evaluation") run.evaluation = event;
-    if (kind === "registered") run.version = event.version;
-    if (kind === "decision") { run.decision = event; run.status = "succeeded"; run.version = event.version; }
-    if (kind === "rescoring") run.rescoring = event;
-    if (kind === "done") run.done = event;
-    if (kind === "diverged") { run.status = "diverged"; run.error = event.reason; }
-    if (kind === "failed") { run.status = "failed"; run.error = event.reason || event.error; }
-    if (kind === "finished") run.status = "succeeded";
+    if (STATUS_AFTER[event.phase]) run.status = STATUS_AFTER[event.phase];
+    if (event.phase === "running") {
+      if (event.step === "started") { run.attempts = event.attempt || run.attempts; run.started_at = event.at; }
+      if (event.step === "labels") run.labels = event;
+      if (event.step === "epoch") { run.epochs = run.epochs || []; run.epochs.push(event); }
+    }
+    if (event.phase === "registered") run.version = event.version;
+    if (event.phase === "evaluated") run.evaluation = event;
+    if (event.phase === "promoted" || event.phase === "kept") { run.decision = event; run.version = event.version; }
+    if (event.phase === "rescoring") run.rescoring = event;
+    if (event.phase === "rescored") run.done = event;
+    if (event.phase === "diverged" || event.phase === "failed") run.error = event.reason;
     render();
+  }
+
+  function promoted(run) {
+    return !!(run.decision && run.decision.phase === "promoted");
   }
 
   // ------------------------------------------------------------------ rendering
@@ -101,7 +99,7 @@
   }
 
   function decisionText(run) {
-    if (run.decision) return run.decision.promoted ? "promoted" : "waiting for ML lead";
+    if (run.decision) return promoted(run) ? "promoted" : "waiting for ML lead";
     if (run.status === "diverged") return "never promoted (diverged)";
     if (run.status === "failed") return "—";
     return "";
@@ -138,21 +136,21 @@
     });
   }
 
-  function has(run, kind) {
-    return run.events.some(function (e) { return e.event === kind; });
+  function has(run, phase) {
+    return run.events.some(function (e) { return e.phase === phase; });
   }
 
   function renderSteps(run) {
     var steps = document.getElementById("run-steps");
     steps.textContent = "";
     var bad = run.status === "failed" || run.status === "diverged";
-    var promoted = !!(run.decision && run.decision.promoted);
+    var wasPromoted = promoted(run);
     var trained = has(run, "registered") || !!run.decision;
     var list = [
       ["Queued", run.trigger + (run.attempts > 1 ? ", attempt " + run.attempts : ""), true],
       ["Training", run.epochs && run.epochs.length ? run.epochs.length + " epoch" + (run.epochs.length > 1 ? "s" : "") : "", trained],
       ["Evaluation", run.evaluation ? "held-out: " + run.evaluation.heldout.n + " alerts" : "", !!run.evaluation],
-      ["Decision", run.decision ? (promoted ? "promoted" : "kept as candidate") : "", !!run.decision],
+      ["Decision", run.decision ? (wasPromoted ? "promoted" : "kept as candidate") : "", !!run.decision],
       ["Rescoring", run.rescoring ? (run.rescoring.done || 0) + " / " + (run.rescoring.total || 0) : "", !!run.done],
       ["Queues reordered", run.done ? (run.done.campaigns || []).length + " campaign(s)" : "", !!run.done],
     ];
@@ -160,7 +158,7 @@
     list.forEach(function (s, i) {
       var cls = "";
       if (s[2]) cls = "done";
-      else if (run.decision && !promoted && i >= 4) cls = "skip";
+      else if (run.decision && !wasPromoted && i >= 4) cls = "skip";
       else if (i === firstOpen) cls = bad ? "bad" : run.status === "queued" ? "" : "now";
       else if (bad) cls = "skip";
       var li = el("li", { className: cls });
@@ -236,8 +234,8 @@
     [["roc_auc", "ROC AUC", true], ["accuracy", "Accuracy", true], ["fpr", "False-positive rate", false], ["fnr", "False-negative rate", false]].forEach(function (m) {
       var tr = el("tr");
       tr.appendChild(el("th", {}, m[1]));
-      var c = ev.candidate ? ev.candidate[m[0]] : null;
-      var a = ev.active ? ev.active[m[0]] : null;
+      var c = ev.metrics.candidate ? ev.metrics.candidate[m[0]] : null;
+      var a = ev.metrics.active ? ev.metrics.active[m[0]] : null;
       var cCell = el("td", { className: "num" }, fmt(c));
       if (c !== null && a !== null && c !== undefined && a !== undefined && c !== a) {
         cCell.className += (c > a) === m[2] ? " better" : " worse";
@@ -246,8 +244,8 @@
       tr.appendChild(el("td", { className: "num" }, fmt(a)));
       body.appendChild(tr);
     });
-    note.textContent = ev.heldout.n + " held-out alerts (" + ev.heldout.n_positive + " positive), set " + ev.heldout.fingerprint +
-      "; promotion margin " + ev.margin + " in ROC AUC.";
+    note.textContent = ev.heldout.n + " held-out alerts (" + ev.heldout.n_positive + " positive), set " + String(ev.heldout.fingerprint || "").slice(0, 16) +
+      (ev.margin === null || ev.margin === undefined ? "." : "; promotion margin " + ev.margin + " in ROC AUC.");
   }
 
   function renderDecision(run) {
@@ -255,8 +253,8 @@
     p.className = "decision";
     p.textContent = "";
     if (run.decision) {
-      p.className += run.decision.promoted ? " promoted" : " waiting";
-      p.appendChild(el("span", { className: "verdict" }, run.decision.promoted ? "Promoted " + run.decision.label + ". " : "Kept as candidate " + run.decision.label + ". "));
+      p.className += promoted(run) ? " promoted" : " waiting";
+      p.appendChild(el("span", { className: "verdict" }, promoted(run) ? "Promoted " + run.decision.label + ". " : "Kept as candidate " + run.decision.label + ". "));
       p.appendChild(document.createTextNode(run.decision.reason || ""));
     } else if (run.status === "diverged") {
       p.appendChild(el("span", { className: "verdict" }, "Diverged: never promoted."));
@@ -273,16 +271,18 @@
     var r = run.rescoring;
     var pct = r && r.total ? Math.round((100 * (r.done || 0)) / r.total) : run.done ? 100 : 0;
     bar.style.width = pct + "%";
-    if (run.done) {
+    if (run.done && run.done.skipped) {
+      text.textContent = "Not rescored: " + run.done.reason + ".";
+    } else if (run.done) {
       text.textContent = "Rescored " + run.done.rescored + " alerts with v" + (r ? r.version : run.version) + " in " + run.done.seconds + " s; queues reordered.";
     } else if (r) {
       text.textContent = "Rescoring with v" + r.version + ": " + (r.done || 0) + " / " + (r.total || 0) + " alerts (" + pct + " %).";
-    } else if (run.decision && !run.decision.promoted) {
+    } else if (run.decision && !promoted(run)) {
       text.textContent = "Not needed: the active version did not change.";
     } else {
       text.textContent = "After a promotion.";
     }
-    run.events.filter(function (e) { return e.event === "reordered"; }).forEach(function (e) {
+    run.events.filter(function (e) { return e.phase === "reordered"; }).forEach(function (e) {
       list.appendChild(el("li", {}, e.campaign + ": " + e.n_subjects + " subjects by " + e.strategy + " (" + e.n_scored + " scored) in " + fmt(e.duration_ms, 0) + " ms" + (e.note ? " — " + e.note : "")));
     });
   }
@@ -298,8 +298,8 @@
     renderSteps(run);
     var labels = document.getElementById("run-labels");
     labels.textContent = run.labels
-      ? run.labels.n + " consensus labels (" + Object.keys(run.labels.per_label || {}).map(function (k) { return k + " " + run.labels.per_label[k]; }).join(", ") +
-        "), weighted by consensus confidence; " + run.labels.heldout_excluded + " held-out alerts left out."
+      ? run.labels.n + (run.labels.source === "campaign" ? " consensus labels (" : " labels from " + run.labels.source + " (") + Object.keys(run.labels.per_label || {}).map(function (k) { return k + " " + run.labels.per_label[k]; }).join(", ") +
+        ")" + (run.labels.source === "campaign" ? ", weighted by consensus confidence" : "") + "; " + run.labels.heldout_excluded + " held-out alerts left out."
       : "";
     renderLoss(run);
     var last = run.epochs && run.epochs.length ? run.epochs[run.epochs.length - 1] : null;
@@ -352,9 +352,8 @@
   }
 
   function poll() {
-    fetch("/api/loop/", { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then(function (r) { return r.ok ? r.json() : null; })
-      .then(function (data) { if (data) takeSnapshot(data); })
+    Blink.fetchJSON(urls.overview)
+      .then(function (r) { if (r.ok) takeSnapshot(r.body); })
       .catch(function () {});
   }
 
@@ -370,16 +369,16 @@
   }
 
   function connect(delay) {
-    var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-    socket = new WebSocket(scheme + window.location.host + "/ws/training/");
+    socket = new WebSocket(Blink.socketURL(urls.socket));
     socket.addEventListener("message", function (m) {
       var msg = JSON.parse(m.data);
       if (msg.type === "snapshot") {
         takeSnapshot(msg.overview);
         if (msg.live) { stopPolling(); setLive("live", "live"); } else startPolling();
-      } else if (msg.type === "event") {
-        applyEvent(msg.run, msg.status, msg.event || {});
-        if (msg.event && (msg.event.event === "decision" || msg.event.event === "done" || msg.event.event === "model_live")) requestSnapshot();
+      } else if (msg.type === "event" && msg.event) {
+        applyEvent(msg.event);
+        // A decision or a finished rescoring changes the live models and the queues: fetch them.
+        if (["promoted", "kept", "rescored"].indexOf(msg.event.phase) >= 0) requestSnapshot();
       }
     });
     socket.addEventListener("close", function () {
@@ -402,27 +401,21 @@
     button.disabled = true;
     message.className = "form-message";
     message.textContent = "Queuing…";
-    fetch(form.dataset.api, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrfToken() },
-      body: JSON.stringify(body),
-    })
-      .then(function (r) { return r.json().then(function (data) { return { ok: r.ok, status: r.status, data: data }; }); })
+    Blink.fetchJSON(form.dataset.api, { method: "POST", body: body })
       .then(function (res) {
         button.disabled = false;
         if (!res.ok) {
           message.className = "form-message bad";
-          message.textContent = Object.keys(res.data).map(function (k) { return k + ": " + res.data[k]; }).join("; ");
+          message.textContent = (res.body.field ? res.body.field + ": " : "") + res.body.detail;
           return;
         }
-        var run = res.data.run;
+        var run = res.body.run;
         run.events = run.events || [];
         if (!runs[run.id]) { order.unshift(run.id); }
         runs[run.id] = run;
         selected = run.id;
-        message.className = res.data.created ? "form-message ok" : "form-message warn";
-        message.textContent = res.data.created
+        message.className = res.body.created ? "form-message ok" : "form-message warn";
+        message.textContent = res.body.created
           ? "Queued run #" + run.id + ". A worker (manage.py db_worker) picks it up."
           : "A " + run.task + " training is already " + run.status + " (run #" + run.id + "): showing it instead of starting a second one.";
         render();
@@ -437,11 +430,7 @@
   function reorder(event) {
     var button = event.target;
     button.disabled = true;
-    fetch("/api/loop/campaigns/" + encodeURIComponent(button.dataset.slug) + "/reorder/", {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
-    }).then(function (r) {
+    Blink.fetchJSON(button.dataset.url, { method: "POST" }).then(function (r) {
       button.textContent = r.ok ? "Queued" : "Failed";
       window.setTimeout(function () { button.disabled = false; button.textContent = "Reorder now"; poll(); }, 2500);
     });

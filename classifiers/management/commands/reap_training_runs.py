@@ -11,8 +11,8 @@ class Command(BaseCommand):
     help = (
         "Find training runs still 'running' whose worker stopped beating (killed, machine lost), mark them failed "
         "(the active model is never touched by an unfinished run) and queue one retry per run (at most two "
-        "attempts). Triggers, task starts and the loop page already do this; run it from cron or with --every "
-        "to cover quiet periods."
+        "attempts). Every training request and every task start already do this; run it from cron or with "
+        "--every to cover quiet periods."
     )
 
     def add_arguments(self, parser):
@@ -24,7 +24,7 @@ class Command(BaseCommand):
         parser.add_argument("--every", type=float, help="keep running, checking every this many seconds")
 
     def handle(self, *args, **opts):
-        from activelearning.retraining import reap_stale_runs
+        from classifiers.runs.worker import reap_stale_runs
 
         if opts["stale_after"] is not None and opts["stale_after"] < 0:
             raise CommandError("--stale-after must be zero or more seconds")

@@ -1,0 +1,70 @@
+"""What pages and APIs show of training runs. Reads only."""
+
+from __future__ import annotations
+
+from classifiers.models import TrainingRun
+
+IN_FLIGHT = (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING)
+DECISIONS = ("promoted", "kept")
+
+
+def in_flight(task: str) -> TrainingRun | None:
+    """The task's queued or running run (there is at most one)."""
+    return TrainingRun.objects.filter(task=task, status__in=IN_FLIGHT).order_by("created_at").first()
+
+
+def _runs():
+    return TrainingRun.objects.select_related("campaign", "triggered_by", "version").defer("version__weights")
+
+
+def _iso(moment) -> str | None:
+    return moment.isoformat(timespec="seconds") if moment else None
+
+
+def run_summary(run: TrainingRun) -> dict:
+    """A run with the latest event of each part of its life, as the ML lead's loop page draws it."""
+    progress = list(run.progress or [])
+    latest: dict[str, dict] = {}
+    for event in progress:
+        key = event.get("step") if event.get("phase") == "running" else event.get("phase")
+        latest[key] = event
+        if event.get("phase") in DECISIONS:
+            latest["decision"] = event
+    epochs = [e for e in progress if e.get("step") == "epoch"]
+    return {
+        "id": run.pk,
+        "task": run.task,
+        "status": run.status,
+        "campaign": run.campaign.slug if run.campaign_id and run.campaign else None,
+        "trigger": run.trigger,
+        "triggered_by": run.triggered_by.username if run.triggered_by_id and run.triggered_by else None,
+        "attempts": run.attempts,
+        "created_at": _iso(run.created_at),
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(run.finished_at),
+        "heartbeat_at": _iso(run.heartbeat_at),
+        "error": run.error,
+        "version": run.version.version if run.version_id and run.version else None,
+        "epochs": [{k: e.get(k) for k in ("member", "epoch", "epochs", "loss", "val_loss")} for e in epochs[-60:]],
+        "labels": latest.get("labels"),
+        "evaluation": latest.get("evaluated"),
+        "decision": latest.get("decision"),
+        "rescoring": latest.get("rescoring"),
+        "done": latest.get("rescored"),
+        "events": progress[-30:],
+    }
+
+
+def recent_runs(*, task: str | None = None, limit: int = 20) -> list[dict]:
+    runs = _runs()
+    if task:
+        runs = runs.filter(task=task)
+    return [run_summary(r) for r in runs.order_by("-created_at")[:limit]]
+
+
+def run_detail(run_id: int) -> dict | None:
+    """A run with every recorded event and its options; None when there is no such run."""
+    run = _runs().filter(pk=run_id).first()
+    if run is None:
+        return None
+    return {**run_summary(run), "events": list(run.progress or []), "options": run.options}
