@@ -40,6 +40,8 @@ class ModelVersion(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     notes = models.TextField(blank=True)
+    # Where an imported version came from: {"name", "source", "file", "sha256", "licence"}; empty when trained here.
+    provenance = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["task", "-version"]
@@ -183,3 +185,46 @@ class DriftNight(models.Model):
     class Meta:
         ordering = ["night"]
         constraints = [models.UniqueConstraint(fields=["task", "version", "night"], name="drift_night_unique")]
+
+
+class ReferenceSet(models.Model):
+    """A named evaluation set every candidate is scored on when its training ends, and that may guard promotion."""
+
+    class Kind(models.TextChoices):
+        GOLD = "gold", "A campaign's gold subjects (expert answers)"
+        # drb is the score of ZTF's deployed braai: agreement with it is agreement with a model, not human truth.
+        BRAAI_AGREEMENT = "braai_agreement", "Agreement with braai's drb (a model's opinion, not human labels)"
+
+    name = models.CharField(max_length=100, unique=True)
+    task = models.CharField(max_length=16, choices=Task.choices, default=Task.REAL_BOGUS)
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    campaign = models.ForeignKey("labeling.Campaign", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    guards_promotion = models.BooleanField(default=True)
+    # A candidate whose ROC AUC on this set is below the active version's by more than this is not promoted.
+    margin = models.FloatField(default=0.02)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class VersionEvaluation(models.Model):
+    """One version's figures on one reference set, computed once and shown by every page."""
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="evaluations")
+    reference_set = models.ForeignKey(ReferenceSet, on_delete=models.CASCADE, related_name="evaluations")
+    metrics = models.JSONField(default=dict)
+    # Which alerts and labels the figures were computed on: two versions compare only on the same fingerprint.
+    fingerprint = models.CharField(max_length=64, blank=True)
+    computed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["version", "reference_set"], name="version_evaluation_unique"),
+        ]
