@@ -1,15 +1,12 @@
-"""API routes of the classifiers app: every module under classifiers/api/ contributes its ``urlpatterns``."""
+"""API routes of the classifiers app: each module under classifiers/api/ lists the routes of its area."""
 
-import importlib
+from classifiers.api import campaigns, classify, console, reference_sets, registry, scores
 
-AREAS = ("registry", "scores", "console")
-
-urlpatterns: list = []
-for _area in AREAS:
-    try:
-        _module = importlib.import_module(f"classifiers.api.{_area}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"classifiers.api.{_area}":
-            raise
-        continue
-    urlpatterns += _module.urlpatterns
+urlpatterns = [
+    *registry.urlpatterns,
+    *reference_sets.urlpatterns,
+    *scores.urlpatterns,
+    *console.urlpatterns,
+    *campaigns.urlpatterns,
+    *classify.urlpatterns,
+]

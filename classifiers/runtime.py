@@ -9,13 +9,15 @@ from __future__ import annotations
 import os
 import threading
 
+from core.conf import blink_setting
+
 _lock = threading.Lock()
 _configured = False
 
 
 def cpu_threads() -> int:
-    """Threads TensorFlow may use: ``BLINK_TF_THREADS`` when set, else the CPUs this process may run on."""
-    configured = int(os.environ.get("BLINK_TF_THREADS", "0") or 0)
+    """Threads TensorFlow may use: ``blink_setting("TF_THREADS")`` when set, else the CPUs this process may run on."""
+    configured = blink_setting("TF_THREADS")
     if configured > 0:
         return configured
     try:

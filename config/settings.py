@@ -172,17 +172,18 @@ def _bokehjs_dir() -> list[tuple[str, str]]:
 
 STATICFILES_DIRS = _bokehjs_dir()
 
-LOGIN_URL = "/accounts/login/"
-LOGIN_REDIRECT_URL = "/"
-LOGOUT_REDIRECT_URL = "/accounts/login/"
+# Route names (resolved by Django), so the account pages move with their URL conf.
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
 
 # Uploads: nothing in Blink needs more than an Avro packet batch through the web.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
 # Whole-request ceilings enforced by frontend.middleware.RequestSizeLimitMiddleware from Content-Length:
-# JSON and form bodies share DATA_UPLOAD_MAX_MEMORY_SIZE; multipart uploads may be larger.
-BLINK_MAX_UPLOAD_BYTES = int(os.environ.get("BLINK_MAX_UPLOAD_BYTES", str(20 * 1024 * 1024)))
+# JSON and form bodies share DATA_UPLOAD_MAX_MEMORY_SIZE; multipart uploads may be larger, up to
+# blink_setting("MAX_UPLOAD_BYTES") (core/conf.py).
 
 REST_FRAMEWORK = {
     # Token first: its WWW-Authenticate header turns "not signed in" into 401 everywhere (Session alone
@@ -273,34 +274,7 @@ LOGGING = {
     "loggers": {"django.request": {"level": "ERROR"}, "daphne": {"level": "WARNING"}},
 }
 
-# Blink's own knobs.
-BLINK = {
-    "STAMP_CACHE_SECONDS": 86400,
-    "MODEL_CACHE_DIR": VAR_DIR / "models",
-    "DEMO_ALERT_DIR": VAR_DIR / "demo_alerts",
-    # The active-learning loop (activelearning.retraining): promote a retrained candidate when its ROC AUC on the
-    # fixed held-out set is not below the active version's by more than PROMOTE_MARGIN; the held-out set is the
-    # objects whose salted objectId hash falls in the lowest HELDOUT_FRACTION; a running training whose heartbeat
-    # is older than TRAINING_STALE_SECONDS is taken for a dead worker (marked failed, retried once).
-    "PROMOTE_MARGIN": float(os.environ.get("BLINK_PROMOTE_MARGIN", "0.01")),
-    "HELDOUT_FRACTION": float(os.environ.get("BLINK_HELDOUT_FRACTION", "0.2")),
-    "HELDOUT_SALT": os.environ.get("BLINK_HELDOUT_SALT", "blink-heldout-v1"),
-    "RETRAIN_EPOCHS": int(os.environ.get("BLINK_RETRAIN_EPOCHS", "8")),
-    "TRAINING_STALE_SECONDS": float(os.environ.get("BLINK_TRAINING_STALE_SECONDS", "120")),
-    "TRAINING_HEARTBEAT_SECONDS": float(os.environ.get("BLINK_TRAINING_HEARTBEAT_SECONDS", "10")),
-    # Open classify sockets join their channel-layer groups again this often, so they resume after Redis restarts.
-    "LIVE_REJOIN_SECONDS": float(os.environ.get("BLINK_LIVE_REJOIN_SECONDS", "30")),
-    # Night-by-night drift (classifiers.drift): the reference window is the first REFERENCE_NIGHTS nights with
-    # alerts, or REFERENCE_START..REFERENCE_END (ISO dates) when set; a night is flagged when a variable's PSI or
-    # KS statistic reaches its threshold and the KS test's p-value is below KS_ALPHA (small nights are noisy).
-    "DRIFT": {
-        "REFERENCE_NIGHTS": int(os.environ.get("BLINK_DRIFT_REFERENCE_NIGHTS", "7")),
-        "REFERENCE_START": os.environ.get("BLINK_DRIFT_REFERENCE_START") or None,
-        "REFERENCE_END": os.environ.get("BLINK_DRIFT_REFERENCE_END") or None,
-        "PSI_THRESHOLD": float(os.environ.get("BLINK_DRIFT_PSI_THRESHOLD", "0.25")),
-        "KS_THRESHOLD": float(os.environ.get("BLINK_DRIFT_KS_THRESHOLD", "0.2")),
-        "KS_ALPHA": 0.01,
-        "MIN_ALERTS": 20,
-        "STAMP_SAMPLE_PER_NIGHT": 200,
-    },
-}
+# Blink's own knobs (promotion margin, held-out split, drift thresholds, cache lifetimes ...) are read by
+# core.conf.blink_setting(), which states each default once and reads its BLINK_<NAME> environment variable.
+# A settings module (or a test) overrides one here: BLINK = {"PROMOTE_MARGIN": 0.02}.
+BLINK: dict = {}

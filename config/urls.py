@@ -4,6 +4,11 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
+import activelearning.api_urls
+import classifiers.api_urls
+import frontend.urls
+import labeling.api_urls
+from core import api_errors
 from core.roles import public
 
 urlpatterns = [
@@ -13,12 +18,12 @@ urlpatterns = [
     # allows no inline script.
     path("api/docs/", public(SpectacularSwaggerSplitView.as_view(url_name="api-schema")), name="api-docs"),
     path("api/redoc/", public(SpectacularRedocView.as_view(url_name="api-schema")), name="api-redoc"),
-    path("api/", include("labeling.api_urls")),
-    path("api/", include("classifiers.api_urls")),
-    path("api/", include("activelearning.api_urls")),
-    path("", include("frontend.urls")),
+    path("api/", include(labeling.api_urls)),
+    path("api/", include(classifiers.api_urls)),
+    path("api/", include(activelearning.api_urls)),
+    path("", include(frontend.urls)),
 ]
 
 # API clients get JSON for unknown URLs and server errors too (pages keep Django's).
-handler404 = "core.api_errors.page_not_found"
-handler500 = "core.api_errors.server_error"
+handler404 = api_errors.page_not_found
+handler500 = api_errors.server_error

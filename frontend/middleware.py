@@ -10,12 +10,15 @@ the API, a short page elsewhere — so no view, parser or service sees it. A rev
 from __future__ import annotations
 
 from django.conf import settings
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse
+
+from core.conf import blink_setting
+from core.errors import refusal, wants_json
 
 
 def _limit_for(request) -> int:
     if request.content_type == "multipart/form-data":
-        return int(getattr(settings, "BLINK_MAX_UPLOAD_BYTES", 20 * 1024 * 1024))
+        return blink_setting("MAX_UPLOAD_BYTES")
     return int(settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 2 * 1024 * 1024)
 
 
@@ -43,6 +46,6 @@ class RequestSizeLimitMiddleware:
 
     @staticmethod
     def _refuse(request, status: int, message: str):
-        if request.path.startswith("/api/") or "application/json" in request.headers.get("Accept", ""):
-            return JsonResponse({"detail": message}, status=status)
+        if wants_json(request):
+            return refusal(message, status=status)
         return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")

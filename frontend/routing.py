@@ -1,15 +1,5 @@
-"""Websocket routes (Channels): every module under frontend/consumers/ contributes ``websocket_urlpatterns``."""
+"""Websocket routes (Channels): each consumer module lists its ``websocket_urlpatterns``."""
 
-import importlib
+from frontend.consumers import classify, training
 
-AREAS = ("classify", "training")
-
-websocket_urlpatterns: list = []
-for _area in AREAS:
-    try:
-        _module = importlib.import_module(f"frontend.consumers.{_area}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"frontend.consumers.{_area}":
-            raise
-        continue
-    websocket_urlpatterns += _module.websocket_urlpatterns
+websocket_urlpatterns = [*classify.websocket_urlpatterns, *training.websocket_urlpatterns]

@@ -1,15 +1,14 @@
-"""Page routes: every module under frontend/views/ contributes its ``urlpatterns``."""
+"""Page routes: each module under frontend/views/ lists the routes of its pages."""
 
-import importlib
+from frontend.views import accounts, alerts, campaigns, classify, console, loop, reference_sets, talk
 
-AREAS = ("accounts", "alerts", "classify", "talk", "campaigns", "loop", "console")
-
-urlpatterns: list = []
-for _area in AREAS:
-    try:
-        _module = importlib.import_module(f"frontend.views.{_area}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"frontend.views.{_area}":
-            raise
-        continue
-    urlpatterns += _module.urlpatterns
+urlpatterns = [
+    *accounts.urlpatterns,
+    *alerts.urlpatterns,
+    *classify.urlpatterns,
+    *talk.urlpatterns,
+    *campaigns.urlpatterns,
+    *loop.urlpatterns,
+    *console.urlpatterns,
+    *reference_sets.urlpatterns,
+]

@@ -26,6 +26,19 @@ class VoteRefused(ServiceError):
     """A vote that cannot be stored; ``status`` is the HTTP status the API answers with, ``code`` says which
     rule refused it (the outbox keeps a vote refused for ``no_access``; it drops the others)."""
 
+    # The input each refusal is about, so the classify page can say which.
+    FIELD_OF_CODE = {
+        "answer": "answer",
+        "idempotency_key": "idempotency_key",
+        "duration_ms": "duration_ms",
+        "subject": "subject",
+        "retired": "subject",
+        "duplicate": "subject",
+    }
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None):
+        super().__init__(message, field=self.FIELD_OF_CODE.get(code), code=code, status=status)
+
 
 @dataclass(frozen=True)
 class VoteOutcome:

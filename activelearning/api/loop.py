@@ -11,7 +11,7 @@ from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -34,6 +34,12 @@ class RetrainSerializer(serializers.Serializer):
     auto_promote = serializers.BooleanField(
         required=False, default=True, help_text="Let the policy promote a candidate that is not worse on held-out data"
     )
+    from_version = serializers.IntegerField(
+        required=False, allow_null=True, help_text="Fine-tune this version (its id; default: the task's active one)"
+    )
+    freeze_conv = serializers.BooleanField(
+        required=False, default=False, help_text="Keep the starting version's convolutional layers as they are"
+    )
 
 
 RUN_FIELDS = {
@@ -51,6 +57,7 @@ RUN_FIELDS = {
     "error": serializers.CharField(allow_blank=True),
     "version": serializers.IntegerField(allow_null=True),
     "epochs": serializers.ListField(child=serializers.DictField()),
+    "queued": serializers.DictField(allow_null=True),
     "labels": serializers.DictField(allow_null=True),
     "evaluation": serializers.DictField(allow_null=True),
     "decision": serializers.DictField(allow_null=True),
@@ -67,8 +74,9 @@ RetrainResponse = inline_serializer(
 
 @extend_schema(
     summary="Retrain a classifier on a campaign's consensus labels",
-    description="Queues a warm-started retraining for `manage.py db_worker`. One training per task at a time: while "
-    "one is queued or running, the answer is that run with `created: false` (200) instead of a new one (202).",
+    description="Queues a fine-tuning of the active version (or of `from_version`) for `manage.py db_worker`. One "
+    "training per task at a time: while one is queued or running, the answer is that run with `created: false` (200) "
+    "instead of a new one (202). An unknown `from_version`, or one of another task, is refused naming the field.",
     request=RetrainSerializer,
     responses={
         202: RetrainResponse,
@@ -92,7 +100,11 @@ class Retrain(APIView):
             campaign=campaign,
             user=request.user,
             auto_promote=values.get("auto_promote", True),
-            options={"epochs": values["epochs"]} if values.get("epochs") else None,
+            options={
+                "epochs": values.get("epochs"),
+                "from_version": values.get("from_version"),
+                "freeze_conv": values.get("freeze_conv") or None,
+            },
         )
         return Response(
             {"created": created, "run": run_detail(run.pk)},
@@ -133,7 +145,7 @@ class RunDetail(APIView):
     def get(self, request, pk: int):
         detail = run_detail(pk)
         if detail is None:
-            return Response({"detail": f"no training run {pk}"}, status=status.HTTP_404_NOT_FOUND)
+            raise NotFound(f"no training run {pk}")
         return Response(detail)
 
 

@@ -19,8 +19,9 @@ from rest_framework.response import Response
 
 from classifiers.exports import KINDS, write_training_set
 from classifiers.inspect import inspect_subjects
+from core.errors import ServiceError
 from core.streaming import StreamedFileResponse, StreamedResponse
-from labeling.api.campaigns.common import REFUSALS, ScientistsOnly, campaign_for, refusal, refusals_as_json
+from labeling.api.campaigns.common import REFUSALS, ScientistsOnly, campaign_for
 from labeling.campaigns.selectors import inspect_filters
 from labeling.exports import METHODS, ensure_consensus, export_filename, export_stream
 from labeling.inspect import MAX_PAGE, subject_rows, subject_votes
@@ -97,7 +98,6 @@ class InspectView(ScientistsOnly):
             **REFUSALS,
         },
     )
-    @refusals_as_json
     def get(self, request, slug: str):
         campaign = campaign_for(request, slug, manage=True)
         paginator = InspectPagination()
@@ -129,7 +129,6 @@ class SubjectVotesView(ScientistsOnly):
             **REFUSALS,
         },
     )
-    @refusals_as_json
     def get(self, request, slug: str, pk: int):
         campaign = campaign_for(request, slug, manage=True)
         subject = get_object_or_404(inspect_subjects(campaign=campaign), pk=pk)
@@ -157,14 +156,13 @@ class ExportView(ScientistsOnly):
             **REFUSALS,
         },
     )
-    @refusals_as_json
     def get(self, request, slug: str, kind: str):
         campaign = campaign_for(request, slug, manage=True)
         if kind not in KINDS:
-            return refusal(404, f"unknown export {kind!r}; one of {', '.join(KINDS)}", "kind")
+            raise ServiceError(f"unknown export {kind!r}; one of {', '.join(KINDS)}", field="kind", status=404)
         method = request.query_params.get("method", "dawid_skene")
         if method not in METHODS:
-            return refusal(400, f"one of {', '.join(METHODS)}", "method")
+            raise ServiceError(f"one of {', '.join(METHODS)}", field="method")
         retired_only = request.query_params.get("retired_only") in ("1", "true", "yes")
         filename = export_filename(campaign, kind)
         ensure_consensus(campaign, kind=kind, method=method)

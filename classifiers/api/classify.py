@@ -19,8 +19,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from classifiers.selectors import score_panels
+from core.errors import ServiceError
 from core.roles import VOLUNTEER, HasRole
-from labeling.api.classify import REFUSALS, Invalid, JSONOnly, campaign_for
+from labeling.api.classify import REFUSALS, JSONOnly, campaign_for
 from labeling.cards import subject_cards
 from labeling.models import Subject
 from labeling.queue import MAX_BATCH, MAX_EXCLUDE, next_subjects
@@ -43,17 +44,17 @@ def parse_next_query(params) -> tuple[int, list[int]]:
     try:
         n = int(raw_n)
     except ValueError:
-        raise Invalid("n", f"n must be an integer between 1 and {MAX_BATCH}") from None
+        raise ServiceError(f"n must be an integer between 1 and {MAX_BATCH}", field="n") from None
     if not 1 <= n <= MAX_BATCH:
-        raise Invalid("n", f"n must be an integer between 1 and {MAX_BATCH}")
+        raise ServiceError(f"n must be an integer between 1 and {MAX_BATCH}", field="n")
     raw = params.get("exclude", "")
     parts = [p for p in raw.split(",") if p.strip()] if raw else []
     if len(parts) > MAX_EXCLUDE:
-        raise Invalid("exclude", f"exclude takes at most {MAX_EXCLUDE} subject ids")
+        raise ServiceError(f"exclude takes at most {MAX_EXCLUDE} subject ids", field="exclude")
     try:
         exclude = [int(p) for p in parts]
     except ValueError:
-        raise Invalid("exclude", "exclude must be comma-separated subject ids (integers)") from None
+        raise ServiceError("exclude must be comma-separated subject ids (integers)", field="exclude") from None
     return n, exclude
 
 
@@ -95,11 +96,8 @@ class NextSubjects(APIView):
         },
     )
     def get(self, request, slug: str):
-        try:
-            campaign = campaign_for(request, slug)
-            n, exclude = parse_next_query(request.query_params)
-        except Invalid as exc:
-            return exc.response()
+        campaign = campaign_for(request, slug)
+        n, exclude = parse_next_query(request.query_params)
         subjects = next_subjects(campaign=campaign, volunteer=request.user, n=n, exclude_ids=exclude, with_alert=True)
         return Response({"subjects": cards_with_verdicts(subjects), "exhausted": len(subjects) < n})
 

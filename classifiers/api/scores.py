@@ -90,7 +90,7 @@ class AlertExplanation(APIView):
 
     def get(self, request, candid: int, kind: str):
         if kind not in KINDS:
-            return Response({"detail": f"unknown explanation {kind!r}; expected one of {', '.join(KINDS)}"}, status=404)
+            raise NotFound(f"unknown explanation {kind!r}; expected one of {', '.join(KINDS)}")
         alert = get_object_or_404(Alert.objects.only("pk", "candid"), candid=candid)
         version = _version_for(request)
         etag = f'"{version.sha256[:16]}-{kind}-{alert.candid}-v2"'

@@ -2,7 +2,7 @@
 
 Redis (run without persistence) forgets every group when it restarts, and a socket that joined before then
 would wait for messages that never come. A consumer with this mixin joins its groups on connect and again every
-``BLINK["LIVE_REJOIN_SECONDS"]`` (joining is idempotent), and calls ``catch_up`` when a join succeeds after
+``blink_setting("LIVE_REJOIN_SECONDS")`` (joining is idempotent), and calls ``catch_up`` when a join succeeds after
 failing, since what was sent meanwhile is lost.
 """
 
@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 
-from django.conf import settings
+from core.conf import blink_setting
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class RejoiningGroupsMixin:
         """Bring the page up to date after live messages may have been lost."""
 
     async def _keep_joining(self, healthy: bool) -> None:
-        interval = float(settings.BLINK.get("LIVE_REJOIN_SECONDS", 30))
+        interval = blink_setting("LIVE_REJOIN_SECONDS")
         while True:
             await asyncio.sleep(interval)
             joined = await self.join_groups()

@@ -27,13 +27,13 @@ class SignupForm(UserCreationForm):
 @require_http_methods(["GET", "POST"])
 def signup(request):
     if request.user.is_authenticated:
-        return redirect("/")
+        return redirect("home")
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()
         grant_role(user, VOLUNTEER)
         login(request, user, backend="core.auth.ModelBackend")
-        return redirect("/")
+        return redirect("home")
     return render(request, "frontend/accounts/signup.html", {"form": form})
 
 

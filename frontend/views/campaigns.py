@@ -14,12 +14,13 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import path
+from django.urls import path, reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from classifiers.exports import KINDS
 from classifiers.inspect import inspect_subjects
 from core.roles import SCIENTIST, role_required
+from core.urls import campaign_api_urls
 from frontend.plots.dashboard import classifications_per_day_plot
 from labeling.campaigns.permissions import can_create_campaign, can_manage
 from labeling.campaigns.selectors import inspect_filters, managed_campaigns, selection_summary, with_progress
@@ -67,6 +68,12 @@ def _builder_context(campaign: Campaign | None) -> dict:
         "campaign": campaign,
         "builder_data": {
             "slug": campaign.slug if campaign else None,
+            # The endpoints the builder's script calls (it builds no URL itself).
+            "urls": {
+                "campaigns": reverse("api-campaigns"),
+                "preview": reverse("api-campaign-preview"),
+                **(campaign_api_urls(campaign.slug) if campaign else {}),
+            },
             "defaults": {"real_bogus": REAL_BOGUS_CLASSES, "streak": STREAK_CLASSES},
             "fields": list(FIELD_ORDER),
         },

@@ -15,6 +15,7 @@ from django.urls import path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
+from activelearning.queue import campaigns_for_task
 from classifiers.console.compare import compare_versions, slice_report
 from classifiers.console.disagreements import (
     campaign_owner_choices,
@@ -27,6 +28,7 @@ from classifiers.console.disagreements import (
 from classifiers.console.versions import audit_log, get_version, promote_version, rollback_task, versions_by_task
 from classifiers.drift.selectors import drift_nights, flagged_nights, night_detail, night_variables
 from classifiers.models import ModelVersion, Task
+from classifiers.runs.requests import DEMO_LABELS, request_fine_tune
 from core.errors import ServiceError
 from core.roles import MLLEAD, role_required
 from frontend.plots.console import compare_plot_items, drift_plot_items
@@ -74,8 +76,37 @@ def versions(request):
     return render(
         request,
         "frontend/console/versions.html",
-        {"tasks": versions_by_task(), "audit": audit_log(limit=30), "section": "versions"},
+        {
+            "tasks": versions_by_task(),
+            "audit": audit_log(limit=30),
+            "label_sources": {task: list(campaigns_for_task(task)) for task in TASKS},
+            "demo_labels": DEMO_LABELS,
+            "section": "versions",
+        },
     )
+
+
+@role_required(MLLEAD)
+@require_POST
+def fine_tune(request, pk: int):
+    """Queue a fine-tune of this version on the chosen labels; the loop page shows the run live."""
+    version = get_object_or_404(ModelVersion.objects.defer("weights"), pk=pk)
+    try:
+        run, created = request_fine_tune(
+            actor=request.user,
+            version=version,
+            labels=request.POST.get("labels", ""),
+            epochs=request.POST.get("epochs", ""),
+            freeze_conv=request.POST.get("freeze_conv") == "on",
+        )
+    except ServiceError as exc:
+        messages.error(request, f"No fine-tune of {version.label} was queued: {exc.message}")
+        return redirect(_back(request, reverse("console-versions")))
+    if created:
+        messages.success(request, f"Queued run #{run.pk}: a fine-tune of {version.label}. A worker picks it up.")
+    else:
+        messages.warning(request, f"A {run.task} training is already {run.status} (run #{run.pk}): nothing queued.")
+    return redirect("ml-loop")
 
 
 @role_required(MLLEAD)
@@ -271,6 +302,7 @@ PAGES = (
     ("versions/", versions, "console-versions"),
     ("compare/", compare, "console-compare"),
     ("versions/<int:pk>/promote/", promote, "console-promote"),
+    ("versions/<int:pk>/fine-tune/", fine_tune, "console-fine-tune"),
     ("tasks/<str:task>/rollback/", rollback, "console-rollback"),
     ("slices/", slices, "console-slices"),
     ("disagreements/", disagreements, "console-disagreements"),

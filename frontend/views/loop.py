@@ -13,6 +13,7 @@ from django.urls import path
 from django.views.decorators.http import require_GET
 
 from activelearning import selectors
+from classifiers.console.versions import versions_without_weights
 from classifiers.models import Task
 from core.roles import MLLEAD, role_required
 from core.urls import TRAINING_SOCKET_PATH
@@ -31,6 +32,8 @@ def loop_page(request):
             "section": "loop",
             "socket_path": TRAINING_SOCKET_PATH,
             "campaigns": overview["campaigns"],
+            # What a retraining can start from besides the active version: any version of the chosen task.
+            "versions": versions_without_weights().order_by("task", "-version"),
             "heldout_percent": round(100 * overview["policy"]["heldout_fraction"]),
         },
     )

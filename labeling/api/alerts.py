@@ -29,7 +29,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import generics, serializers
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -290,9 +290,7 @@ class AlertCutout(APIView):
 
     def get(self, request, candid: int, kind: str):
         if kind not in STAMP_KINDS:
-            return Response(
-                {"detail": f"unknown cutout {kind!r}; expected one of {', '.join(STAMP_KINDS)}"}, status=404
-            )
+            raise NotFound(f"unknown cutout {kind!r}; expected one of {', '.join(STAMP_KINDS)}")
         stretch = request.query_params.get("stretch", "linear")
         if stretch not in STRETCHES:
             raise ValidationError({"stretch": f"unknown stretch {stretch!r}; expected one of {', '.join(STRETCHES)}"})

@@ -15,7 +15,7 @@ from functools import partial
 
 from django.db import transaction
 from django.urls import path
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import JSONParser
@@ -23,19 +23,19 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.errors import ServiceError
+from core.openapi import refusal_responses
 from core.roles import VOLUNTEER, HasRole
 from core.rows import fetch_one
 from labeling.api.limits import declared_length_over
 from labeling.live import publish_vote
 from labeling.models import Campaign, TutorialSeen
 from labeling.progress import campaign_progress, volunteer_stats
-from labeling.votes import VoteRefused, can_classify, vote_record
+from labeling.votes import can_classify, vote_record
 
 MAX_VOTE_BYTES = 4096
 VOTE_FIELDS = ("subject", "answer", "idempotency_key", "duration_ms")
 REQUIRED_VOTE_FIELDS = ("subject", "answer", "idempotency_key")
-# VoteRefused codes that are about one input field, so the client can say which.
-FIELD_OF_CODE = {"answer": "answer", "idempotency_key": "idempotency_key", "duration_ms": "duration_ms"}
 
 
 class JSONOnly(DefaultContentNegotiation):
@@ -46,19 +46,6 @@ class JSONOnly(DefaultContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
-def refusal(status: int, code: str, detail: str, field: str | None = None) -> Response:
-    return Response({"detail": detail, "code": code, "field": field}, status=status)
-
-
-class Invalid(Exception):
-    def __init__(self, field: str | None, detail: str, code: str = "invalid", status: int = 400):
-        super().__init__(detail)
-        self.field, self.detail, self.code, self.status = field, detail, code, status
-
-    def response(self) -> Response:
-        return refusal(self.status, self.code, self.detail, self.field)
-
-
 def _campaign_by_slug(slug: str) -> Campaign | None:
     return fetch_one(Campaign, "slug = %s", [slug])
 
@@ -66,46 +53,47 @@ def _campaign_by_slug(slug: str) -> Campaign | None:
 def campaign_for(request, slug: str) -> Campaign:
     campaign = _campaign_by_slug(slug)
     if campaign is None:
-        raise Invalid(None, f"no campaign {slug!r}", code="not_found", status=404)
+        raise ServiceError(f"no campaign {slug!r}", status=404)
     if not can_classify(campaign=campaign, volunteer=request.user):
         if campaign.state != Campaign.State.LIVE:
             detail = f"this campaign is {campaign.get_state_display().lower()}, not live: it takes no classifications"
         else:
             detail = "this campaign is open to listed volunteers only, and you are not listed"
-        raise Invalid(None, detail, code="no_access", status=403)
+        raise ServiceError(detail, code="no_access", status=403)
     return campaign
 
 
 def _strict_int(value, field: str, *, low: int, high: int) -> int:
     # bool is an int in Python and "12" parses as one in DRF; neither is what a client meant to send.
     if isinstance(value, bool) or not isinstance(value, int):
-        raise Invalid(field, f"{field} must be an integer, not {type(value).__name__}")
+        raise ServiceError(f"{field} must be an integer, not {type(value).__name__}", field=field)
     if not low <= value <= high:
-        raise Invalid(field, f"{field} must be between {low} and {high}")
+        raise ServiceError(f"{field} must be between {low} and {high}", field=field)
     return value
 
 
 def parse_vote(data) -> dict:
     """Check a vote body's shape and types; the campaign-specific rules are vote_record's."""
     if not isinstance(data, dict):
-        raise Invalid(None, "the body must be a JSON object with subject, answer and idempotency_key")
+        raise ServiceError("the body must be a JSON object with subject, answer and idempotency_key")
     unknown = sorted(set(data) - set(VOTE_FIELDS))
     if unknown:
-        raise Invalid(unknown[0][:64], f"unknown field {unknown[0][:64]!r}; expected {', '.join(VOTE_FIELDS)}")
+        name = unknown[0][:64]
+        raise ServiceError(f"unknown field {name!r}; expected {', '.join(VOTE_FIELDS)}", field=name)
     for field in REQUIRED_VOTE_FIELDS:
         if field not in data or data[field] is None:
-            raise Invalid(field, f"{field} is required", code="required")
+            raise ServiceError(f"{field} is required", field=field, code="required")
     subject = _strict_int(data["subject"], "subject", low=1, high=2**63 - 1)
     answer = data["answer"]
     if not isinstance(answer, str) or not 0 < len(answer) <= 64:
-        raise Invalid("answer", "answer must be a class key (a string of 1 to 64 characters)")
+        raise ServiceError("answer must be a class key (a string of 1 to 64 characters)", field="answer")
     key = data["idempotency_key"]
     try:
         if not isinstance(key, str):
             raise ValueError
         key = uuid.UUID(key)
     except ValueError:
-        raise Invalid("idempotency_key", "idempotency_key must be a UUID string") from None
+        raise ServiceError("idempotency_key must be a UUID string", field="idempotency_key") from None
     duration = data.get("duration_ms")
     if duration is not None:
         duration = _strict_int(duration, "duration_ms", low=0, high=86_400_000)
@@ -123,14 +111,6 @@ def _gold_feedback(campaign: Campaign, outcome) -> dict | None:
     }
 
 
-ERROR = inline_serializer(
-    "ClassifyError",
-    {
-        "detail": serializers.CharField(),
-        "code": serializers.CharField(),
-        "field": serializers.CharField(allow_null=True),
-    },
-)
 VOTE_IN = inline_serializer(
     "VoteInput",
     {
@@ -151,7 +131,7 @@ VOTE_OUT = inline_serializer(
         "progress": serializers.DictField(),
     },
 )
-REFUSALS = {code: OpenApiResponse(ERROR) for code in (400, 403, 404)}
+REFUSALS = refusal_responses(400, 403, 404)
 
 
 class Votes(APIView):
@@ -169,32 +149,23 @@ class Votes(APIView):
         responses={
             201: VOTE_OUT,
             200: VOTE_OUT,
-            409: OpenApiResponse(ERROR),
-            413: OpenApiResponse(ERROR),
-            415: OpenApiResponse(ERROR),
             **REFUSALS,
+            **refusal_responses(409, 413, 415),
         },
     )
     def post(self, request, slug: str):
         if (length := declared_length_over(request, MAX_VOTE_BYTES)) is not None:
-            return refusal(413, "too_large", f"a vote is at most {MAX_VOTE_BYTES} bytes; this one is {length}")
+            raise ServiceError(f"a vote is at most {MAX_VOTE_BYTES} bytes; this one is {length}", status=413)
         campaign = _campaign_by_slug(slug)
         if campaign is None:
-            return refusal(404, "not_found", f"no campaign {slug!r}")
-        try:
-            fields = parse_vote(request.data)
-        except Invalid as exc:
-            return exc.response()
-        try:
-            outcome = vote_record(
-                campaign=campaign,
-                volunteer=request.user,
-                user_agent=request.headers.get("User-Agent", ""),
-                **fields,
-            )
-        except VoteRefused as exc:
-            field = FIELD_OF_CODE.get(exc.code, "subject" if exc.code in ("subject", "retired", "duplicate") else None)
-            return refusal(exc.status, exc.code, exc.message, field)
+            raise ServiceError(f"no campaign {slug!r}", status=404)
+        # A refused vote raises VoteRefused, answered by the API's exception handler like every refusal.
+        outcome = vote_record(
+            campaign=campaign,
+            volunteer=request.user,
+            user_agent=request.headers.get("User-Agent", ""),
+            **parse_vote(request.data),
+        )
         if outcome.created:
             transaction.on_commit(partial(publish_vote, campaign_id=campaign.pk))
         vote, subject = outcome.vote, outcome.subject
@@ -231,10 +202,7 @@ class MyProgress(APIView):
         },
     )
     def get(self, request, slug: str):
-        try:
-            campaign = campaign_for(request, slug)
-        except Invalid as exc:
-            return exc.response()
+        campaign = campaign_for(request, slug)
         return Response(
             {
                 "stats": volunteer_stats(campaign=campaign, volunteer=request.user),
@@ -254,10 +222,7 @@ class TutorialSeenView(APIView):
         responses={200: inline_serializer("TutorialSeen", {"seen": serializers.BooleanField()}), **REFUSALS},
     )
     def post(self, request, slug: str):
-        try:
-            campaign = campaign_for(request, slug)
-        except Invalid as exc:
-            return exc.response()
+        campaign = campaign_for(request, slug)
         TutorialSeen.objects.get_or_create(campaign=campaign, volunteer=request.user)
         return Response({"seen": True})
 

@@ -7,19 +7,20 @@ Comments come back with ``body`` (the raw text) and ``body_html`` (rendered and 
 from __future__ import annotations
 
 from django.urls import path
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.errors import ServiceError
+from core.openapi import refusal_responses
 from core.roles import VOLUNTEER, HasRole
 from core.urls import talk_tag_url, talk_thread_url
 from labeling.api.limits import declared_length_over
 from labeling.models import Alert, Campaign
 from labeling.talk import (
     MAX_BODY_CHARS,
-    TalkRefused,
     comment_post,
     popular_hashtags,
     recent_discussions,
@@ -29,14 +30,6 @@ from labeling.talk import (
 MAX_COMMENT_BYTES = 64 * 1024
 THREAD_LIMIT = 1000
 
-ERROR = inline_serializer(
-    "TalkError",
-    {
-        "detail": serializers.CharField(),
-        "code": serializers.CharField(),
-        "field": serializers.CharField(allow_null=True),
-    },
-)
 COMMENT_FIELDS = {
     "id": serializers.IntegerField(),
     "author": serializers.CharField(),
@@ -46,10 +39,6 @@ COMMENT_FIELDS = {
     "hashtags": serializers.ListField(child=serializers.CharField()),
 }
 COMMENT = inline_serializer("TalkComment", COMMENT_FIELDS)
-
-
-def _refusal(status: int, code: str, detail: str, field: str | None = None) -> Response:
-    return Response({"detail": detail, "code": code, "field": field}, status=status)
 
 
 def comment_json(comment) -> dict:
@@ -81,13 +70,13 @@ class Thread(APIView):
                     "comments": inline_serializer("TalkCommentList", COMMENT_FIELDS, many=True),
                 },
             ),
-            404: OpenApiResponse(ERROR),
+            **refusal_responses(404),
         },
     )
     def get(self, request, candid: int):
         alert = Alert.objects.filter(candid=candid).only("id", "candid", "object_id").first()
         if alert is None:
-            return _refusal(404, "not_found", f"no alert with candid {candid}")
+            raise ServiceError(f"no alert with candid {candid}", status=404)
         comments = thread(alert=alert).prefetch_related("hashtags")[:THREAD_LIMIT]
         return Response(
             {
@@ -107,36 +96,33 @@ class Thread(APIView):
                 "campaign": serializers.CharField(required=False, allow_null=True),
             },
         ),
-        responses={201: COMMENT, **{status: OpenApiResponse(ERROR) for status in (400, 404, 413, 415)}},
+        responses={201: COMMENT, **refusal_responses(400, 404, 413, 415)},
     )
     def post(self, request, candid: int):
         if declared_length_over(request, MAX_COMMENT_BYTES) is not None:
-            return _refusal(413, "too_large", f"a comment request is at most {MAX_COMMENT_BYTES} bytes", "body")
+            raise ServiceError(f"a comment request is at most {MAX_COMMENT_BYTES} bytes", field="body", status=413)
         alert = Alert.objects.filter(candid=candid).first()
         if alert is None:
-            return _refusal(404, "not_found", f"no alert with candid {candid}")
+            raise ServiceError(f"no alert with candid {candid}", status=404)
         data = request.data
         if not isinstance(data, dict):
-            return _refusal(400, "invalid", "the body must be a JSON object with a 'body' field")
+            raise ServiceError("the body must be a JSON object with a 'body' field")
         unknown = sorted(set(data) - {"body", "campaign"})
         if unknown:
-            return _refusal(
-                400, "invalid", f"unknown field {unknown[0][:64]!r}; expected body, campaign", unknown[0][:64]
-            )
+            name = unknown[0][:64]
+            raise ServiceError(f"unknown field {name!r}; expected body, campaign", field=name)
         if "body" not in data:
-            return _refusal(400, "required", "body is required", "body")
+            raise ServiceError("body is required", field="body", code="required")
         campaign = None
         slug = data.get("campaign")
         if slug is not None:
             if not isinstance(slug, str):
-                return _refusal(400, "invalid", "campaign must be a campaign slug (text)", "campaign")
+                raise ServiceError("campaign must be a campaign slug (text)", field="campaign")
             campaign = Campaign.objects.filter(slug=slug).first()
             if campaign is None:
-                return _refusal(400, "invalid", f"no campaign {slug[:80]!r}", "campaign")
-        try:
-            comment = comment_post(alert=alert, author=request.user, body=data["body"], campaign=campaign)
-        except TalkRefused as exc:
-            return _refusal(exc.status, "invalid", exc.message, exc.field)
+                raise ServiceError(f"no campaign {slug[:80]!r}", field="campaign")
+        # A comment Talk refuses raises TalkRefused, answered like every refusal by the API's exception handler.
+        comment = comment_post(alert=alert, author=request.user, body=data["body"], campaign=campaign)
         return Response(comment_json(comment), status=201)
 
 

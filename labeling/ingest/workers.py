@@ -20,6 +20,7 @@ from pathlib import Path
 
 from django.db import connection, connections
 
+from core.conf import blink_setting
 from labeling import ingest_worker
 from labeling.ingest.prepare import PreparedAlert, prepare_file
 from labeling.ingest.writer import IngestReport, ingest_prepared
@@ -40,11 +41,12 @@ def default_workers(n_files: int) -> int:
     Two at most (a third was no faster on 2 cores: ``bench/ingest.py`` measures it). None when the machine is
     busy already (a load average over cores + 1: a neighbour on a whole core left two workers no faster than
     none, and dearer in CPU). None either when the caller holds TensorFlow (the scoring server, a notebook):
-    a spawn pool started from such a process was seen to stall. BLINK_INGEST_WORKERS overrides the choice.
+    a spawn pool started from such a process was seen to stall. ``blink_setting("INGEST_WORKERS")``
+    (``BLINK_INGEST_WORKERS``) overrides the choice.
     """
-    override = os.environ.get("BLINK_INGEST_WORKERS", "").strip()
-    if override.isdigit():
-        return int(override)
+    override = blink_setting("INGEST_WORKERS")
+    if override is not None:
+        return override
     cpus = os.cpu_count() or 1
     if cpus < 2 or n_files < (MIN_FILES_FOR_FORKED_WORKER if fork_is_safe() else MIN_FILES_FOR_WORKER):
         return 0

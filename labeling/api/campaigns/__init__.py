@@ -3,7 +3,7 @@
 Scientists (and admins, who hold every role) create campaigns and manage those they own or collaborate on;
 volunteers list and read the campaigns open to them (description, tutorial, field guide), never anyone's
 votes. Views parse input, call one service or selector (``labeling.campaigns``, ``labeling.inspect``) and shape
-the output. Every refusal is JSON ``{"detail": ..., "field": ...}`` (``common``). The inspect table (it shows
+the output. Every refusal is the API's one ``{"detail", "code", "field"}`` shape (``core.errors``). The inspect table (it shows
 the model's score) and the exports (the .npz needs the network's preprocessing) are served by
 ``classifiers.api.campaigns``, with the guards of ``common``.
 """

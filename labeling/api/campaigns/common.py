@@ -1,62 +1,27 @@
-"""What every campaign endpoint shares: authentication, the two permission levels, refusals as JSON naming the
-field, the campaign a URL names (checked against the user), and input parsing."""
+"""What every campaign endpoint shares: authentication, the two permission levels, the refusals they document,
+the campaign a URL names (checked against the user), and input parsing.
+
+The views do not catch refusals: a service's ``CampaignError``/``FilterError``/``InspectError``/``ExportError``
+(each a ``core.errors.ServiceError``) and ``PermissionDenied`` become the API's one refusal shape in its
+exception handler (``core.api_errors``)."""
 
 from __future__ import annotations
 
-from functools import wraps
-
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, inline_serializer
-from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.errors import ServiceError, default_code, refusal_body
+from core.openapi import refusal_responses
 from core.roles import SCIENTIST, VOLUNTEER, HasRole
 from labeling.campaigns.permissions import can_manage, can_view
 from labeling.campaigns.validation import CampaignError
-from labeling.exports import ExportError
-from labeling.inspect import InspectError
 from labeling.models import Campaign
 
 SIGNED_IN = [HasRole.of(VOLUNTEER)]
 SCIENTISTS = [HasRole.of(SCIENTIST)]
 
-ERROR = inline_serializer(
-    "CampaignError",
-    {
-        "detail": serializers.CharField(),
-        "code": serializers.CharField(),
-        "field": serializers.CharField(allow_null=True),
-    },
-)
-REFUSALS = {code: OpenApiResponse(ERROR) for code in (400, 401, 403, 404)}
-
-
-def refusal(status: int, detail: str, field: str | None = None) -> Response:
-    return Response(refusal_body(detail, code=default_code(status), field=field), status=status)
-
-
-def refusals_as_json(view):
-    """Refusals of the services and selectors a campaign view calls become 400/403 JSON naming the field, in
-    the one shape of ``core.errors``."""
-
-    @wraps(view)
-    def wrapped(self, request, *args, **kwargs):
-        try:
-            return view(self, request, *args, **kwargs)
-        except ServiceError as exc:
-            return Response(exc.as_body(), status=exc.status)
-        except InspectError as exc:
-            return refusal(400, exc.message, exc.field)
-        except ExportError as exc:
-            return refusal(400, str(exc))
-        except PermissionDenied as exc:
-            return refusal(403, str(exc) or "You may not do this.")
-
-    return wrapped
+REFUSALS = refusal_responses(400, 403, 404)
 
 
 def campaign_for(request, slug: str, *, manage: bool = False) -> Campaign:

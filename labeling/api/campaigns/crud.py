@@ -13,7 +13,6 @@ from labeling.api.campaigns.common import (
     ScientistsOnly,
     campaign_for,
     parse,
-    refusals_as_json,
 )
 from labeling.campaigns import services
 from labeling.campaigns.permissions import can_manage
@@ -130,7 +129,6 @@ class CampaignListView(ReadSignedInWriteScientists):
         return Response(CampaignOutput(qs, many=True, context={"request": request}).data)
 
     @extend_schema(operation_id="campaigns_create", request=CampaignInput, responses={201: CampaignOutput, **REFUSALS})
-    @refusals_as_json
     def post(self, request):
         data = parse(CampaignInput, request.data)
         if "name" not in data:
@@ -143,12 +141,10 @@ class CampaignDetailView(ReadSignedInWriteScientists):
     """Read a campaign (anyone it is open to); change or delete it (its owner, collaborators, admins)."""
 
     @extend_schema(operation_id="campaigns_read", responses={200: CampaignOutput, **REFUSALS})
-    @refusals_as_json
     def get(self, request, slug: str):
         return campaign_response(request, campaign_for(request, slug))
 
     @extend_schema(operation_id="campaigns_update", request=CampaignInput, responses={200: CampaignOutput, **REFUSALS})
-    @refusals_as_json
     def patch(self, request, slug: str):
         campaign = campaign_for(request, slug, manage=True)
         data = parse(CampaignInput, request.data, partial=True)
@@ -158,7 +154,6 @@ class CampaignDetailView(ReadSignedInWriteScientists):
         return campaign_response(request, campaign)
 
     @extend_schema(operation_id="campaigns_delete", responses={204: None, **REFUSALS})
-    @refusals_as_json
     def delete(self, request, slug: str):
         services.campaign_delete(actor=request.user, campaign=campaign_for(request, slug, manage=True))
         return Response(status=204)
@@ -176,7 +171,6 @@ class StateView(ScientistsOnly):
     @extend_schema(
         operation_id="campaigns_set_state", request=InputSerializer, responses={200: CampaignOutput, **REFUSALS}
     )
-    @refusals_as_json
     def post(self, request, slug: str):
         campaign = campaign_for(request, slug, manage=True)
         data = parse(self.InputSerializer, request.data)
@@ -203,7 +197,6 @@ class AddMatchingView(ScientistsOnly):
     @extend_schema(
         operation_id="campaigns_add_matching", request=InputSerializer, responses={200: OutputSerializer, **REFUSALS}
     )
-    @refusals_as_json
     def post(self, request, slug: str):
         campaign = campaign_for(request, slug, manage=True)
         data = parse(self.InputSerializer, request.data)

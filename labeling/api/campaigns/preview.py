@@ -7,7 +7,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from core.urls import cutout_url
-from labeling.api.campaigns.common import REFUSALS, ScientistsOnly, parse, refusals_as_json
+from labeling.api.campaigns.common import REFUSALS, ScientistsOnly, parse
 from labeling.campaigns.selectors import filter_preview
 
 PREVIEW_MAX = 100
@@ -49,7 +49,6 @@ class PreviewView(ScientistsOnly):
     @extend_schema(
         operation_id="campaigns_preview", request=InputSerializer, responses={200: OutputSerializer, **REFUSALS}
     )
-    @refusals_as_json
     def post(self, request):
         data = parse(self.InputSerializer, request.data)
         compiled, count, exact, alerts = filter_preview(

@@ -7,7 +7,7 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from labeling.api.campaigns.common import REFUSALS, ScientistsOnly, campaign_for, parse, refusals_as_json
+from labeling.api.campaigns.common import REFUSALS, ScientistsOnly, campaign_for, parse
 from labeling.campaigns.services import subjects_set_gold
 from labeling.inspect import dashboard
 
@@ -34,7 +34,6 @@ class GoldView(ScientistsOnly):
         request=InputSerializer,
         responses={200: inline_serializer("GoldOutput", {"updated": serializers.IntegerField()}), **REFUSALS},
     )
-    @refusals_as_json
     def post(self, request, slug: str):
         campaign = campaign_for(request, slug, manage=True)
         items = [parse(self.ItemSerializer, item) for item in parse(self.InputSerializer, request.data)["subjects"]]
@@ -48,7 +47,6 @@ class DashboardView(ScientistsOnly):
     """Progress, classifications per day, active volunteers, agreement and a leaderboard."""
 
     @extend_schema(operation_id="campaigns_dashboard", responses={200: OpenApiTypes.OBJECT, **REFUSALS})
-    @refusals_as_json
     def get(self, request, slug: str):
         campaign = campaign_for(request, slug, manage=True)
         return Response(dashboard(campaign=campaign))

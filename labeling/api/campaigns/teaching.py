@@ -12,13 +12,12 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 import labeling.api.campaigns.common as common
-from core.urls import cutout_url, cutout_urls
+from core.urls import cutout_url, cutout_urls, field_guide_entry_api_url, tutorial_step_api_url
 from labeling.api.campaigns.common import (
     ReadSignedInWriteScientists,
     ScientistsOnly,
     campaign_for,
     parse,
-    refusals_as_json,
     require_fields,
 )
 from labeling.campaigns import services
@@ -28,8 +27,12 @@ from labeling.models import STAMP_KINDS, FieldGuideEntry, TutorialStep
 class PageOutput(serializers.ModelSerializer):
     """What tutorial steps and field-guide entries show; each kind adds its examples."""
 
-    FIELDS = ("id", "order", "title", "text")
+    FIELDS = ("id", "url", "order", "title", "text")
+    url = serializers.SerializerMethodField(help_text="Where its campaign's managers change or delete it")
     example_stamps = serializers.SerializerMethodField()
+
+    def get_url(self, page) -> str:
+        return self.page_url(page.campaign.slug, page.pk)
 
 
 class TutorialStepOutput(PageOutput):
@@ -39,6 +42,8 @@ class TutorialStepOutput(PageOutput):
         model = TutorialStep
         ref_name = "TutorialStep"
         fields = (*PageOutput.FIELDS, "example_candid", "example_stamps")
+
+    page_url = staticmethod(tutorial_step_api_url)
 
     @staticmethod
     def pages(campaign):
@@ -56,6 +61,8 @@ class FieldGuideOutput(PageOutput):
         model = FieldGuideEntry
         ref_name = "FieldGuideEntry"
         fields = (*PageOutput.FIELDS, "answer", "example_candids", "example_stamps")
+
+    page_url = staticmethod(field_guide_entry_api_url)
 
     example_candids = serializers.SerializerMethodField()
 
@@ -125,12 +132,10 @@ class PagesView(ReadSignedInWriteScientists):
     output: type[PageOutput]
     input: type[PageInput]
 
-    @refusals_as_json
     def get(self, request, slug: str):
         campaign = campaign_for(request, slug)
         return Response(self.output(self.output.pages(campaign), many=True).data)
 
-    @refusals_as_json
     def post(self, request, slug: str):
         campaign = campaign_for(request, slug, manage=True)
         data = parse(self.input, request.data)
@@ -151,14 +156,12 @@ class PageView(ScientistsOnly):
         campaign = campaign_for(request, slug, manage=True)
         return get_object_or_404(self.output.Meta.model, campaign=campaign, pk=pk)
 
-    @refusals_as_json
     def patch(self, request, slug: str, pk: int):
         page = self._page(request, slug, pk)
         data = parse(self.input, request.data, partial=True)
         page = self.update(actor=request.user, **{self.page_keyword: page}, **data)
         return Response(self.output(page).data)
 
-    @refusals_as_json
     def delete(self, request, slug: str, pk: int):
         self.remove(actor=request.user, **{self.page_keyword: self._page(request, slug, pk)})
         return Response(status=204)

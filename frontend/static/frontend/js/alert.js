@@ -17,14 +17,11 @@
   function loadLightCurve() {
     var target = document.getElementById("lightcurve-plot");
     if (!target) return;
-    fetch(target.dataset.src, { credentials: "same-origin", headers: { Accept: "application/json" } })
+    Blink.fetchJSON(target.dataset.src)
       .then(function (r) {
         if (!r.ok) throw new Error("HTTP " + r.status);
-        return r.json();
-      })
-      .then(function (item) {
         target.innerHTML = "";
-        return window.Bokeh.embed.embed_item(item, target.id);
+        return window.Bokeh.embed.embed_item(r.body, target.id);
       })
       .catch(function (err) {
         target.innerHTML = "";

@@ -1,10 +1,12 @@
 // The campaign builder: the form, a live preview of the alert selection, classes, tutorial, field guide, state.
-// Every write goes through the campaign API (/api/campaigns/...), the same path scripts use.
+// Every write goes through the campaign API, the same path scripts use; the page hands over its URLs (data.urls)
+// and each tutorial step or field-guide entry carries its own.
 (function () {
   "use strict";
 
   var data = JSON.parse(document.getElementById("builder-data").textContent);
   var slug = data.slug;
+  var urls = data.urls;
   var campaign = null;
   var previewSeq = 0;
   var previewTimer = null;
@@ -12,31 +14,8 @@
 
   function $(id) { return document.getElementById(id); }
 
-  function csrfToken() {
-    var input = document.querySelector("#csrf-holder input[name=csrfmiddlewaretoken]");
-    return input ? input.value : "";
-  }
-
   function api(method, url, body) {
-    var options = {
-      method: method,
-      credentials: "same-origin",
-      headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
-    };
-    if (body !== undefined) {
-      options.headers["Content-Type"] = "application/json";
-      options.body = JSON.stringify(body);
-    }
-    return fetch(url, options).then(function (r) {
-      if (r.status === 204) return { ok: true, status: 204, body: null };
-      return r.text().then(function (text) {
-        try {
-          return { ok: r.ok, status: r.status, body: parseExact(text) };
-        } catch (err) {
-          return { ok: r.ok, status: r.status, body: { detail: "HTTP " + r.status } };
-        }
-      });
-    });
+    return Blink.fetchJSON(url, { method: method, body: body, parse: parseExact });
   }
 
   // ZTF candids are 64-bit integers, beyond what a JavaScript number holds exactly (2^53): JSON.parse would
@@ -196,7 +175,7 @@
     }
     if (!$("json-mode").checked) $("selection-json").value = JSON.stringify(selection, null, 1);
     $("preview").classList.add("loading");
-    api("POST", "/api/campaign-filters/preview/", {
+    api("POST", urls.preview, {
       selection: selection, sample_size: sampleSize(), sample_seed: sampleSeed(), n: 24,
     }).then(function (res) {
       if (seq !== previewSeq) return; // a newer filter is on its way
@@ -359,7 +338,7 @@
       return;
     }
     $("save-status").textContent = "Saving…";
-    var request = slug ? api("PATCH", "/api/campaigns/" + slug + "/", body) : api("POST", "/api/campaigns/", body);
+    var request = slug ? api("PATCH", urls.campaign, body) : api("POST", urls.campaigns, body);
     request.then(function (res) {
       if (!res.ok) {
         $("save-status").textContent = "Not saved: " + (res.body.field ? res.body.field + ": " : "") + res.body.detail;
@@ -367,7 +346,7 @@
         return;
       }
       if (!slug) {
-        window.location.assign("/campaigns/manage/" + res.body.slug + "/edit/?created=1");
+        window.location.assign(res.body.urls.builder + "?created=1");
         return;
       }
       campaign = res.body;
@@ -421,7 +400,7 @@
 
   function setState(state) {
     $("state-status").textContent = "…";
-    api("POST", "/api/campaigns/" + slug + "/state/", { state: state }).then(function (res) {
+    api("POST", urls.state, { state: state }).then(function (res) {
       if (!res.ok) {
         $("state-status").textContent = (res.body.field ? res.body.field + ": " : "") + res.body.detail;
         return;
@@ -437,7 +416,7 @@
 
   function addMatching() {
     $("state-status").textContent = "Looking for new matching alerts…";
-    api("POST", "/api/campaigns/" + slug + "/add-matching/", {}).then(function (res) {
+    api("POST", urls.add_matching, {}).then(function (res) {
       $("state-status").textContent = res.ok
         ? res.body.added + " alert(s) added; " + res.body.subjects + " subjects in all."
         : res.body.detail;
@@ -446,16 +425,17 @@
 
   // ------------------------------------------------------------------------------- tutorial & guide
 
-  function thumb(candid) {
+  function thumb(example) {
     var img = document.createElement("img");
     img.className = "stamp-thumb";
-    img.src = "/api/alerts/" + candid + "/cutouts/difference.png";
-    img.alt = "example difference stamp, candid " + candid;
+    img.src = example.url;
+    img.alt = "example difference stamp, candid " + example.candid;
     img.loading = "lazy";
     return img;
   }
 
-  function itemNode(title, text, candids, onDelete) {
+  // examples: [{candid, url}], the url of each example's difference stamp.
+  function itemNode(title, text, examples, onDelete) {
     var li = document.createElement("li");
     var head = document.createElement("div");
     head.className = "item-head";
@@ -473,35 +453,37 @@
     var p = document.createElement("p");
     p.textContent = text;
     li.appendChild(p);
-    if (candids.length) {
+    if (examples.length) {
       var row = document.createElement("div");
       row.className = "thumbs";
-      candids.forEach(function (c) { row.appendChild(thumb(c)); });
+      examples.forEach(function (e) { row.appendChild(thumb(e)); });
       li.appendChild(row);
     }
     return li;
   }
 
   function loadTutorial() {
-    api("GET", "/api/campaigns/" + slug + "/tutorial/").then(function (res) {
+    api("GET", urls.tutorial).then(function (res) {
       var list = $("tutorial-list");
       list.innerHTML = "";
       (res.body || []).forEach(function (step) {
-        list.appendChild(itemNode(step.title, step.text, step.example_candid ? [step.example_candid] : [], function () {
-          api("DELETE", "/api/campaigns/" + slug + "/tutorial/" + step.id + "/").then(loadTutorial);
+        var examples = step.example_candid ? [{ candid: step.example_candid, url: step.example_stamps.difference }] : [];
+        list.appendChild(itemNode(step.title, step.text, examples, function () {
+          api("DELETE", step.url).then(loadTutorial);
         }));
       });
     });
   }
 
   function loadGuide() {
-    api("GET", "/api/campaigns/" + slug + "/field-guide/").then(function (res) {
+    api("GET", urls.field_guide).then(function (res) {
       var list = $("guide-list");
       list.innerHTML = "";
       (res.body || []).forEach(function (entry) {
         var title = entry.title + (entry.answer ? " (" + entry.answer + ")" : "");
-        list.appendChild(itemNode(title, entry.text, entry.example_candids, function () {
-          api("DELETE", "/api/campaigns/" + slug + "/field-guide/" + entry.id + "/").then(loadGuide);
+        var examples = entry.example_candids.map(function (c, i) { return { candid: c, url: entry.example_stamps[i] }; });
+        list.appendChild(itemNode(title, entry.text, examples, function () {
+          api("DELETE", entry.url).then(loadGuide);
         }));
       });
     });
@@ -529,7 +511,7 @@
     event.preventDefault();
     clearErrors($("tutorial-form"));
     var example = $("t-example").value.trim();
-    api("POST", "/api/campaigns/" + slug + "/tutorial/", {
+    api("POST", urls.tutorial, {
       title: $("t-title").value.trim(), text: $("t-text").value.trim(),
       example_candid: example || null,
     }).then(function (res) {
@@ -542,7 +524,7 @@
   function addEntry(event) {
     event.preventDefault();
     clearErrors($("guide-form"));
-    api("POST", "/api/campaigns/" + slug + "/field-guide/", {
+    api("POST", urls.field_guide, {
       title: $("g-title").value.trim(), text: $("g-text").value.trim(), answer: $("g-answer").value,
       example_candids: listOf($("g-examples").value),
     }).then(function (res) {
@@ -576,7 +558,7 @@
         btn.addEventListener("click", function () { setState(btn.dataset.state); });
       });
       $("add-matching").addEventListener("click", addMatching);
-      api("GET", "/api/campaigns/" + slug + "/").then(function (res) {
+      api("GET", urls.campaign).then(function (res) {
         if (!res.ok) { $("save-status").textContent = res.body.detail; return; }
         campaign = res.body;
         fillForm(campaign);

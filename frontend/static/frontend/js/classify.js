@@ -119,8 +119,8 @@
       subject._images[src] = img; // keep a reference until shown, so the browser keeps it
     });
     if (!subject._lc && subject.light_curve_url) {
-      subject._lc = fetch(subject.light_curve_url, { credentials: "same-origin", headers: { Accept: "application/json" } })
-        .then(function (r) { return r.ok ? r.json() : null; })
+      subject._lc = Blink.fetchJSON(subject.light_curve_url)
+        .then(function (r) { return r.ok ? r.body : null; })
         .catch(function () { return null; });
     }
   }
@@ -130,16 +130,14 @@
     var need = QUEUE_TARGET - state.queue.length;
     if (need <= 0) return Promise.resolve();
     var url = cfg.api.next + "?n=" + need + "&exclude=" + knownIds().join(",");
-    state.fetching = fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+    state.fetching = Blink.fetchJSON(url)
       .then(function (r) {
-        return r.json().catch(function () { return {}; }).then(function (data) {
-          if (!r.ok) {
-            var err = new Error(data.detail || "the server answered " + r.status);
-            err.status = r.status;
-            throw err;
-          }
-          return data;
-        });
+        if (!r.ok) {
+          var err = new Error((r.body && r.body.detail) || "the server answered " + r.status);
+          err.status = r.status;
+          throw err;
+        }
+        return r.body;
       })
       .then(function (data) {
         state.fetchFailures = 0;

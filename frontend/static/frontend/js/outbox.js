@@ -79,14 +79,6 @@
     return h.slice(0, 8) + "-" + h.slice(8, 12) + "-" + h.slice(12, 16) + "-" + h.slice(16, 20) + "-" + h.slice(20);
   }
 
-  function csrfToken() {
-    var m = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-    if (m) return decodeURIComponent(m[1]);
-    var input = document.querySelector("input[name=csrfmiddlewaretoken]");
-    if (input) return input.value;
-    return window.BLINK_CSRF || "";
-  }
-
   function remove(key) {
     save(load().filter(function (it) { return it.key !== key; }));
   }
@@ -110,31 +102,24 @@
   }
 
   function send(item) {
-    return fetch(item.url, {
-      method: "POST",
-      credentials: "same-origin",
-      keepalive: true,
-      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrfToken() },
-      body: JSON.stringify(item.body),
-    }).then(
+    return Blink.fetchJSON(item.url, { method: "POST", body: item.body, keepalive: true }).then(
       function (res) {
-        return res.json().catch(function () { return null; }).then(function (data) {
-          var s = res.status;
-          if (s === 200 || s === 201) {
-            remove(item.key);
-            emit("stored", item, data);
-            settle(item.key, "stored");
-          } else if (s >= 500 || s === 408 || s === 429 || s === 401 || (s === 403 && !(data && data.code === "no_access"))) {
-            // Server trouble, or a session/CSRF problem the volunteer can fix by logging in again: keep it.
-            retryLater(item, s === 401 || s === 403 ? "login" : "server");
-            settle(item.key, "waiting");
-          } else {
-            remove(item.key);
-            emit("rejected", item, s, data);
-            settle(item.key, "rejected");
-          }
-          changed();
-        });
+        var s = res.status;
+        var data = res.body;
+        if (s === 200 || s === 201) {
+          remove(item.key);
+          emit("stored", item, data);
+          settle(item.key, "stored");
+        } else if (s >= 500 || s === 408 || s === 429 || s === 401 || (s === 403 && !(data && data.code === "no_access"))) {
+          // Server trouble, or a session/CSRF problem the volunteer can fix by logging in again: keep it.
+          retryLater(item, s === 401 || s === 403 ? "login" : "server");
+          settle(item.key, "waiting");
+        } else {
+          remove(item.key);
+          emit("rejected", item, s, data);
+          settle(item.key, "rejected");
+        }
+        changed();
       },
       function () {
         retryLater(item, "network");
@@ -217,7 +202,6 @@
     pending: load,
     uuid: uuid,
     on: on,
-    csrfToken: csrfToken,
   };
 
   window.addEventListener("online", flush);
