@@ -5,9 +5,9 @@ The run itself (train, register, evaluate on the fixed held-out set, promote or 
 
 * **when**: the ML lead's button and API, or automatically once a campaign has ``retrain_every`` new consensus
   labels (``labels_changed``, counted by :func:`count_new_label`; off unless the campaign sets it);
-* **how**: a fine-tuning of the active version on the campaign's consensus labels (fewer epochs and a smaller
-  learning rate than a training from scratch, since the weights start from the active version), promoted by
-  the run when the candidate is not worse on the held-out set by more than ``PROMOTE_MARGIN``;
+* **how**: a fine-tuning of the active version (or of the version the ML lead picks) on the campaign's
+  consensus labels, with fewer epochs than a training from scratch and the run's fine-tuning learning rate,
+  promoted by the run when the candidate is not worse on the held-out set by more than ``PROMOTE_MARGIN``;
 * **what next**: after any promotion (``version_activated``), the pool is scored by the new version and every
   queue of its task reordered, in the background (:func:`rescore_and_reorder`), while volunteers keep
   classifying. Its progress is recorded on the run that promoted the version, so the loop page shows it.
@@ -22,6 +22,7 @@ from django.db.models import F
 
 from activelearning.queue import campaigns_for_task, reorder_campaign
 from classifiers.models import ModelVersion, Score, Task, TrainingRun
+from classifiers.registry import active_version
 from classifiers.runs import events
 from classifiers.runs.requests import request_run
 from classifiers.runs.selectors import in_flight
@@ -31,16 +32,15 @@ from labeling.models import Campaign, Subject
 
 log = logging.getLogger(__name__)
 
-FINE_TUNING_LEARNING_RATE = {Task.REAL_BOGUS: 1e-4, Task.STREAKS: 5e-4}
-
 
 def retraining_options(task: str, *, epochs: int | None = None, auto_promote: bool = True) -> dict:
+    """The loop's defaults: a short fine-tune of the task's active version (from scratch while none is active)."""
     epochs = epochs or blink_setting("RETRAIN_EPOCHS")
+    active = active_version(task)
     return {
         "epochs": epochs,
         "patience": max(2, min(4, epochs)),
-        "learning_rate": FINE_TUNING_LEARNING_RATE[task],
-        "warm_start": True,
+        "from_version": active.pk if active is not None else None,
         "promote": "if_not_worse" if auto_promote else "never",
     }
 
@@ -55,10 +55,11 @@ def request_retraining(
     options: dict | None = None,
 ) -> tuple[TrainingRun, bool]:
     """Ask for a fine-tuning of ``task``'s active version on ``campaign``'s consensus labels. ``options``
-    override the loop's (``epochs``, ``batch_size``, ``learning_rate`` ...). Returns ``(run, created)``."""
+    override the loop's (``from_version``, ``freeze_conv``, ``epochs``, ``learning_rate`` ...). Returns
+    ``(run, created)``; a bad option is refused (``classifiers.runs.requests.RunRefused``, naming it)."""
     if campaign is None:
         raise ValueError("campaign is required: retraining learns from a campaign's consensus labels")
-    options = dict(options or {})
+    options = {k: v for k, v in (options or {}).items() if v is not None}
     defaults = retraining_options(task, epochs=options.get("epochs"), auto_promote=auto_promote)
     return request_run(
         task=task, campaign=campaign, triggered_by=user, trigger=trigger, options={**defaults, **options}

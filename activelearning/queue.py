@@ -172,10 +172,11 @@ def _computed_embeddings(version, alert_ids: np.ndarray) -> np.ndarray | None:
         return None
     from classifiers.inference import predictor_for
     from classifiers.preprocessing import load_inputs
-    from classifiers.registry import load_model
+    from classifiers.registry import load_model, recipe_of
 
     predictor = predictor_for(load_model(version))
-    _, emb = predictor.scores_and_embeddings(load_inputs([int(a) for a in alert_ids]))
+    # The version's own recipe: an embedding of inputs the model was not made for places alerts arbitrarily.
+    _, emb = predictor.scores_and_embeddings(load_inputs([int(a) for a in alert_ids], recipe_of(version)))
     return emb
 
 

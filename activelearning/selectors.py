@@ -10,6 +10,7 @@ from django.db.models import Count, Q
 
 from activelearning.models import QueueOrdering
 from classifiers.models import ModelVersion, Task
+from classifiers.reference_sets import reference_figures
 from classifiers.runs.selectors import in_flight, recent_runs
 from core.conf import blink_setting
 from labeling.models import Campaign
@@ -79,6 +80,8 @@ def task_rows() -> list[dict]:
                     "version": active.version,
                     "roc_auc": (active.metrics or {}).get("roc_auc"),
                     "heldout_roc_auc": ((heldout.get("candidate") or {}).get("roc_auc")),
+                    # The stored figures on each reference set, the same the versions and compare pages show.
+                    "reference": reference_figures([active])[active.pk],
                     "created_at": active.created_at.isoformat(timespec="seconds"),
                 },
                 "in_flight": None if running is None else {"id": running.pk, "status": running.status},

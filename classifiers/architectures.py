@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-from classifiers.preprocessing import INPUT_SHAPE
+from classifiers.preprocessing import DEFAULT_RECIPE, INPUT_SHAPE
 from classifiers.runtime import keras
 
 BRAAI_VGG6 = "braai_vgg6"
@@ -35,6 +35,8 @@ class BraaiHyperparameters:
     class_weights: bool = True
     operating_threshold: float = 0.5
     seed: int = 42
+    # How stamps become this model's input (an InputRecipe as a dict): read back with registry.recipe_of.
+    input_recipe: dict = field(default_factory=DEFAULT_RECIPE.to_dict)
 
     def to_dict(self) -> dict:
         return _jsonable(asdict(self))

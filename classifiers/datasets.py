@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from classifiers.preprocessing import Triplet, preprocess
+from classifiers.preprocessing import DEFAULT_RECIPE, InputRecipe, Triplet, preprocess
 
 
 @dataclass
@@ -40,8 +40,9 @@ def prepared_triplet(alert) -> Triplet:
     return tuple(stamp_array(s[k], s["height"], s["width"]) for k in STAMP_KINDS)
 
 
-def read_packets(paths: Iterable[Path | str]) -> PacketSet:
-    """Every alert in these files, directories or globs (Avro and Fink Parquet), deduplicated by candid."""
+def read_packets(paths: Iterable[Path | str], recipe: InputRecipe = DEFAULT_RECIPE) -> PacketSet:
+    """Every alert in these files, directories or globs (Avro and Fink Parquet), deduplicated by candid, with
+    stamps made into input by ``recipe`` (the recipe of the version that will score them)."""
     from labeling.ingest import expand_paths, prepare_file
 
     files, missing = expand_paths(list(paths))
@@ -62,7 +63,7 @@ def read_packets(paths: Iterable[Path | str]) -> PacketSet:
             drb.append(np.nan if alert.fields.get("drb") is None else alert.fields["drb"])
             rb.append(np.nan if alert.fields.get("rb") is None else alert.fields["rb"])
     return PacketSet(
-        x=preprocess(triplets),
+        x=preprocess(triplets, recipe),
         candids=candids,
         object_ids=object_ids,
         truth=truth,

@@ -6,7 +6,8 @@
   the spatial mean of the score's gradient with respect to them, summed over channels, ReLU, upsampled
   bilinearly to 63x63. It keeps spatial information the dense layers lose.
 
-Both are computed in batches of preprocessed stamps (the same ``preprocess()`` as training and scoring). What pages
+Both are computed in batches of preprocessed stamps (the same ``preprocess()`` as training and scoring, with the
+explained version's own input recipe: a map of inputs the model never sees explains nothing). What pages
 show and the cache keeps is the explanation of the model's verdict (see :class:`Explainer`), stored per
 (alert, version, kind) as float16, zlib-compressed, normalised to a maximum absolute value of 1
 (raw gradients of a confident sigmoid are tiny and would underflow float16).
@@ -148,11 +149,14 @@ def explain_alerts(alert_ids: Sequence[int], version: ModelVersion, kind: str) -
     cached = {e.alert_id: unpack(e) for e in Explanation.objects.filter(alert_id__in=ids, version=version, kind=kind)}
     missing = [i for i in ids if i not in cached]
     if missing:
+        from classifiers.registry import recipe_of
+
         explainer = explainer_for(explained_model(version))
+        recipe = recipe_of(version)
         rows = []
         for start in range(0, len(missing), BATCH_SIZE * 4):
             part = missing[start : start + BATCH_SIZE * 4]
-            maps = explainer.compute(kind, load_inputs(part))
+            maps = explainer.compute(kind, load_inputs(part, recipe))
             for alert_id, amap in zip(part, maps, strict=True):
                 data = pack(amap)
                 rows.append(

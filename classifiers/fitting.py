@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -97,6 +98,21 @@ def emit_progress(progress: Progress | None, event: dict) -> None:
         progress(event)
     except Exception:  # a broken listener (websocket gone) must never stop a training
         log.exception("progress listener failed on %s", event.get("event"))
+
+
+@contextmanager
+def frozen_convolutions(model, freeze: bool = True) -> Iterator[list[str]]:
+    """Inside the block, the model's convolutional layers do not train (braai's transfer-learning notebook
+    freezes them and fits only the dense layers): a fine-tune on a few new labels keeps the features the
+    published model learnt from many. They train again afterwards, so the saved model carries no frozen flag."""
+    layers = [layer for layer in model.layers if layer.__class__.__name__ == "Conv2D"] if freeze else []
+    for layer in layers:
+        layer.trainable = False
+    try:
+        yield [layer.name for layer in layers]
+    finally:
+        for layer in layers:
+            layer.trainable = True
 
 
 def fit_binary(

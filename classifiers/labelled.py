@@ -254,7 +254,7 @@ def _consensus_rows(subjects) -> Iterable[tuple[int, str, float]]:
         yield alert_id, label, 1.0 if weight is None else float(weight)
 
 
-def _source_rows(task: Task, source: str, alerts) -> Iterable[tuple[int, str, float]]:
+def _source_rows(task: Task, source: str, alerts, gold_campaign=None) -> Iterable[tuple[int, str, float]]:
     question = QUESTION_TYPES[task]
     if source == CONSENSUS:
         yield from _consensus_rows(Subject.objects.filter(campaign__question_type=question))
@@ -264,6 +264,8 @@ def _source_rows(task: Task, source: str, alerts) -> Iterable[tuple[int, str, fl
             yield pk, truth, 1.0
     elif source == GOLD:
         gold = Subject.objects.exclude(gold_answer="").filter(campaign__question_type=question).order_by("pk")
+        if gold_campaign is not None:
+            gold = gold.filter(campaign=gold_campaign)
         for alert_id, answer in gold.values_list("alert_id", "gold_answer"):
             yield alert_id, answer, 1.0
     else:
@@ -277,12 +279,14 @@ def labelled_alerts(
     sources: Sequence[str] = (CONSENSUS, DEMO_TRUTH),
     split: str = "all",
     alerts=None,
+    gold_campaign=None,
 ) -> LabelledSet:
     """The labelled alerts of ``task``, sorted by alert id.
 
     ``campaign``: that campaign's consensus alone (what a retraining learns from), labels kept as volunteers
     gave them. Otherwise ``sources`` in order of trust: an alert takes the label of the first source that has
-    one, and answers the task cannot learn from are left out. ``alerts`` narrows the demo truth to a queryset.
+    one, and answers the task cannot learn from are left out. ``alerts`` narrows the demo truth to a queryset,
+    ``gold_campaign`` the gold answers to that campaign's subjects (a reference set of its gold subjects).
     ``split``: ``"train"`` leaves out the fixed held-out objects, ``"heldout"`` keeps only them.
     """
     task = _task(task)
@@ -296,7 +300,7 @@ def labelled_alerts(
     else:
         known = KNOWN_LABELS[task]
         for name in sources:
-            for alert_id, label, weight in _source_rows(task, name, alerts):
+            for alert_id, label, weight in _source_rows(task, name, alerts, gold_campaign):
                 if label in known and alert_id not in chosen:
                     chosen[alert_id] = (label, weight, name)
         source, campaigns = "+".join(sources), []

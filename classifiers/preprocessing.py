@@ -2,13 +2,17 @@
 active-learning simulation and the benches.
 
 braai's recipe (Duev et al. 2019): the science, template and difference cutouts are stacked as the three
-channels of a 63x63 image; NaN pixels become zero; each cutout is divided by its own L2 norm, so the network
-sees shapes rather than fluxes; cutouts cut short by a CCD edge are padded to 63x63.
+channels of a 63x63 image; NaN pixels become zero; each cutout is normalised, so the network sees shapes rather
+than fluxes; cutouts cut short by a CCD edge are padded to 63x63 at their end. How a cutout is normalised and
+what the padding holds differ between published versions, and the same weights fed another recipe silently
+become another classifier: so the recipe (:class:`InputRecipe`) belongs to each model version and is a
+parameter of every function here that makes network input.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
@@ -20,83 +24,176 @@ INPUT_SHAPE = (STAMP_SIZE, STAMP_SIZE, N_CHANNELS)
 FILL_VALUE_LIMIT = 1e30
 # Rows per query when reading stamps: large enough to amortise the round trip, small enough for an IN list.
 LOAD_CHUNK = 2000
+# Stamps normalised at a time: their buffers (a few MB) stay in cache.
+NORMALISE_CHUNK = 256
 
 Triplet = tuple[np.ndarray, np.ndarray, np.ndarray]
+NORMALISATIONS = ("cutout", "row")
+
+
+@dataclass(frozen=True)
+class InputRecipe:
+    """How stamps become the input of one model version (stored in its ``hyperparameters["input_recipe"]``).
+
+    ``normalisation``: ``"cutout"`` divides each cutout by its own L2 norm; ``"row"`` divides each row of a cutout
+    by that row's L2 norm (``tf.keras.utils.normalize`` on the 2-D cutout, as braai d6_m7 and earlier were
+    trained). ``pad_value``: what fills the part of a 63x63 input that an edge cutout does not cover, set after
+    normalising so it never enters a norm.
+    """
+
+    normalisation: str = "cutout"
+    pad_value: float = 0.0
+
+    def __post_init__(self):
+        if self.normalisation not in NORMALISATIONS:
+            raise ValueError(
+                f"unknown normalisation {self.normalisation!r}; expected one of {', '.join(NORMALISATIONS)}"
+            )
+        object.__setattr__(self, "pad_value", float(self.pad_value))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> InputRecipe:
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"input recipe: unknown field(s) {', '.join(unknown)}")
+        return cls(**data)
+
+    def describe(self) -> str:
+        return f"{self.normalisation} L2 norm, pad {self.pad_value:g}"
+
+
+# What every Blink-trained model has seen: whole-cutout normalisation, zero padding.
+DEFAULT_RECIPE = InputRecipe()
+# braai's published versions (nb/braai_run.ipynb in dmitryduev/braai): both pad with 1e-9.
+D6_M7_RECIPE = InputRecipe(normalisation="row", pad_value=1e-9)
+D6_M9_RECIPE = InputRecipe(normalisation="cutout", pad_value=1e-9)
 
 
 class StampError(ValueError):
     """A stamp that cannot become network input (wrong number of dimensions, larger than 63x63, missing)."""
 
 
-def _place(out: np.ndarray, index: int, triplet: Sequence[np.ndarray]) -> None:
+# (item, channel, height, width) of each cutout smaller than 63x63: where the padding goes once normalised.
+Short = list[tuple[int, int, int, int]]
+
+
+def _place(block: np.ndarray, short: Short, index: int, offset: int, triplet: Sequence[np.ndarray]) -> None:
     if len(triplet) != N_CHANNELS:
-        raise StampError(f"item {index}: expected 3 stamps (science, template, difference), got {len(triplet)}")
+        raise StampError(
+            f"item {offset + index}: expected 3 stamps (science, template, difference), got {len(triplet)}"
+        )
     for channel, stamp in enumerate(triplet):
         stamp = np.asarray(stamp)
         if stamp.ndim != 2:
-            raise StampError(f"item {index}, stamp {channel}: expected a 2-D image, got shape {stamp.shape}")
+            raise StampError(f"item {offset + index}, stamp {channel}: expected a 2-D image, got shape {stamp.shape}")
         height, width = stamp.shape
         if height > STAMP_SIZE or width > STAMP_SIZE:
-            raise StampError(f"item {index}, stamp {channel}: {height}x{width} is larger than 63x63")
-        # braai (and Kowalski, which serves it) pad an edge stamp at its end (bottom and right) with ~0;
-        # doing the same keeps Blink's inputs what the published model saw.
-        out[index, :height, :width, channel] = stamp
+            raise StampError(f"item {offset + index}, stamp {channel}: {height}x{width} is larger than 63x63")
+        plane = block[index, channel]
+        plane[:height, :width] = stamp
+        if height < STAMP_SIZE or width < STAMP_SIZE:
+            plane[height:, :] = 0.0
+            plane[:height, width:] = 0.0
+            short.append((index, channel, height, width))
 
 
-def stack_triplets(stamps_batch: Iterable[Sequence[np.ndarray]] | np.ndarray) -> np.ndarray:
-    """Raw (N, 63, 63, 3) float32 from triplets of possibly smaller 2-D stamps, padded with zeros; NaN kept."""
-    if isinstance(stamps_batch, np.ndarray):
-        return _stack_array(stamps_batch)
-    items = stamps_batch if isinstance(stamps_batch, Sequence) else list(stamps_batch)
-    out = np.zeros((len(items), *INPUT_SHAPE), dtype=np.float32)
-    for index, triplet in enumerate(items):
-        _place(out, index, triplet)
-    return out
-
-
-def _stack_array(batch: np.ndarray) -> np.ndarray:
+def _channels_first(batch: np.ndarray) -> np.ndarray:
+    """A (N, 3, H, W) view of a batch given channels first or last."""
     if batch.ndim != 4:
         raise StampError(f"expected a batch of shape (N, 3, H, W) or (N, H, W, 3), got {batch.shape}")
     if batch.shape[-1] == N_CHANNELS and batch.shape[1] != N_CHANNELS:
-        channels_last = batch
-    elif batch.shape[1] == N_CHANNELS:
-        channels_last = np.moveaxis(batch, 1, -1)
-    elif batch.shape[-1] == N_CHANNELS:
-        channels_last = batch
-    else:
+        batch = np.moveaxis(batch, -1, 1)
+    elif batch.shape[1] != N_CHANNELS:
         raise StampError(f"expected 3 channels on axis 1 or 3, got shape {batch.shape}")
-    n, height, width, _ = channels_last.shape
+    height, width = batch.shape[2:]
     if height > STAMP_SIZE or width > STAMP_SIZE:
         raise StampError(f"stamps of {height}x{width} are larger than 63x63")
-    out = np.zeros((n, *INPUT_SHAPE), dtype=np.float32)
-    out[:, :height, :width, :] = channels_last
-    return out
+    return batch
 
 
-def normalise_inplace(x: np.ndarray, chunk: int = 256) -> np.ndarray:
-    """Missing pixels to zero, then each stamp divided by its L2 norm; all-zero stamps stay zero."""
+def _fill(block: np.ndarray, items, offset: int) -> Short:
+    """Copy a chunk of stamps into ``block`` (n, 3, 63, 63), zero where a short cutout leaves room."""
+    short: Short = []
+    if isinstance(items, np.ndarray):
+        height, width = items.shape[2:]
+        block[:, :, :height, :width] = items
+        if height < STAMP_SIZE or width < STAMP_SIZE:
+            block[:, :, height:, :] = 0.0
+            block[:, :, :height, width:] = 0.0
+            short = [(i, c, height, width) for i in range(len(block)) for c in range(N_CHANNELS)]
+        return short
+    for index, triplet in enumerate(items):
+        _place(block, short, index, offset, triplet)
+    return short
+
+
+def _normalise(block: np.ndarray, scratch: np.ndarray, usable: np.ndarray, per_row: bool) -> None:
+    """Missing pixels to zero, then each cutout (or each of its rows) divided by its L2 norm, in place; all-zero
+    cutouts and rows stay zero. Channels first, so every reduction and product runs along contiguous rows."""
     # ZTF pads edge stamps with NaN and masks saturated pixels the same way; braai filled them with zeros
     # before normalising. An inf or a float32-max fill value would make the whole stamp's norm overflow, so
-    # they are treated the same. Chunks keep the temporaries in cache (10,000 stamps are 476 MB).
-    for start in range(0, len(x), chunk):
-        block = x[start : start + chunk]
-        with np.errstate(invalid="ignore"):
-            missing = ~(np.abs(block) < FILL_VALUE_LIMIT)  # NaN compares False: caught here too
-        block[missing] = 0.0
-        norms = np.sqrt(np.einsum("nhwc,nhwc->nc", block, block, dtype=np.float64)).astype(np.float32)
-        norms[norms == 0] = 1.0
-        block /= norms[:, None, None, :]
-    return x
+    # they are treated the same.
+    np.abs(block, out=scratch)
+    with np.errstate(invalid="ignore"):
+        np.less(scratch, FILL_VALUE_LIMIT, out=usable)  # NaN compares False: caught here too
+    if not usable.all():
+        np.logical_not(usable, out=usable)
+        np.copyto(block, 0.0, where=usable)
+    if per_row:
+        # 63 terms per row: float32 sums are exact enough, and float64 only where a row overflows them.
+        squares = np.einsum("nchw,nchw->nch", block, block)
+        if not np.isfinite(squares).all():
+            squares = np.einsum("nchw,nchw->nch", block, block, dtype=np.float64)
+        factors = np.sqrt(squares).astype(np.float32, copy=False)[..., None]
+    else:
+        flat = block.reshape(len(block) * N_CHANNELS, -1)
+        factors = np.sqrt(np.einsum("ij,ij->i", flat, flat, dtype=np.float64)).astype(np.float32)
+        factors = factors.reshape(len(block), N_CHANNELS, 1, 1)
+    factors[factors == 0] = 1.0
+    np.reciprocal(factors, out=factors)
+    block *= factors
 
 
-def preprocess(stamps_batch: Iterable[Sequence[np.ndarray]] | np.ndarray) -> np.ndarray:
-    """Network input, (N, 63, 63, 3) float32, from a batch of stamp triplets.
+def _pad(block: np.ndarray, short: Short, value: float) -> None:
+    """Fill what each short cutout left uncovered (bottom rows, right columns) with the recipe's pad value."""
+    if value == 0.0:
+        return  # already zero
+    for index, channel, height, width in short:
+        block[index, channel, height:, :] = value
+        block[index, channel, :height, width:] = value
+
+
+def preprocess(
+    stamps_batch: Iterable[Sequence[np.ndarray]] | np.ndarray, recipe: InputRecipe = DEFAULT_RECIPE
+) -> np.ndarray:
+    """Network input, (N, 63, 63, 3) float32, from a batch of stamp triplets, made with ``recipe``.
 
     ``stamps_batch`` is either a sequence of (science, template, difference) 2-D arrays (``alert.stamps.arrays()``,
     possibly smaller than 63x63 and with NaN), or one array of shape (N, 3, H, W) or (N, H, W, 3). Applying it to
-    already preprocessed input changes nothing (each stamp already has unit norm).
+    already preprocessed 63x63 input changes nothing (each cutout, or row, already has unit norm).
     """
-    return normalise_inplace(stack_triplets(stamps_batch))
+    if isinstance(stamps_batch, np.ndarray):
+        items = _channels_first(stamps_batch)
+    else:
+        items = stamps_batch if isinstance(stamps_batch, Sequence) else list(stamps_batch)
+    out = np.empty((len(items), *INPUT_SHAPE), dtype=np.float32)
+    # Chunks of stamps are worked on channels first, in buffers reused from chunk to chunk that stay in cache;
+    # each is written to the channels-last input once done.
+    size = min(NORMALISE_CHUNK, len(items))
+    buffer = np.empty((size, N_CHANNELS, STAMP_SIZE, STAMP_SIZE), dtype=np.float32)
+    scratch, usable = np.empty_like(buffer), np.empty(buffer.shape, dtype=bool)
+    per_row = recipe.normalisation == "row"
+    for start in range(0, len(items), NORMALISE_CHUNK):
+        n = min(NORMALISE_CHUNK, len(items) - start)
+        block = buffer[:n]
+        short = _fill(block, items[start : start + n], start)
+        _normalise(block, scratch[:n], usable[:n], per_row)
+        _pad(block, short, recipe.pad_value)
+        out[start : start + n] = block.transpose(0, 2, 3, 1)
+    return out
 
 
 def load_stamp_batch(alert_ids: Sequence[int]) -> list[Triplet]:
@@ -129,6 +226,6 @@ def load_stamp_batch(alert_ids: Sequence[int]) -> list[Triplet]:
     return [found[i] for i in ids]
 
 
-def load_inputs(alert_ids: Sequence[int]) -> np.ndarray:
-    """``preprocess(load_stamp_batch(alert_ids))``: network input for these alerts, in the order given."""
-    return preprocess(load_stamp_batch(alert_ids))
+def load_inputs(alert_ids: Sequence[int], recipe: InputRecipe = DEFAULT_RECIPE) -> np.ndarray:
+    """``preprocess(load_stamp_batch(alert_ids), recipe)``: network input for these alerts, in the order given."""
+    return preprocess(load_stamp_batch(alert_ids), recipe)

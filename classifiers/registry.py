@@ -24,6 +24,7 @@ from pathlib import Path
 from django.db import connection, transaction
 
 from classifiers.models import ModelVersion, RegistryEvent, Task
+from classifiers.preprocessing import DEFAULT_RECIPE, InputRecipe
 from classifiers.signals import version_activated
 from core.conf import blink_setting
 from core.errors import ServiceError
@@ -43,7 +44,9 @@ class RegistryError(ServiceError):
 
 
 class CorruptModel(RegistryError):
-    """Stored model bytes whose sha256 does not match the version's."""
+    """Stored model bytes whose sha256 does not match the version's: the server's fault, not the request's."""
+
+    status = 500
 
 
 def _check_task(task: str) -> str:
@@ -87,8 +90,10 @@ def register(
     parent: ModelVersion | None = None,
     created_by=None,
     notes: str = "",
+    provenance: dict | None = None,
 ) -> ModelVersion:
-    """Store a trained model as the task's next version, with status candidate, and audit it."""
+    """Store a trained (or imported: ``provenance`` says from where) model as the task's next version, with
+    status candidate, and audit it."""
     _check_task(task)
     if not model_bytes:
         raise RegistryError("model_bytes is empty")
@@ -111,6 +116,7 @@ def register(
         size_bytes=len(model_bytes),
         created_by=created_by,
         notes=notes,
+        provenance=provenance or {},
     )
     RegistryEvent.objects.create(
         task=task,
@@ -120,6 +126,13 @@ def register(
         reason=notes or f"trained on {training_set.get('n_labels', '?')} labels",
     )
     return version
+
+
+def recipe_of(version: ModelVersion) -> InputRecipe:
+    """How stamps become this version's input: its ``hyperparameters["input_recipe"]``, or the recipe every
+    Blink-trained model has used when it records none."""
+    stored = (version.hyperparameters or {}).get("input_recipe")
+    return InputRecipe.from_dict(stored) if stored else DEFAULT_RECIPE
 
 
 def active_version(task: str) -> ModelVersion | None:

@@ -7,19 +7,22 @@ Scores are kept per version so two versions can be compared on the same alerts. 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from django.db import transaction
+from django.db import connection, connections, transaction
 from django.db.models import QuerySet
 
 from classifiers.models import ModelVersion, Score, Task
 from classifiers.preprocessing import load_inputs
+from classifiers.registry import recipe_of
 
 log = logging.getLogger(__name__)
 
-# Alerts per database round trip: ten network batches of 1,024, a few tens of MB of stamps in memory.
-CHUNK = 10240
+# Alerts per step: two network batches of 1,024. The next chunk is read and preprocessed while one is scored, so
+# a chunk is small enough for the two to take turns often, large enough to amortise a round trip.
+CHUNK = 2048
 
 
 def score_inputs(version: ModelVersion, x: np.ndarray, *, embeddings: bool = False):
@@ -72,15 +75,44 @@ def score_alerts(
     ids = _alert_ids(alerts)
     total = len(ids)
     done = 0
-    for start in range(0, total, chunk):
-        part = ids[start : start + chunk]
-        x = load_inputs(part)
+    recipe = recipe_of(version)
+    for part, x in _inputs_ahead([ids[start : start + chunk] for start in range(0, total, chunk)], recipe):
         scores, details, embedding = score_inputs(version, x, embeddings=embeddings)
         _store(version, part, scores, details, embedding)
         done += len(part)
         if progress is not None:
             progress({"event": "scored", "done": done, "total": total, "version_id": version.pk})
     return done
+
+
+def _inputs_ahead(parts: list[list[int]], recipe) -> Iterator[tuple[list[int], np.ndarray]]:
+    """Each part of the alert ids with its network input, in turn. Outside a transaction the next part is read
+    and preprocessed in a second thread (with its own connection) while the caller scores and stores this one:
+    PostgreSQL, inflating stamps and most of numpy release the GIL, so the network no longer waits for its
+    input. Inside a transaction another connection would not see what it has not committed: one thread then."""
+    if len(parts) < 2 or connection.in_atomic_block:
+        for part in parts:
+            yield part, load_inputs(part, recipe)
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="blink-score-input") as reader:
+        try:
+            ahead = reader.submit(load_inputs, parts[0], recipe)
+            for index, part in enumerate(parts):
+                x = ahead.result()
+                if index + 1 < len(parts):
+                    ahead = reader.submit(load_inputs, parts[index + 1], recipe)
+                yield part, x
+        finally:
+            reader.submit(connections.close_all)  # the reader thread's own connection
+
+
+# One statement per chunk for a single-sigmoid model's scores: the ORM's bulk upsert builds one model instance and
+# one parameter per field of every row, a cost of the same order as the network's for the same alerts.
+UPSERT_SCORES = """
+INSERT INTO {table} (alert_id, version_id, score, details, scored_at)
+SELECT alert_id, %s, score, '{{}}'::jsonb, now() FROM unnest(%s::bigint[], %s::float8[]) AS given(alert_id, score)
+ON CONFLICT (alert_id, version_id) DO UPDATE SET score = EXCLUDED.score, details = EXCLUDED.details
+"""
 
 
 def _store(
@@ -90,6 +122,13 @@ def _store(
     details: list[dict] | None,
     embedding: np.ndarray | None,
 ) -> None:
+    if details is None and embedding is None and connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                UPSERT_SCORES.format(table=Score._meta.db_table),
+                [version.pk, [int(i) for i in alert_ids], np.asarray(scores, dtype=np.float64).tolist()],
+            )
+        return
     rows = [
         Score(
             alert_id=alert_id,

@@ -38,6 +38,7 @@ from classifiers.fitting import (
     class_weights,
     emit_progress,
     fit_binary,
+    frozen_convolutions,
 )
 from classifiers.inference import Predictor
 from classifiers.labelled import (
@@ -46,10 +47,45 @@ from classifiers.labelled import (
     real_bogus_targets,
     split_by_object,
 )
+from classifiers.preprocessing import DEFAULT_RECIPE, load_inputs
 from classifiers.runtime import keras
 
 TASK_REAL_BOGUS = "real_bogus"
 TASK_STREAKS = "streaks"
+
+
+def _fit_network(
+    model,
+    x: np.ndarray,
+    y: np.ndarray,
+    sample_w: np.ndarray,
+    split: Split,
+    hp: BraaiHyperparameters | StreakHyperparameters,
+    *,
+    seed: int,
+    member: str,
+    progress: Progress | None,
+    freeze_conv: bool,
+) -> list[dict]:
+    """One network trained on the split's training objects, early-stopped on its validation objects."""
+    with frozen_convolutions(model, freeze_conv):
+        return fit_binary(
+            model,
+            x[split.train],
+            y[split.train],
+            sample_w[split.train],
+            x[split.val],
+            y[split.val],
+            sample_w[split.val],
+            learning_rate=hp.learning_rate,
+            batch_size=hp.batch_size,
+            epochs=hp.epochs,
+            patience=hp.patience,
+            augment_data=hp.augment,
+            seed=seed,
+            member=member,
+            progress=progress,
+        )
 
 
 @dataclass
@@ -72,8 +108,12 @@ def fit_braai(
     hp: BraaiHyperparameters | None = None,
     progress: Progress | None = None,
     initial_weights: list | None = None,
+    freeze_conv: bool = False,
 ) -> BraaiResult:
-    """Train braai's VGG6 on preprocessed stamps ``x`` with 0/1 targets ``y``; evaluate on held-out objects."""
+    """Train braai's VGG6 on preprocessed stamps ``x`` with 0/1 targets ``y``; evaluate on held-out objects.
+
+    ``initial_weights``: start from these (a fine-tune) instead of a fresh initialisation; ``freeze_conv``: then
+    train only the dense layers."""
     hp = hp or BraaiHyperparameters()
     y = np.asarray(y, dtype=np.float32).reshape(-1)
     weights = np.asarray(weights, dtype=np.float32).reshape(-1)
@@ -90,22 +130,8 @@ def fit_braai(
     cw = class_weights(y[split.train]) if hp.class_weights else {0: 1.0, 1: 1.0}
     sample_w = weights * np.where(y == 1, cw[1], cw[0]).astype(np.float32)
     emit_progress(progress, {"event": "start", "member": "braai", "split": split.sizes(), "epochs": hp.epochs})
-    history = fit_binary(
-        model,
-        x[split.train],
-        y[split.train],
-        sample_w[split.train],
-        x[split.val],
-        y[split.val],
-        sample_w[split.val],
-        learning_rate=hp.learning_rate,
-        batch_size=hp.batch_size,
-        epochs=hp.epochs,
-        patience=hp.patience,
-        augment_data=hp.augment,
-        seed=hp.seed,
-        member="braai",
-        progress=progress,
+    history = _fit_network(
+        model, x, y, sample_w, split, hp, seed=hp.seed, member="braai", progress=progress, freeze_conv=freeze_conv
     )
     test_scores = Predictor(model, embedding_layer=None).scores(x[split.test])
     if not np.all(np.isfinite(test_scores)):
@@ -144,6 +170,7 @@ def fit_streaks(
     hp: StreakHyperparameters | None = None,
     progress: Progress | None = None,
     initial: StreakEnsemble | None = None,
+    freeze_conv: bool = False,
 ) -> StreakResult:
     """Train the three member groups from streak-type labels, choose each group's threshold on validation data,
     and evaluate the ensemble's decision (plausible asteroid or not) on held-out objects."""
@@ -174,24 +201,20 @@ def fit_streaks(
             seed = hp.seed + 100 * g_index + m
             keras().utils.set_random_seed(seed)
             model = streak_member(hp, name=name)
-            if initial is not None and len(initial.members.get(group, [])) > m:
+            started_from = initial is not None and len(initial.members.get(group, [])) > m
+            if started_from:
                 model.set_weights(initial.members[group][m].get_weights())
-            history += fit_binary(
+            history += _fit_network(
                 model,
-                x[split.train],
-                y[split.train],
-                sample_w[split.train],
-                x[split.val],
-                y[split.val],
-                sample_w[split.val],
-                learning_rate=hp.learning_rate,
-                batch_size=hp.batch_size,
-                epochs=hp.epochs,
-                patience=hp.patience,
-                augment_data=hp.augment,
+                x,
+                y,
+                sample_w,
+                split,
+                hp,
                 seed=seed,
                 member=name,
                 progress=progress,
+                freeze_conv=freeze_conv and started_from,
             )
             members[group].append(model)
             val_scores.append(Predictor(model, embedding_layer=None).scores(x[split.val]))
@@ -261,32 +284,33 @@ def train(
     labelled: LabelledSet,
     hp: BraaiHyperparameters | StreakHyperparameters | None = None,
     progress: Progress | None = None,
-    parent=None,
-    warm_start: bool = False,
+    from_version=None,
+    freeze_conv: bool = False,
     created_by=None,
     notes: str = "",
 ):
     """Train a model for ``task`` on ``labelled`` and register it as a candidate version.
 
-    ``parent`` is recorded as the version this one descends from (default: the task's active version);
-    ``warm_start`` starts from the parent's weights instead of a fresh initialisation.
+    From random weights, or, given ``from_version``, from that version's weights (a fine-tune): the new version
+    records it as its parent and takes its input recipe, since the weights only mean something on the input
+    they learnt from. ``freeze_conv`` keeps the parent's convolutions and trains only the dense layers.
     """
     from classifiers import registry
-    from classifiers.preprocessing import load_inputs
 
     if task not in (TASK_REAL_BOGUS, TASK_STREAKS):
         raise ValueError(f"unknown task {task!r}; expected real_bogus or streaks")
     if len(labelled) == 0:
         raise NotEnoughLabels("no labelled alerts to train on")
-    if parent is None:
-        parent = registry.active_version(task)
+    if freeze_conv and from_version is None:
+        raise ValueError("freezing the convolutions needs a version to start from")
+    recipe = registry.recipe_of(from_version) if from_version is not None else DEFAULT_RECIPE
     emit_progress(progress, {"event": "loading", "n": len(labelled)})
-    x = load_inputs(labelled.alert_ids)
+    x = load_inputs(labelled.alert_ids, recipe=recipe)
     started = time.perf_counter()
     training_set = labelled.describe()
+    initial = registry.load_model(from_version) if from_version is not None else None
     if task == TASK_REAL_BOGUS:
         hp = hp or BraaiHyperparameters()
-        initial = registry.load_model(parent).get_weights() if (warm_start and parent is not None) else None
         result = fit_braai(
             x,
             real_bogus_targets(labelled.labels),
@@ -294,31 +318,42 @@ def train(
             labelled.object_ids,
             hp=hp,
             progress=progress,
-            initial_weights=initial,
+            initial_weights=initial.get_weights() if initial is not None else None,
+            freeze_conv=freeze_conv,
         )
         model_bytes = registry.keras_bytes(result.model)
         architecture = BRAAI_VGG6
     else:
         hp = hp or StreakHyperparameters()
-        initial = registry.load_model(parent) if (warm_start and parent is not None) else None
         result = fit_streaks(
-            x, labelled.labels, labelled.weights, labelled.object_ids, hp=hp, progress=progress, initial=initial
+            x,
+            labelled.labels,
+            labelled.weights,
+            labelled.object_ids,
+            hp=hp,
+            progress=progress,
+            initial=initial,
+            freeze_conv=freeze_conv,
         )
         model_bytes = result.ensemble.to_bytes()
         architecture = STREAK_ENSEMBLE
     training_set["split"] = result.split.sizes()
     training_set["test_alert_ids"] = [labelled.alert_ids[i] for i in result.split.test]
-    training_set["warm_start"] = bool(warm_start and parent is not None)
+    training_set["fine_tuned_from"] = (
+        None
+        if from_version is None
+        else {"id": from_version.pk, "label": from_version.label, "freeze_conv": bool(freeze_conv)}
+    )
     training_set["train_seconds"] = round(time.perf_counter() - started, 2)
     version = registry.register(
         task=task,
         architecture=architecture,
         model_bytes=model_bytes,
-        hyperparameters=hp.to_dict(),
+        hyperparameters={**hp.to_dict(), "input_recipe": recipe.to_dict()},
         training_set=training_set,
         metrics=result.metrics,
         thresholds=result.thresholds,
-        parent=parent,
+        parent=from_version,
         created_by=created_by,
         notes=notes,
     )

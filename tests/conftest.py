@@ -25,12 +25,25 @@ def real_data_dir() -> Path | None:
     return path if (path / "manifest.csv").exists() else None
 
 
+def _shared_folder(path: Path | None, missing: str) -> Path:
+    if path is None:
+        pytest.skip(missing)
+    return path
+
+
 @pytest.fixture(scope="session")
 def real_data() -> Path:
-    path = real_data_dir()
-    if path is None:
-        pytest.skip(f"real ZTF alerts not found at {settings.SHARED_DATA_DIR}/ztf (../shared/data is absent)")
-    return path
+    missing = f"real ZTF alerts not found at {settings.SHARED_DATA_DIR}/ztf (../shared/data is absent)"
+    return _shared_folder(real_data_dir(), missing)
+
+
+@pytest.fixture(scope="session")
+def published_braai() -> Path:
+    """../shared/models/braai: the published braai weights (d6_m7, d6_m9) with their LICENSE."""
+    from classifiers.braai_import import published_braai_dir
+
+    missing = f"published braai weights not found at {Path(settings.SHARED_DATA_DIR).parent}/models/braai"
+    return _shared_folder(published_braai_dir(), missing)
 
 
 def _make_user(django_user_model, username: str, *roles: str):

@@ -28,12 +28,16 @@ class VersionRowSerializer(serializers.ModelSerializer):
     training_set_size = serializers.IntegerField(allow_null=True)
     threshold = serializers.FloatField(help_text="the operating threshold: scores at or above it are positive")
     metrics = HeadlineSerializer(help_text="Held-out test metrics recorded at training")
+    provenance = serializers.JSONField(
+        allow_null=True, help_text="an imported version's name, source, licence, file and sha256_short; else null"
+    )
+    input_recipe = serializers.CharField(help_text="how stamps become its input, when not Blink's default; else ''")
 
     class Meta:
         model = ModelVersion
         fields = [
             *("id", "task", "version", "label", "status", "architecture", "parent", "training_set_size"),
-            *("created_at", "threshold", "metrics"),
+            *("created_at", "threshold", "metrics", "provenance", "input_recipe"),
         ]
 
 
@@ -108,6 +112,11 @@ class CompareSerializer(serializers.Serializer):
     deltas = DeltaSerializer(many=True)
     bootstrap = serializers.DictField()
     changed = ChangedCandidateSerializer(many=True)
+    reference = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="Each reference set with both versions' stored figures (a, b); braai agreement is agreement "
+        "with a model (braai's drb), not human labels",
+    )
 
 
 class SliceSerializer(MetricsSerializer):

@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 from classifiers import registry
 from classifiers.models import ModelVersion, RegistryEvent, Task, TrainingRun
 from classifiers.runs.requests import request_run
+from core.errors import refusal_body
 from core.roles import MLLEAD, HasRole
 from labeling.api.alerts import AUTHENTICATION
 from labeling.models import Campaign
@@ -41,6 +42,10 @@ class VersionSerializer(serializers.ModelSerializer):
     parent = serializers.IntegerField(source="parent_id", allow_null=True)
     headline = serializers.SerializerMethodField()
     n_labels = serializers.SerializerMethodField()
+    input_recipe = serializers.SerializerMethodField()
+    provenance = serializers.JSONField(
+        read_only=True, help_text="where an imported version came from: name, source, file, sha256, licence"
+    )
 
     class Meta:
         model = ModelVersion
@@ -57,6 +62,8 @@ class VersionSerializer(serializers.ModelSerializer):
             "created_at",
             "n_labels",
             "headline",
+            "input_recipe",
+            "provenance",
         ]
 
     def get_headline(self, obj) -> dict:
@@ -64,6 +71,9 @@ class VersionSerializer(serializers.ModelSerializer):
 
     def get_n_labels(self, obj) -> int | None:
         return (obj.training_set or {}).get("n_labels")
+
+    def get_input_recipe(self, obj) -> dict:
+        return registry.recipe_of(obj).to_dict()
 
 
 class VersionDetailSerializer(VersionSerializer):
@@ -100,7 +110,15 @@ class TrainRequestSerializer(serializers.Serializer):
     )
     epochs = serializers.IntegerField(required=False, min_value=1, max_value=200)
     seed = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
-    warm_start = serializers.BooleanField(required=False, default=False)
+    from_version = serializers.IntegerField(
+        required=False, allow_null=True, help_text="Fine-tune this version's weights (its id) instead of random ones"
+    )
+    freeze_conv = serializers.BooleanField(
+        required=False, default=False, help_text="With from_version: keep its convolutional layers as they are"
+    )
+    learning_rate = serializers.FloatField(
+        required=False, min_value=1e-7, max_value=1.0, help_text="Default: the architecture's, smaller for a fine-tune"
+    )
     promote = serializers.BooleanField(required=False, default=False)
 
 
@@ -161,10 +179,6 @@ class VersionDetail(APIView):
         return Response(VersionDetailSerializer(get_object_or_404(_versions(), pk=pk)).data)
 
 
-def _conflict(exc: Exception) -> Response:
-    return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-
-
 @extend_schema(
     summary="Promote a version to active (the current active one is retired)",
     request=ReasonSerializer,
@@ -182,10 +196,8 @@ class VersionPromote(APIView):
         data = ReasonSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         version = get_object_or_404(_versions(), pk=pk)
-        try:
-            version = registry.promote(version, actor=request.user, reason=data.validated_data["reason"])
-        except registry.RegistryError as exc:
-            return _conflict(exc)
+        # A promotion the registry refuses (already active) raises RegistryError: a 409 refusal.
+        version = registry.promote(version, actor=request.user, reason=data.validated_data["reason"])
         return Response(VersionSerializer(version).data)
 
 
@@ -205,21 +217,23 @@ class Rollback(APIView):
     def post(self, request):
         data = RollbackSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            version = registry.rollback(
-                data.validated_data["task"], actor=request.user, reason=data.validated_data["reason"]
-            )
-        except registry.RegistryError as exc:
-            return _conflict(exc)
+        version = registry.rollback(
+            data.validated_data["task"], actor=request.user, reason=data.validated_data["reason"]
+        )
         return Response(VersionSerializer(version).data)
 
 
 @extend_schema(
     summary="Train a model in the background",
     description="Records a queued TrainingRun and enqueues it for `manage.py db_worker`. One training per task at "
-    "a time: a second request while one is queued or running gets 409 with the run in flight.",
+    "a time: a second request while one is queued or running is refused (409) with the run in flight as `run`. `from_version` "
+    "fine-tunes a version of the same task (an unknown one, or another task's, is refused naming the field).",
     request=TrainRequestSerializer,
-    responses={202: TrainingRunSerializer, 400: OpenApiResponse(description="Bad input"), 409: TrainingRunSerializer},
+    responses={
+        202: TrainingRunSerializer,
+        400: OpenApiResponse(description="Bad input"),
+        409: OpenApiResponse(description="A training of this task is in flight (the refusal carries it as `run`)"),
+    },
 )
 class Train(APIView):
     authentication_classes = AUTHENTICATION
@@ -234,14 +248,19 @@ class Train(APIView):
             campaign = Campaign.objects.filter(slug=values["campaign"]).first()
             if campaign is None:
                 raise ValidationError({"campaign": f"no campaign with slug {values['campaign']!r}"})
-        options = {k: values[k] for k in ("epochs", "seed", "warm_start") if values.get(k) is not None}
+        options = {
+            k: values[k] for k in ("epochs", "seed", "learning_rate", "from_version") if values.get(k) is not None
+        }
+        if values.get("freeze_conv"):
+            options["freeze_conv"] = True
         options["promote"] = "always" if values.get("promote") else "never"
         run, created = request_run(
             task=values["task"], campaign=campaign, triggered_by=request.user, trigger="api", options=options
         )
-        return Response(
-            TrainingRunSerializer(run).data, status=status.HTTP_202_ACCEPTED if created else status.HTTP_409_CONFLICT
-        )
+        if not created:
+            refused = refusal_body(f"a {run.task} training is already {run.status} (run {run.pk})", code="in_flight")
+            return Response({**refused, "run": TrainingRunSerializer(run).data}, status=status.HTTP_409_CONFLICT)
+        return Response(TrainingRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 
 @extend_schema(summary="A training run: status and progress events", responses={200: TrainingRunSerializer})

@@ -8,5 +8,7 @@ and its API (``classifiers/api/console.py``).
   expert answer (the subjects and notes are written by :mod:`labeling.expert_review`);
 - :mod:`.cache`: the shared cache of what the reads compute.
 
+Every page's reference-set figures are the stored ones, read by :func:`classifiers.reference_sets.reference_figures`.
+
 Drift is read through :mod:`classifiers.drift.selectors`; the figures are the frontend's (``frontend/plots``).
 """

@@ -16,6 +16,7 @@ from classifiers.console.versions import ConsoleError, version_row
 from classifiers.evaluation_data import EvaluationSet, evaluation_set, operating_threshold
 from classifiers.labelled import SOURCE_LABELS
 from classifiers.models import ModelVersion, Score
+from classifiers.reference_sets import reference_figures
 from core.urls import alert_page_url, cutout_urls, explanation_url
 from labeling.models import STAMP_KINDS, Alert
 
@@ -32,7 +33,18 @@ def compare_versions(
     if a.pk == b.pk:
         raise ConsoleError("b", "choose two different versions")
     key = inputs_key("compare", a.pk, b.pk, n_resamples, seed, top)
-    return memoized(key, lambda: _compare(a, b, n_resamples=n_resamples, seed=seed, top=top))
+    compared = memoized(key, lambda: _compare(a, b, n_resamples=n_resamples, seed=seed, top=top))
+    # Read apart from the memo: an evaluation stored since (a new set, an imported version) shows at once.
+    return {**compared, "reference": reference_pairs(a, b)}
+
+
+def reference_pairs(a: ModelVersion, b: ModelVersion) -> list[dict]:
+    """Each reference set of the task with both versions' stored figures, as the versions table shows them."""
+    figures = reference_figures([a, b])
+    shared = ("id", "name", "kind", "kind_label", "note", "model_opinion", "guards_promotion", "margin")
+    return [
+        {**{k: fa[k] for k in shared}, "a": fa, "b": fb} for fa, fb in zip(figures[a.pk], figures[b.pk], strict=True)
+    ]
 
 
 def _held_out(version: ModelVersion) -> set[int] | None:

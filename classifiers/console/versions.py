@@ -6,6 +6,8 @@ from classifiers import registry
 from classifiers.evaluation import HEADLINE_METRICS
 from classifiers.evaluation_data import operating_threshold
 from classifiers.models import ModelVersion, RegistryEvent, Task
+from classifiers.preprocessing import DEFAULT_RECIPE
+from classifiers.reference_sets import reference_figures
 from core.errors import ServiceError
 
 
@@ -36,6 +38,7 @@ def get_version(value, field: str = "version") -> ModelVersion:
 
 def version_row(version: ModelVersion) -> dict:
     metrics = version.metrics or {}
+    recipe = registry.recipe_of(version)
     training = version.training_set or {}
     return {
         "id": version.pk,
@@ -55,18 +58,38 @@ def version_row(version: ModelVersion) -> dict:
         "metrics": {m: metrics.get(m) for m in HEADLINE_METRICS},
         "test_n": metrics.get("n"),
         "notes": version.notes,
+        "provenance": _provenance(version),
+        "input_recipe": "" if recipe == DEFAULT_RECIPE else recipe.describe(),
+    }
+
+
+def _provenance(version: ModelVersion) -> dict | None:
+    """What the versions table says of an imported version: its published name, source, licence, short sha256."""
+    p = version.provenance or {}
+    if not p:
+        return None
+    return {
+        "name": p.get("name", ""),
+        "source": p.get("source", ""),
+        "licence": p.get("licence", ""),
+        "sha256_short": (p.get("sha256") or "")[:12],
+        "file": p.get("file", ""),
     }
 
 
 def versions_by_task() -> list[dict]:
-    """Every version of every task, newest first, with its headline held-out metrics."""
-    rows = [version_row(v) for v in versions_without_weights().order_by("task", "-version")]
+    """Every version of every task, newest first, with its headline held-out metrics and its stored figures on
+    each reference set of its task (the same figures the compare and loop pages show)."""
+    versions = list(versions_without_weights().order_by("task", "-version"))
+    figures = reference_figures(versions)
+    rows = [{**version_row(v), "reference": figures[v.pk]} for v in versions]
     return [
         {
             "task": task,
             "label": label,
             "versions": [r for r in rows if r["task"] == task],
             "active": next((r for r in rows if r["task"] == task and r["status"] == "active"), None),
+            "reference_sets": next((r["reference"] for r in rows if r["task"] == task), []),
         }
         for task, label in Task.choices
     ]

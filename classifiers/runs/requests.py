@@ -3,29 +3,71 @@
 Every trigger (the ML lead's button and API, the registry API, ``manage.py train_model``, the active-learning
 policy) calls :func:`request_run`. One run per task may be queued or running: the partial unique index on
 ``TrainingRun`` turns two requests at once into one run, and the second caller gets that run back.
+
+A run starts from random weights, or, with ``from_version``, fine-tunes that version's weights (any version of
+the task, imported or trained); ``freeze_conv`` then keeps its convolutions as they are. The options are checked
+here, when the run is asked for, so a bad one is refused to whoever asked, naming the option.
 """
 
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
-from classifiers.models import Task, TrainingRun
+from classifiers.models import ModelVersion, Task, TrainingRun
 from classifiers.runs import events, worker
 from classifiers.runs.selectors import in_flight
 from classifiers.runs.steps import HYPERPARAMETER_OPTIONS, PROMOTE_POLICIES
+from core.errors import ServiceError
+from labeling.models import Campaign
 
-OPTIONS = {*HYPERPARAMETER_OPTIONS, "warm_start", "promote"}
+OPTIONS = {*HYPERPARAMETER_OPTIONS, "from_version", "freeze_conv", "promote"}
+# What a fine-tune from the console learns from when no campaign is chosen: the demo alerts' known truth.
+DEMO_LABELS = "demo"
+MAX_EPOCHS = 200
 
 
-def check_options(options: dict) -> dict:
-    """The run's options, or ValueError naming the first bad one."""
+class RunRefused(ServiceError, ValueError):
+    """A training request that cannot be run as asked; ``field`` names the option at fault."""
+
+
+def starting_version(task: str, value) -> ModelVersion:
+    """The version a fine-tune of ``task`` starts from: ``value`` is its id; any status, never another task's."""
+    try:
+        version = ModelVersion.objects.defer("weights").get(pk=int(value))
+    except (TypeError, ValueError, ModelVersion.DoesNotExist):
+        raise RunRefused(f"no model version {value!r} to start from", field="from_version") from None
+    if version.task != task:
+        raise RunRefused(
+            f"{version.label} is a {version.get_task_display()} model: a {task} run cannot start from it",
+            field="from_version",
+        )
+    return version
+
+
+def _start_label(options: dict) -> str:
+    """What the run starts from, as the loop page says it."""
+    if "from_version" not in options:
+        return "random weights"
+    label = ModelVersion.objects.get(pk=options["from_version"]).label
+    return f"{label}, convolutions frozen" if options.get("freeze_conv") else label
+
+
+def check_options(task: str, options: dict) -> dict:
+    """The run's options, or :class:`RunRefused` naming the first bad one."""
     unknown = sorted(set(options) - OPTIONS)
     if unknown:
-        raise ValueError(f"unknown training option(s): {', '.join(unknown)}")
+        raise RunRefused(f"unknown training option(s): {', '.join(unknown)}", field=unknown[0])
     promote = options.get("promote", "never")
     if promote not in PROMOTE_POLICIES:
-        raise ValueError(f"promote must be one of {', '.join(PROMOTE_POLICIES)}, not {promote!r}")
-    return {k: v for k, v in options.items() if v is not None}
+        raise RunRefused(f"promote must be one of {', '.join(PROMOTE_POLICIES)}, not {promote!r}", field="promote")
+    options = {k: v for k, v in options.items() if v is not None}
+    if "from_version" in options:
+        options["from_version"] = starting_version(task, options["from_version"]).pk
+    if options.get("freeze_conv") and "from_version" not in options:
+        raise RunRefused("freezing the convolutions needs a version to start from", field="freeze_conv")
+    if "freeze_conv" in options:
+        options["freeze_conv"] = bool(options["freeze_conv"])
+    return options
 
 
 def request_run(
@@ -43,7 +85,7 @@ def request_run(
     ``enqueue=False`` leaves the run for the caller to execute in its own process (``train_model``)."""
     if task not in Task.values:
         raise ValueError(f"unknown task {task!r}; expected one of {', '.join(Task.values)}")
-    options = check_options(dict(options or {}))
+    options = check_options(task, dict(options or {}))
     user = triggered_by if triggered_by is not None and triggered_by.is_authenticated else None
     # A dead worker's run would block every request of its task until someone reaps it.
     worker.reap_stale_runs()
@@ -66,8 +108,29 @@ def request_run(
             campaign=campaign.slug if campaign is not None else None,
             by=user.username if user is not None else None,
             labels_since_training=campaign.labels_since_training if campaign is not None else None,
+            start=_start_label(options),
         )
         if enqueue:
             worker.enqueue(run)
         return run, True
     raise RuntimeError(f"could not queue a {task} training: runs keep finishing and starting concurrently")
+
+
+def request_fine_tune(
+    *, actor, version: ModelVersion, labels: str, epochs=None, freeze_conv: bool = False, trigger: str = "console"
+) -> tuple[TrainingRun, bool]:
+    """Queue a fine-tune of ``version`` (kept as a candidate for the ML lead) on a campaign's consensus labels,
+    ``labels`` being its slug, or on the demo truth (:data:`DEMO_LABELS`). Refusals name the input at fault."""
+    campaign = None
+    if labels != DEMO_LABELS:
+        campaign = Campaign.objects.filter(slug=labels or "", model_task=version.task).first()
+        if campaign is None:
+            raise RunRefused(f"choose the labels to learn from (no {version.task} campaign {labels!r})", field="labels")
+    try:
+        epochs = int(epochs) if str(epochs or "").strip() else None
+    except ValueError:
+        raise RunRefused(f"epochs must be a whole number, not {epochs!r}", field="epochs") from None
+    if epochs is not None and not 1 <= epochs <= MAX_EPOCHS:
+        raise RunRefused(f"epochs must be between 1 and {MAX_EPOCHS}", field="epochs")
+    options = {"epochs": epochs, "from_version": version.pk, "freeze_conv": freeze_conv or None, "promote": "never"}
+    return request_run(task=version.task, campaign=campaign, triggered_by=actor, trigger=trigger, options=options)

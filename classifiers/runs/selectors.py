@@ -46,6 +46,7 @@ def run_summary(run: TrainingRun) -> dict:
         "error": run.error,
         "version": run.version.version if run.version_id and run.version else None,
         "epochs": [{k: e.get(k) for k in ("member", "epoch", "epochs", "loss", "val_loss")} for e in epochs[-60:]],
+        "queued": latest.get("queued"),
         "labels": latest.get("labels"),
         "evaluation": latest.get("evaluated"),
         "decision": latest.get("decision"),

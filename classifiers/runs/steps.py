@@ -7,7 +7,11 @@ compared on alerts neither has learnt from. What happens to the candidate is the
 * ``never``: kept as a candidate for the ML lead;
 * ``always``: promoted (the ML lead asked for it);
 * ``if_not_worse``: promoted when its held-out ROC AUC is not below the active version's by more than
-  ``PROMOTE_MARGIN``, else kept.
+  ``PROMOTE_MARGIN`` and it loses no more than its margin on any reference set that guards promotion
+  (:func:`classifiers.reference_sets.promotion_guard`), else kept.
+
+Every candidate is scored on every reference set of its task when its training ends; the figures ride on the
+``evaluated`` event under ``metrics["reference_sets"]``.
 
 Decision, promotion and the run's final status are written in one transaction: a worker killed before it
 leaves the active version as it was, and a run the reaper closed meanwhile promotes nothing.
@@ -28,10 +32,14 @@ from classifiers.evaluation import binary_metrics
 from classifiers.labelled import DEMO_TRUTH, LabelledSet, heldout_set, labelled_alerts
 from classifiers.models import ModelVersion, RegistryEvent, Task, TrainingRun
 from classifiers.preprocessing import load_inputs
+from classifiers.reference_sets import evaluate_pair, promotion_guard
 from classifiers.scoring import score_inputs
 from core.conf import blink_setting
 
 HYPERPARAMETER_OPTIONS = ("epochs", "seed", "batch_size", "learning_rate", "patience")
+# A fine-tune starts from weights that already separate the classes: a step this small adapts them to the new
+# labels without first undoing what they learnt (a from-scratch rate would).
+FINE_TUNING_LEARNING_RATE = {Task.REAL_BOGUS: 1e-4, Task.STREAKS: 5e-4}
 PROMOTE_POLICIES = ("never", "always", "if_not_worse")
 HEADLINE = ("n", "n_positive", "roc_auc", "accuracy", "precision", "recall", "fpr", "fnr", "version")
 
@@ -49,19 +57,24 @@ def training_labels(run: TrainingRun) -> LabelledSet:
 
 
 def hyperparameters(task: str, options: dict) -> BraaiHyperparameters | StreakHyperparameters:
+    """The architecture's defaults, the run's options over them; a fine-tune (``from_version``) learns at
+    ``FINE_TUNING_LEARNING_RATE`` unless the run names its own rate."""
     defaults = BraaiHyperparameters() if task == Task.REAL_BOGUS else StreakHyperparameters()
+    if options.get("from_version") is not None:
+        defaults = replace(defaults, learning_rate=FINE_TUNING_LEARNING_RATE[task])
     # Cast to the field's own type: jsonb hands a learning rate of 1e38 back as an integer.
     given = {k: type(getattr(defaults, k))(options[k]) for k in HYPERPARAMETER_OPTIONS if options.get(k) is not None}
     return replace(defaults, **given)
 
 
-def evaluate_on_heldout(version: ModelVersion | None, heldout: LabelledSet, x: np.ndarray | None) -> dict | None:
-    """Headline metrics of ``version`` on the held-out set (None without a version)."""
+def evaluate_on_heldout(version: ModelVersion | None, heldout: LabelledSet) -> dict | None:
+    """Headline metrics of ``version`` on the held-out set (None without a version), fed its own input recipe:
+    candidate and active version may shape their input differently."""
     if version is None:
         return None
     if not heldout.alert_ids:
         return {"n": 0, "roc_auc": None, "version": version.version}
-    scores, _, _ = score_inputs(version, x)
+    scores, _, _ = score_inputs(version, load_inputs(heldout.alert_ids, recipe=registry.recipe_of(version)))
     threshold = float((version.thresholds or {}).get("operating", 0.5)) if version.task == Task.REAL_BOGUS else 0.5
     metrics = binary_metrics(heldout.y, np.asarray(scores, dtype=np.float64), threshold, curves=False)
     metrics.pop("confusion", None)
@@ -94,6 +107,12 @@ def decide(policy: str, candidate: dict | None, active: dict | None, *, margin: 
     return False, "this run does not promote: kept as a candidate for the ML lead"
 
 
+def guarded(candidate: ModelVersion, active: ModelVersion | None, reason: str) -> tuple[bool, str]:
+    """An auto-promotion the held-out set allows must also pass every reference set that guards promotion."""
+    ok, why = promotion_guard(candidate, active)
+    return (True, f"{reason}; {why}") if ok else (False, f"{why}: kept as a candidate for the ML lead")
+
+
 def _training_listener(record: Record) -> Callable[[dict], None]:
     """classifiers.training's progress (loading, start, epoch, early_stop, evaluated) as running steps."""
 
@@ -111,6 +130,11 @@ def _headline(metrics: dict | None) -> dict | None:
     return None if metrics is None else {k: metrics[k] for k in HEADLINE if k in metrics}
 
 
+def _starting_version(options: dict) -> ModelVersion | None:
+    pk = options.get("from_version")
+    return None if pk is None else ModelVersion.objects.defer("weights").get(pk=pk)
+
+
 def train_evaluate_decide(run: TrainingRun, record: Record) -> dict:
     options = run.options or {}
     labelled = training_labels(run)
@@ -124,34 +148,39 @@ def train_evaluate_decide(run: TrainingRun, record: Record) -> dict:
         heldout_excluded=labelled.heldout_excluded,
     )
     active = registry.active_version(run.task)
+    start = _starting_version(options)
     campaign = f" on campaign {run.campaign.slug}" if run.campaign_id else ""
+    how = f"Fine-tuned from {start.label}" if start is not None else "Trained from scratch"
     version = training.train(
         task=run.task,
         labelled=labelled,
         hp=hyperparameters(run.task, options),
         progress=_training_listener(record),
-        parent=active,
-        warm_start=bool(options.get("warm_start")),
+        from_version=start,
+        freeze_conv=bool(options.get("freeze_conv")),
         created_by=run.triggered_by,
-        notes=f"Trained by training run #{run.pk} ({run.trigger}){campaign}.",
+        notes=f"{how} by training run #{run.pk} ({run.trigger}){campaign}.",
     )
     record("registered", version_id=version.pk, version=version.version, label=version.label)
 
     heldout = heldout_set(run.task)
-    x = load_inputs(heldout.alert_ids) if heldout.alert_ids else None
-    metrics = {"candidate": evaluate_on_heldout(version, heldout, x), "active": evaluate_on_heldout(active, heldout, x)}
+    metrics = {"candidate": evaluate_on_heldout(version, heldout), "active": evaluate_on_heldout(active, heldout)}
+    # Every candidate (and an active version not yet scored on a set's current content) on every reference set.
+    reference = evaluate_pair(version, active)
     policy = options.get("promote", "never")
     margin = blink_setting("PROMOTE_MARGIN") if policy == "if_not_worse" else None
     record(
         "evaluated",
         version_id=version.pk,
-        metrics={k: _headline(v) for k, v in metrics.items()},
+        metrics={**{k: _headline(v) for k, v in metrics.items()}, "reference_sets": reference},
         heldout=heldout.describe(),
         candidate_version=version.version,
         active_version=active.version if active else None,
         margin=margin,
     )
     promote, reason = decide(policy, metrics["candidate"], metrics["active"], margin=margin)
+    if promote and policy == "if_not_worse":
+        promote, reason = guarded(version, active, reason)
     _conclude(run, version, active, promote=promote, reason=reason, metrics={**heldout.describe(), **metrics})
     record(
         "promoted" if promote else "kept",

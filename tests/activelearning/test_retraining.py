@@ -1,4 +1,4 @@
-"""The loop's retraining: a fine-tuning warm-started from the active version, held out, evaluated, decided."""
+"""The loop's retraining: a fine-tuning of the active version, held out, evaluated, decided."""
 
 from __future__ import annotations
 
@@ -24,7 +24,9 @@ def phases(run):
     return [p for i, p in enumerate(seen) if i == 0 or seen[i - 1] != p]
 
 
-def test_a_retraining_warm_starts_evaluates_on_the_heldout_set_and_promotes(labelled_campaign, active_braai, mllead):
+def test_a_retraining_fine_tunes_the_active_version_evaluates_on_the_heldout_set_and_promotes(
+    labelled_campaign, active_braai, mllead
+):
     run, created = request_retraining(task="real_bogus", campaign=labelled_campaign, user=mllead, options=FAST)
     assert created
     assert run.status == TrainingRun.Status.QUEUED
@@ -38,7 +40,7 @@ def test_a_retraining_warm_starts_evaluates_on_the_heldout_set_and_promotes(labe
     version = run.version
     assert version.status == ModelVersion.Status.ACTIVE
     assert version.parent_id == active_braai.pk
-    assert version.training_set["warm_start"] is True
+    assert version.training_set["fine_tuned_from"]["id"] == active_braai.pk
     active_braai.refresh_from_db()
     assert active_braai.status == ModelVersion.Status.RETIRED
     assert RegistryEvent.objects.filter(version=version, action=RegistryEvent.Action.AUTO_PROMOTE).exists()

@@ -98,14 +98,15 @@ def test_train_request_queues_one_run_for_the_worker(
     assert response.status_code == 202
     run = TrainingRun.objects.get(pk=response.json()["id"])
     assert (run.status, run.campaign, run.triggered_by) == ("queued", live_campaign, mllead)
-    assert run.options == {"epochs": 3, "promote": "never", "warm_start": False}
+    assert run.options == {"epochs": 3, "promote": "never"}
     # The task is enqueued for manage.py db_worker in the run's own transaction.
     assert DBTaskResult.objects.filter(task_path="classifiers.runs.worker.train_run").count() == 1
     run.refresh_from_db()
     assert run.task_result_id
     second = api_for(mllead).post("/api/models/train/", payload, format="json")
     assert second.status_code == 409
-    assert second.json()["id"] == run.pk
+    assert second.json()["code"] == "in_flight"
+    assert second.json()["run"]["id"] == run.pk
     status = api_for(mllead).get(f"/api/models/training-runs/{run.pk}/")
     assert status.status_code == 200
     assert status.json()["status"] == "queued"

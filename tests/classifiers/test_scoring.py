@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import threading
 
 import numpy as np
 import pytest
@@ -46,6 +47,28 @@ def test_scoring_twice_updates_in_place(demo_alerts):
     assert Score.objects.filter(version=version).count() == 10
     assert not Score.objects.filter(score=-1.0).exists()
     assert [e["done"] for e in events] == [4, 8, 10]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_the_next_chunk_is_read_while_one_is_scored_to_the_same_scores(demo_alerts, monkeypatch):
+    from classifiers import scoring
+
+    version = register_untrained_braai(seed=1)
+    ids = [a.pk for a in demo_alerts]
+    readers = []
+
+    def recording(part, recipe):
+        readers.append(threading.current_thread().name)
+        return load_inputs(part, recipe)
+
+    monkeypatch.setattr(scoring, "load_inputs", recording)
+    events = []
+    assert score_alerts(ids, version, progress=events.append, chunk=16) == 60
+    assert [e["done"] for e in events] == [16, 32, 48, 60]
+    assert all(name.startswith("blink-score-input") for name in readers)
+    stored = dict(Score.objects.filter(version=version).values_list("alert_id", "score"))
+    expected, _, _ = score_inputs(version, load_inputs(ids))
+    np.testing.assert_allclose([stored[i] for i in ids], expected, rtol=1e-5)
 
 
 def test_current_score_is_the_active_versions(demo_alerts):

@@ -116,7 +116,7 @@ def test_braai_trained_on_demo_truth_classifies_demo_alerts_it_never_saw(demo_30
 
 def register_poisoned_parent():
     """An active braai version whose weights hold NaN, as a run-away training would leave them: any training
-    that starts from it (warm start) must see its loss turn NaN."""
+    that starts from it (a fine-tune) must see its loss turn NaN."""
     from classifiers import registry
     from classifiers.architectures import BRAAI_VGG6, braai_vgg6
 
@@ -142,8 +142,7 @@ def test_a_diverging_training_raises_and_registers_nothing(demo_alerts):
             task="real_bogus",
             labelled=labelled_alerts("real_bogus", sources=(DEMO_TRUTH,)),
             hp=hp,
-            parent=parent,
-            warm_start=True,
+            from_version=parent,
         )
     assert list(ModelVersion.objects.values_list("pk", flat=True)) == [parent.pk]
 
@@ -156,7 +155,7 @@ def test_a_diverging_training_run_is_marked_diverged_and_promotes_nothing(demo_a
     run, _ = request_run(
         task="real_bogus",
         trigger="command",
-        options={"epochs": 2, "warm_start": True, "promote": "always"},
+        options={"epochs": 2, "from_version": parent.pk, "promote": "always"},
         enqueue=False,
     )
     assert execute_run(run.pk)["status"] == "diverged"

@@ -11,7 +11,7 @@ ROLES = ("anon", "volunteer", "scientist", "mllead", "admin")
 
 
 def build_role_world(*, live_campaign, demo_alerts, scientist, other_scientist, volunteer, mllead, admin_user):
-    from classifiers.models import DriftNight, ModelVersion, TrainingRun
+    from classifiers.models import DriftNight, ModelVersion, ReferenceSet, TrainingRun
     from labeling.models import Campaign, FieldGuideEntry, Hashtag, Subject, TutorialStep
     from labeling.talk import comment_post
 
@@ -27,6 +27,7 @@ def build_role_world(*, live_campaign, demo_alerts, scientist, other_scientist, 
     )  # fmt: skip
     run = TrainingRun.objects.create(task="real_bogus", status="failed", campaign=live_campaign, triggered_by=mllead)
     DriftNight.objects.create(task="real_bogus", version=None, night=alert.night, n_alerts=60)
+    reference_set = ReferenceSet.objects.create(name="braai agreement", kind="braai_agreement", created_by=mllead)
     # A campaign of another scientist, open only to listed volunteers, for the object-level rules.
     private = Campaign.objects.create(
         name="Private", slug="private", owner=other_scientist, classes=live_campaign.classes,
@@ -51,6 +52,7 @@ def build_role_world(*, live_campaign, demo_alerts, scientist, other_scientist, 
         "subject": subject,
         "version": version,
         "run": run,
+        "reference_set": reference_set,
         "private": private,
         "users": {
             "anon": None,
@@ -72,8 +74,11 @@ PK_OF = {
     "api-model-version": "version",
     "api-model-promote": "version",
     "console-promote": "version",
+    "console-fine-tune": "version",
     "api-training-run": "run",
     "api-loop-run": "run",
+    "api-reference-set": "reference_set",
+    "console-reference-set-delete": "reference_set",
 }
 KIND_OF = {
     "api-alert-cutout": "science",

@@ -20,7 +20,18 @@ class Command(BaseCommand):
         parser.add_argument("--campaign", metavar="SLUG", help="train on this campaign's consensus labels")
         parser.add_argument("--epochs", type=int, help="maximum epochs per network (early stopping may end sooner)")
         parser.add_argument("--seed", type=int, help="random seed for the split, initialisation and augmentation")
-        parser.add_argument("--warm-start", action="store_true", help="start from the active version's weights")
+        parser.add_argument(
+            "--from-version",
+            type=int,
+            metavar="ID",
+            help="fine-tune this model version's weights (its id; any version of the task) instead of random ones",
+        )
+        parser.add_argument(
+            "--freeze-conv", action="store_true", help="with --from-version: keep its convolutional layers as they are"
+        )
+        parser.add_argument(
+            "--learning-rate", type=float, help="Adam's step (default: the architecture's, smaller for a fine-tune)"
+        )
         parser.add_argument("--promote", action="store_true", help="make the new version active once registered")
 
     def handle(self, *args, **opts):
@@ -28,7 +39,7 @@ class Command(BaseCommand):
 
         from classifiers.architectures import StreakHyperparameters
         from classifiers.models import ModelVersion, TrainingRun
-        from classifiers.runs.requests import request_run
+        from classifiers.runs.requests import RunRefused, request_run
         from classifiers.runs.worker import execute_run
         from labeling.models import Campaign
 
@@ -42,12 +53,17 @@ class Command(BaseCommand):
         options = {
             "epochs": opts["epochs"],
             "seed": opts["seed"],
-            "warm_start": opts["warm_start"],
+            "learning_rate": opts["learning_rate"],
+            "from_version": opts["from_version"],
+            "freeze_conv": opts["freeze_conv"] or None,
             "promote": "always" if opts["promote"] else "never",
         }
-        run, created = request_run(
-            task=opts["task"], campaign=campaign, trigger="command", options=options, enqueue=False
-        )
+        try:
+            run, created = request_run(
+                task=opts["task"], campaign=campaign, trigger="command", options=options, enqueue=False
+            )
+        except RunRefused as exc:
+            raise CommandError(f"--{exc.field.replace('_', '-')}: {exc.message}") from exc
         if not created:
             raise CommandError(f"a {run.task} training is already {run.status} (run {run.pk})")
 
@@ -85,6 +101,11 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(f"Registered {version.label} ({version.status}), sha256 {version.sha256[:12]}…")
         )
+        if ts.get("fine_tuned_from"):
+            start = ts["fine_tuned_from"]
+            self.stdout.write(
+                f"  fine-tuned from {start['label']}{' (convolutions frozen)' if start['freeze_conv'] else ''}"
+            )
         self.stdout.write(
             f"  labels: {ts.get('n_labels')} from {ts.get('source')} {ts.get('campaigns') or ''}; split {ts.get('split')}"
         )

@@ -22,6 +22,17 @@
     return Number(x).toFixed(digits === undefined ? 3 : digits);
   }
 
+  // A reference-set figure in the words of the console's versions and compare pages (the same stored figures).
+  function referenceText(f) {
+    if (!f || !f.evaluated) return "not evaluated yet";
+    return "ROC AUC " + fmt(f.roc_auc) + " · accuracy " + fmt(f.accuracy) + " · n " + f.n + " (" + f.n_positive + " positive)";
+  }
+
+  // The set's name with what its labels are: braai agreement says it is a model's opinion.
+  function referenceName(f) {
+    return f.name + " — " + f.note;
+  }
+
   function when(iso) {
     if (!iso) return "—";
     var d = new Date(iso);
@@ -62,6 +73,7 @@
       if (event.step === "labels") run.labels = event;
       if (event.step === "epoch") { run.epochs = run.epochs || []; run.epochs.push(event); }
     }
+    if (event.phase === "queued") run.queued = event;
     if (event.phase === "registered") run.version = event.version;
     if (event.phase === "evaluated") run.evaluation = event;
     if (event.phase === "promoted" || event.phase === "kept") { run.decision = event; run.version = event.version; }
@@ -90,6 +102,9 @@
           "held-out ROC AUC " + fmt(t.active.heldout_roc_auc) + " · test ROC AUC at training " + fmt(t.active.roc_auc) +
           " · since " + when(t.active.created_at));
         row.appendChild(meta);
+        (t.active.reference || []).forEach(function (f) {
+          row.appendChild(el("div", { className: "meta reference" }, referenceName(f) + ": " + referenceText(f)));
+        });
       } else {
         row.appendChild(el("span", { className: "muted" }, "no active version"));
       }
@@ -147,7 +162,7 @@
     var wasPromoted = promoted(run);
     var trained = has(run, "registered") || !!run.decision;
     var list = [
-      ["Queued", run.trigger + (run.attempts > 1 ? ", attempt " + run.attempts : ""), true],
+      ["Queued", run.trigger + (run.queued && run.queued.start ? " · from " + run.queued.start : "") + (run.attempts > 1 ? ", attempt " + run.attempts : ""), true],
       ["Training", run.epochs && run.epochs.length ? run.epochs.length + " epoch" + (run.epochs.length > 1 ? "s" : "") : "", trained],
       ["Evaluation", run.evaluation ? "held-out: " + run.evaluation.heldout.n + " alerts" : "", !!run.evaluation],
       ["Decision", run.decision ? (wasPromoted ? "promoted" : "kept as candidate") : "", !!run.decision],
@@ -242,6 +257,14 @@
       }
       tr.appendChild(cCell);
       tr.appendChild(el("td", { className: "num" }, fmt(a)));
+      body.appendChild(tr);
+    });
+    var ref = ev.metrics.reference_sets || {};
+    Object.keys(ref.candidate || {}).forEach(function (name) {
+      var tr = el("tr", { className: "reference" });
+      tr.appendChild(el("th", {}, referenceName(ref.candidate[name])));
+      tr.appendChild(el("td", {}, referenceText(ref.candidate[name])));
+      tr.appendChild(el("td", {}, ref.active ? referenceText(ref.active[name]) : "—"));
       body.appendChild(tr);
     });
     note.textContent = ev.heldout.n + " held-out alerts (" + ev.heldout.n_positive + " positive), set " + String(ev.heldout.fingerprint || "").slice(0, 16) +
@@ -396,8 +419,10 @@
     var message = document.getElementById("retrain-message");
     var button = document.getElementById("retrain-button");
     var epochs = parseInt(form.epochs.value, 10);
-    var body = { campaign: form.campaign.value, task: form.task.value, auto_promote: form.auto_promote.checked };
+    var body = { campaign: form.campaign.value, task: form.task.value, auto_promote: form.auto_promote.checked,
+      freeze_conv: form.freeze_conv.checked };
     if (epochs > 0) body.epochs = epochs;
+    if (form.from_version.value) body.from_version = parseInt(form.from_version.value, 10);
     button.disabled = true;
     message.className = "form-message";
     message.textContent = "Queuing…";
@@ -439,13 +464,22 @@
   var form = document.getElementById("retrain-form");
   if (form) {
     form.addEventListener("submit", retrain);
-    // The classifier follows the chosen campaign's own (it can still be changed by hand).
+    // The classifier follows the chosen campaign's own (it can still be changed by hand), and a run can only
+    // start from a version of its own classifier.
     var campaignSelect = form.campaign;
+    function syncVersions() {
+      Array.prototype.forEach.call(form.from_version.options, function (opt) {
+        opt.hidden = opt.disabled = !!opt.dataset.task && opt.dataset.task !== form.task.value;
+      });
+      if (form.from_version.selectedOptions[0] && form.from_version.selectedOptions[0].disabled) form.from_version.value = "";
+    }
     function syncTask() {
       var opt = campaignSelect.options[campaignSelect.selectedIndex];
       if (opt && opt.dataset.task) form.task.value = opt.dataset.task;
+      syncVersions();
     }
     campaignSelect.addEventListener("change", syncTask);
+    form.task.addEventListener("change", syncVersions);
     syncTask();
   }
   document.querySelectorAll("button.reorder").forEach(function (b) { b.addEventListener("click", reorder); });

@@ -1,0 +1,312 @@
+"""Reference sets: named evaluation sets every version is scored on once, and the guard they put on promotion.
+
+A set is one of two kinds:
+
+* ``gold``: a campaign's gold-standard subjects, labelled by an expert (through :mod:`classifiers.labelled`, so
+  the positive class is the task's own);
+* ``braai_agreement``: real survey alerts (never generated demo alerts, which carry a made-up ``drb``) that ZTF's
+  deployed braai scored confidently, ``drb > 0.9`` against ``drb < 0.1``. These labels are a model's opinion,
+  not human truth, and every page that shows the figures says so (:data:`KIND_NOTES`).
+
+A version's figures on a set are computed once per content of the set (its fingerprint over the (candid, label)
+pairs) and stored as a ``VersionEvaluation``: the versions table, the compare page and the loop page all read them
+through :func:`reference_figures`, so they cannot disagree. Auto-promotion asks :func:`promotion_guard`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from django.db import transaction
+from django.db.models import Q
+
+from classifiers.evaluation import binary_metrics
+from classifiers.evaluation_data import operating_threshold
+from classifiers.labelled import BOGUS, DRB_BOGUS, DRB_REAL, GOLD, QUESTION_TYPES, REAL, drb_targets, labelled_alerts
+from classifiers.models import ModelVersion, ReferenceSet, Task, VersionEvaluation
+from classifiers.preprocessing import load_inputs
+from classifiers.registry import recipe_of
+from classifiers.scoring import score_inputs
+from core.errors import ServiceError
+from labeling.models import Alert, Campaign
+
+Kind = ReferenceSet.Kind
+
+BRAAI_NOTE = "agreement with braai's drb — a model's opinion, not human labels"
+KIND_NOTES = {Kind.GOLD: "gold-standard expert answers", Kind.BRAAI_AGREEMENT: BRAAI_NOTE}
+# What a version's evaluation keeps: enough to show and to compare, not the curves.
+FIGURES = ("n", "n_positive", "roc_auc", "accuracy", "precision", "recall", "threshold")
+
+
+class ReferenceSetRefused(ServiceError):
+    """A reference set that cannot be named as asked; ``field`` says which input is wrong."""
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Naming sets (ML leads)
+# ------------------------------------------------------------------------------------------------------------
+
+
+def _checked_margin(margin) -> float:
+    try:
+        value = float(margin)
+    except (TypeError, ValueError):
+        raise ReferenceSetRefused("the margin must be a number of ROC AUC, e.g. 0.02", field="margin") from None
+    if not 0.0 <= value <= 1.0:
+        raise ReferenceSetRefused("the margin must lie between 0 and 1 (it is a loss of ROC AUC)", field="margin")
+    return value
+
+
+def _checked_campaign(kind: str, task: str, campaign: Campaign | None) -> Campaign | None:
+    if kind == Kind.BRAAI_AGREEMENT:
+        if task != Task.REAL_BOGUS:
+            raise ReferenceSetRefused("braai's drb answers the real/bogus question only", field="task")
+        if campaign is not None:
+            raise ReferenceSetRefused("a braai-agreement set takes real alerts, not a campaign", field="campaign")
+        return None
+    if campaign is None:
+        raise ReferenceSetRefused("a gold set needs the campaign whose gold subjects it takes", field="campaign")
+    if campaign.question_type != QUESTION_TYPES[Task(task)]:
+        raise ReferenceSetRefused(
+            f"campaign {campaign.slug!r} asks {campaign.get_question_type_display()}, not the {task} question",
+            field="campaign",
+        )
+    return campaign
+
+
+def campaign_named(slug: str) -> Campaign | None:
+    """The campaign a form or API names by slug (None for none named); an unknown slug is refused."""
+    if not slug:
+        return None
+    campaign = Campaign.objects.filter(slug=slug).first()
+    if campaign is None:
+        raise ReferenceSetRefused(f"no campaign with slug {slug!r}", field="campaign")
+    return campaign
+
+
+@transaction.atomic
+def create_reference_set(
+    *,
+    actor,
+    name: str,
+    kind: str,
+    task: str = Task.REAL_BOGUS,
+    campaign: Campaign | None = None,
+    guards_promotion: bool = True,
+    margin: float = 0.02,
+) -> ReferenceSet:
+    """Name a new evaluation set, and score the task's active version on it so the pages have the figure every
+    candidate is measured against; refuses a blank or taken name, an unknown kind or task, and a campaign that
+    does not fit the kind."""
+    name = (name or "").strip()
+    if not name:
+        raise ReferenceSetRefused("give the set a name", field="name")
+    if ReferenceSet.objects.filter(name=name).exists():
+        raise ReferenceSetRefused(f"a reference set is already named {name!r}", field="name")
+    if kind not in Kind.values:
+        raise ReferenceSetRefused(f"unknown kind {kind!r}; expected one of {', '.join(Kind.values)}", field="kind")
+    if task not in Task.values:
+        raise ReferenceSetRefused(f"unknown task {task!r}; expected one of {', '.join(Task.values)}", field="task")
+    reference_set = ReferenceSet.objects.create(
+        name=name,
+        task=task,
+        kind=kind,
+        campaign=_checked_campaign(kind, task, campaign),
+        guards_promotion=bool(guards_promotion),
+        margin=_checked_margin(margin),
+        created_by=actor,
+    )
+    active = ModelVersion.objects.filter(task=task, status=ModelVersion.Status.ACTIVE).first()
+    if active is not None:
+        evaluate_version(active, sets=[reference_set])
+    return reference_set
+
+
+@transaction.atomic
+def update_reference_set(
+    *, reference_set: ReferenceSet, guards_promotion: bool | None = None, margin: float | None = None
+) -> ReferenceSet:
+    """Change whether a set guards promotion, or its margin; its content (kind, campaign) stays what it was named."""
+    if guards_promotion is not None:
+        reference_set.guards_promotion = bool(guards_promotion)
+    if margin is not None:
+        reference_set.margin = _checked_margin(margin)
+    reference_set.save(update_fields=["guards_promotion", "margin"])
+    return reference_set
+
+
+@transaction.atomic
+def delete_reference_set(*, reference_set: ReferenceSet) -> None:
+    """Forget a set and every version's figures on it."""
+    reference_set.delete()
+
+
+# ------------------------------------------------------------------------------------------------------------
+# What a set holds
+# ------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SetContent:
+    alert_ids: list[int]
+    y: np.ndarray
+    fingerprint: str
+
+
+def _fingerprint(candids: Iterable[int], labels: Iterable[str]) -> str:
+    """sha256 over the sorted (candid, label) pairs: a set whose alerts or answers change gets a new one."""
+    digest = hashlib.sha256()
+    for candid, label in sorted(zip(candids, labels, strict=True)):
+        digest.update(f"{candid}:{label}\n".encode())
+    return digest.hexdigest()
+
+
+def braai_agreement_alerts():
+    """Real alerts braai scored confidently either way; generated demo alerts (known ``demo_truth``) never."""
+    confident = Q(drb__gt=DRB_REAL) | Q(drb__lt=DRB_BOGUS)
+    real = Alert.objects.filter(demo_truth="", drb__isnull=False, stamps__isnull=False)
+    return real.filter(confident).order_by("pk")
+
+
+def set_content(reference_set: ReferenceSet) -> SetContent:
+    """The alerts of a set, their targets (1 for the task's positive class) and the set's fingerprint."""
+    if reference_set.kind == Kind.BRAAI_AGREEMENT:
+        rows = list(braai_agreement_alerts().values_list("pk", "candid", "drb"))
+        y = drb_targets([drb for _, _, drb in rows])
+        labels = [REAL if target == 1.0 else BOGUS for target in y]
+        return SetContent([pk for pk, _, _ in rows], y, _fingerprint([c for _, c, _ in rows], labels))
+    gold = labelled_alerts(reference_set.task, sources=(GOLD,), gold_campaign=reference_set.campaign)
+    return SetContent(gold.alert_ids, gold.y, _fingerprint(gold.candids, gold.labels))
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Scoring versions on the sets
+# ------------------------------------------------------------------------------------------------------------
+
+
+def sets_of(task: str):
+    return ReferenceSet.objects.filter(task=task).select_related("campaign").order_by("name")
+
+
+def _figures(version: ModelVersion, content: SetContent) -> dict:
+    if not content.alert_ids:
+        return {"n": 0, "n_positive": 0, "roc_auc": None, "accuracy": None}
+    x = load_inputs(content.alert_ids, recipe=recipe_of(version))
+    scores, _, _ = score_inputs(version, x)
+    metrics = binary_metrics(
+        content.y, np.asarray(scores, dtype=np.float64), operating_threshold(version), curves=False
+    )
+    return {k: metrics[k] for k in FIGURES if k in metrics}
+
+
+def evaluate_version(version: ModelVersion, *, sets: Sequence[ReferenceSet] | None = None) -> dict[str, dict]:
+    """Score ``version`` on every reference set of its task (or on ``sets``), with its own input recipe, and
+    store one ``VersionEvaluation`` per set. A set whose content has not changed since the version's stored
+    evaluation is not scored again. Returns ``{set name: figures}`` as :func:`figure_row` shows them."""
+    out = {}
+    for reference_set in sets_of(version.task) if sets is None else sets:
+        content = set_content(reference_set)
+        evaluation = VersionEvaluation.objects.filter(
+            version=version, reference_set=reference_set, fingerprint=content.fingerprint
+        ).first()
+        if evaluation is None:
+            evaluation, _ = VersionEvaluation.objects.update_or_create(
+                version=version,
+                reference_set=reference_set,
+                defaults={"metrics": _figures(version, content), "fingerprint": content.fingerprint},
+            )
+        out[reference_set.name] = figure_row(reference_set, evaluation)
+    return out
+
+
+def evaluate_pair(candidate: ModelVersion, active: ModelVersion | None) -> dict:
+    """Both sides of a promotion decision on every set, as a run's ``evaluated`` event carries them."""
+    return {
+        "candidate": evaluate_version(candidate),
+        "active": None if active is None else evaluate_version(active),
+    }
+
+
+def _loss_reason(reference_set: ReferenceSet, candidate_auc: float, active_auc: float) -> str:
+    reason = (
+        f"loses {active_auc - candidate_auc:.3f} ROC AUC on {reference_set.name!r} "
+        f"({candidate_auc:.3f} vs {active_auc:.3f}), more than its margin {reference_set.margin:g}"
+    )
+    if reference_set.kind == Kind.BRAAI_AGREEMENT:
+        reason += f" ({BRAAI_NOTE})"
+    return reason
+
+
+def promotion_guard(candidate: ModelVersion, active: ModelVersion | None) -> tuple[bool, str]:
+    """Refuse ``candidate`` when, on any set that guards promotion, its ROC AUC is below the active version's by
+    more than the set's margin; the reason names the set and both figures. Versions not yet evaluated (an
+    imported one) are evaluated here. A set that cannot rank both classes does not block."""
+    if active is None:
+        return True, "no active version to guard"
+    guarding = [s for s in sets_of(candidate.task) if s.guards_promotion]
+    if not guarding:
+        return True, "no reference set guards promotion"
+    figures = {
+        "candidate": evaluate_version(candidate, sets=guarding),
+        "active": evaluate_version(active, sets=guarding),
+    }
+    for reference_set in guarding:
+        cand = figures["candidate"][reference_set.name]["roc_auc"]
+        act = figures["active"][reference_set.name]["roc_auc"]
+        if cand is not None and act is not None and act - cand > reference_set.margin:
+            return False, _loss_reason(reference_set, cand, act)
+    names = ", ".join(repr(s.name) for s in guarding)
+    return True, f"within the margin on every guarding reference set ({names})"
+
+
+# ------------------------------------------------------------------------------------------------------------
+# What the pages read
+# ------------------------------------------------------------------------------------------------------------
+
+
+def set_row(reference_set: ReferenceSet) -> dict:
+    return {
+        "id": reference_set.pk,
+        "name": reference_set.name,
+        "task": reference_set.task,
+        "kind": reference_set.kind,
+        "kind_label": reference_set.get_kind_display(),
+        "note": KIND_NOTES[reference_set.kind],
+        "model_opinion": reference_set.kind == Kind.BRAAI_AGREEMENT,
+        "campaign": reference_set.campaign.slug if reference_set.campaign_id else None,
+        "guards_promotion": reference_set.guards_promotion,
+        "margin": reference_set.margin,
+    }
+
+
+def figure_row(reference_set: ReferenceSet, evaluation: VersionEvaluation | None) -> dict:
+    """One version's figures on one set, as every page shows them (None where it has not been evaluated)."""
+    metrics = evaluation.metrics if evaluation is not None else {}
+    return {
+        **set_row(reference_set),
+        **{k: metrics.get(k) for k in FIGURES},
+        "evaluated": evaluation is not None,
+        "fingerprint": evaluation.fingerprint if evaluation is not None else None,
+        "computed_at": evaluation.computed_at.isoformat(timespec="seconds") if evaluation is not None else None,
+    }
+
+
+def reference_figures(versions: Iterable[ModelVersion]) -> dict[int, list[dict]]:
+    """``{version id: [figures per reference set of its task]}`` from the stored evaluations. Reads only: a
+    version not yet evaluated shows its sets with empty figures."""
+    versions = list(versions)
+    tasks = {v.task for v in versions}
+    sets = list(ReferenceSet.objects.filter(task__in=tasks).select_related("campaign").order_by("name"))
+    stored = {
+        (e.version_id, e.reference_set_id): e
+        for e in VersionEvaluation.objects.filter(version__in=[v.pk for v in versions], reference_set__in=sets)
+    }
+    return {v.pk: [figure_row(s, stored.get((v.pk, s.pk))) for s in sets if s.task == v.task] for v in versions}
+
+
+def reference_sets_list(task: str | None = None) -> list[dict]:
+    sets = ReferenceSet.objects.select_related("campaign").order_by("name")
+    return [set_row(s) for s in (sets.filter(task=task) if task else sets)]
