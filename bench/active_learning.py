@@ -21,6 +21,12 @@
    labels then --demo-rounds rounds of 50; the real run on ../shared/data/ztf (5 rounds) with drb-derived labels
    (braai's outputs, not human labels). Pass --sim-demo / --sim-real to read finished runs' ``summary.json``
    instead of running them (a replay retrains a network every round, the committee three: it takes long).
+4. ``labels_to_target`` and ``label_saving`` with ``data=real_transfer``: the transfer scenario
+   (``simulate_active_learning --scenario transfer``) on the real alerts: the published d6_m9, fine-tuned after
+   each batch towards d6_m7's verdicts (drb > 0.5, a model's output standing in for a new labelling standard);
+   for uncertainty and random, the labels needed to reach Spearman >= 0.95 with drb on the test objects (null:
+   not reached within the rounds run). --transfer-* set its size (small by default: minutes on 2 cores);
+   --sim-transfer reads a finished run; ``--sims transfer`` runs this simulation alone.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 from blinkbench import emit as blinkbench_emit
-from blinkbench import recreate_database  # bench/ is the running script's folder, so on sys.path
+from blinkbench import recreate_database, replicate_alerts  # bench/ is the running script's folder, so on sys.path
 from blinkbench import shared_server_url as server_url
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -137,29 +143,6 @@ def bench_ranked_batch() -> None:
 # --------------------------------------------------------------------------------------------------- loop
 
 
-REPLICATE = """
-INSERT INTO labeling_alert (candid, object_id, schemavsn, publisher, jd, night, nid, fid, ra, dec, gal_l, gal_b,
-    magpsf, sigmapsf, diffmaglim, isdiffpos, rb, drb, fwhm, elong, classtar, nbad, magdiff, sgscore1, distpsnr1,
-    ssdistnr, ssnamenr, ssmagnr, ndethist, ncovhist, jdstarthist, programid, field, rcid, candidate, source,
-    demo_truth, ingested_at)
-SELECT 8000000000000000000 + %(k)s * 1000000 + row_number() OVER (ORDER BY id), object_id || 'r' || %(k)s,
-    schemavsn, publisher, jd, night, nid, fid, ra, dec, gal_l, gal_b, magpsf, sigmapsf, diffmaglim, isdiffpos, rb,
-    drb, fwhm, elong, classtar, nbad, magdiff, sgscore1, distpsnr1, ssdistnr, ssnamenr, ssmagnr, ndethist, ncovhist,
-    jdstarthist, programid, field, rcid, '{}'::jsonb, 'bench replica', demo_truth, now()
-FROM labeling_alert WHERE candid < 8000000000000000000 ORDER BY id
-"""
-REPLICATE_STAMPS = """
-WITH originals AS (
-    SELECT id, row_number() OVER (ORDER BY id) AS k FROM labeling_alert WHERE candid < 8000000000000000000
-)
-INSERT INTO labeling_stamps (alert_id, height, width, science, template, difference, nan_fraction)
-SELECT a.id, s.height, s.width, s.science, s.template, s.difference, s.nan_fraction
-FROM labeling_alert a
-JOIN originals o ON a.candid = 8000000000000000000 + %(k)s * 1000000 + o.k
-JOIN labeling_stamps s ON s.alert_id = o.id
-"""
-
-
 def bench_loop(n_alerts: int) -> None:
     from django.conf import settings
     from django.core.management import call_command
@@ -180,24 +163,14 @@ def _run_loop(n_alerts: int, settings, connection) -> None:
     from fixtures.demo_alerts import write_demo_alerts
     from fixtures.demo_users import create_demo_users
     from labeling.ingest import ingest_paths
-    from labeling.models import REAL_BOGUS_CLASSES, Alert, Campaign, Subject
+    from labeling.models import REAL_BOGUS_CLASSES, Campaign, Subject
 
     t0 = time.perf_counter()
     base = min(1000, n_alerts)
     with tempfile.TemporaryDirectory() as tmp:
         report = ingest_paths(write_demo_alerts(Path(tmp), n=base, seed=5))
     assert report.rejected == 0, report.errors
-    with connection.cursor() as cursor:
-        k = 1
-        while Alert.objects.count() < n_alerts:
-            cursor.execute(REPLICATE, {"k": k})
-            cursor.execute(REPLICATE_STAMPS, {"k": k})
-            k += 1
-        cursor.execute(
-            "DELETE FROM labeling_alert WHERE id IN (SELECT id FROM labeling_alert ORDER BY id DESC OFFSET %s)",
-            [n_alerts],
-        )
-        cursor.execute("ANALYZE")
+    replicate_alerts(n_alerts)
     users = create_demo_users()
     scientist = next(u for u in users if u.username == "scientist")
     mllead = next(u for u in users if u.username == "mllead")
@@ -271,17 +244,25 @@ def _run_loop(n_alerts: int, settings, connection) -> None:
 # --------------------------------------------------------------------------------------------------- savings
 
 
-def run_simulation(out: Path, strategies: list[str], *extra: str) -> Path:
+def run_simulation(
+    out: Path, strategies: list[str], *extra: str, initial: int = 100, batch: int = 50, seeds: int = 3
+) -> Path:
     chosen = [arg for name in strategies for arg in ("--strategy", name)]
     cmd = [sys.executable, "manage.py", "simulate_active_learning", "--task", "real_bogus", *chosen,
-           "--initial", "100", "--batch", "50", "--seeds", "3", "--out", str(out), *extra]  # fmt: skip
+           "--initial", str(initial), "--batch", str(batch), "--seeds", str(seeds), "--out", str(out), *extra]  # fmt: skip
     subprocess.run(cmd, cwd=ROOT, check=True, stdout=sys.stderr)
     return out
 
 
 def emit_savings(summary_dir: Path) -> None:
     summary = json.loads((summary_dir / "summary.json").read_text())
+    metric = summary.get("metric", "auc")
+    run = {key: summary["settings"][key] for key in ("seeds", "rounds", "initial", "batch")}
     for s in summary["savings"]:
+        quality = {f"target_{metric}": round(s["target"], 4), f"final_{metric}": round(s["final"], 4)}
+        if summary["data"] == "real_transfer":
+            emit("labels_to_target", s["labels_needed"], strategy=s["strategy"], data=summary["data"], **quality,
+                 **run, note="null: not reached within the rounds run")  # fmt: skip
         emit(
             "label_saving",
             None if s["saving"] is None else round(s["saving"], 4),
@@ -289,12 +270,8 @@ def emit_savings(summary_dir: Path) -> None:
             data=summary["data"],
             labels_needed=s["labels_needed"],
             random_labels=s["random_labels"],
-            target_auc=round(s["target_auc"], 4),
-            final_auc=round(s["final_auc"], 4),
-            seeds=summary["settings"]["seeds"],
-            rounds=summary["settings"]["rounds"],
-            initial=summary["settings"]["initial"],
-            batch=summary["settings"]["batch"],
+            **quality,
+            **run,
             dataset=summary["dataset"],
             exploration=summary["settings"].get("exploration", 0.0),
             pool=summary["pool"],
@@ -304,6 +281,47 @@ def emit_savings(summary_dir: Path) -> None:
         )
 
 
+def bench_transfer(args, out: Path, real_dir: Path) -> None:
+    braai_dir = ROOT.parent / "shared" / "models" / "braai"
+    if args.sim_transfer:
+        emit_savings(args.sim_transfer)
+    elif real_dir.exists() and braai_dir.exists():
+        extra = ("--scenario", "transfer", "--rounds", str(args.transfer_rounds), "--source", str(real_dir))
+        run = run_simulation(
+            out,
+            ["uncertainty", "random"],
+            *extra,
+            initial=args.transfer_initial,
+            batch=args.transfer_batch,
+            seeds=args.transfer_seeds,
+        )
+        emit_savings(run)
+    else:
+        emit("label_saving", None, strategy="uncertainty", data="real_transfer", note="no ../shared data or models")
+
+
+def bench_simulations(args, which: set[str]) -> None:
+    out = ROOT / "bench" / "out" / "al"
+    real_dir = ROOT.parent / "shared" / "data" / "ztf"
+    if "demo" in which:
+        demo = args.sim_demo or run_simulation(
+            out / "demo",
+            args.demo_strategies.split(","),
+            *("--rounds", str(args.demo_rounds), "--demo-n", str(args.demo_n)),
+        )
+        emit_savings(demo)
+    if "real" in which:
+        if args.sim_real:
+            emit_savings(args.sim_real)
+        elif real_dir.exists():
+            strategies = args.real_strategies.split(",")
+            emit_savings(run_simulation(out / "real", strategies, "--rounds", "5", "--source", str(real_dir)))
+        else:
+            emit("label_saving", None, data="real", note=f"no real packets at {real_dir}")
+    if "transfer" in which:
+        bench_transfer(args, out / "real_transfer", real_dir)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pool", type=int, default=1_000_000)
@@ -311,6 +329,7 @@ def main() -> None:
     parser.add_argument("--skip-query", action="store_true")
     parser.add_argument("--skip-loop", action="store_true")
     parser.add_argument("--skip-sim", action="store_true")
+    parser.add_argument("--sims", default="demo,real,transfer", help="which simulations (default all three)")
     parser.add_argument(
         "--demo-n",
         type=int,
@@ -336,6 +355,11 @@ def main() -> None:
         help="strategies simulated on the real packets (default uncertainty,random: the other measures rank a "
         "single-sigmoid model's scores the same way, and the committee trains three models a round)",
     )
+    parser.add_argument("--sim-transfer", type=Path, help="a finished transfer-scenario folder (has summary.json)")
+    parser.add_argument("--transfer-initial", type=int, default=20, help="transfer: labels before round 1 (20)")
+    parser.add_argument("--transfer-batch", type=int, default=20, help="transfer: labels per round (20)")
+    parser.add_argument("--transfer-rounds", type=int, default=10, help="transfer: rounds (10)")
+    parser.add_argument("--transfer-seeds", type=int, default=2, help="transfer: seeds (2)")
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args()
 
@@ -353,24 +377,7 @@ def main() -> None:
             bench_query(args.pool)
             bench_ranked_batch()
         if not args.skip_sim:
-            out = ROOT / "bench" / "out" / "al"
-            demo = args.sim_demo or run_simulation(
-                out / "demo",
-                args.demo_strategies.split(","),
-                *("--rounds", str(args.demo_rounds), "--demo-n", str(args.demo_n)),
-            )
-            emit_savings(demo)
-            real_dir = ROOT.parent / "shared" / "data" / "ztf"
-            if args.sim_real:
-                emit_savings(args.sim_real)
-            elif real_dir.exists():
-                emit_savings(
-                    run_simulation(
-                        out / "real", args.real_strategies.split(","), "--rounds", "5", "--source", str(real_dir)
-                    )
-                )
-            else:
-                emit("label_saving", None, data="real", note=f"no real packets at {real_dir}")
+            bench_simulations(args, set(args.sims.split(",")))
         if not args.skip_loop:
             bench_loop(args.loop_alerts)
     finally:

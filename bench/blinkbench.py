@@ -268,6 +268,49 @@ def seed_campaign(*, n_subjects: int, retire_after: int, demo_alerts: int = 0, g
     return campaign.pk
 
 
+REPLICATE = """
+INSERT INTO labeling_alert (candid, object_id, schemavsn, publisher, jd, night, nid, fid, ra, dec, gal_l, gal_b,
+    magpsf, sigmapsf, diffmaglim, isdiffpos, rb, drb, fwhm, elong, classtar, nbad, magdiff, sgscore1, distpsnr1,
+    ssdistnr, ssnamenr, ssmagnr, ndethist, ncovhist, jdstarthist, programid, field, rcid, candidate, source,
+    demo_truth, ingested_at)
+SELECT 8000000000000000000 + %(k)s * 1000000 + row_number() OVER (ORDER BY id), object_id || 'r' || %(k)s,
+    schemavsn, publisher, jd, night, nid, fid, ra, dec, gal_l, gal_b, magpsf, sigmapsf, diffmaglim, isdiffpos, rb,
+    drb, fwhm, elong, classtar, nbad, magdiff, sgscore1, distpsnr1, ssdistnr, ssnamenr, ssmagnr, ndethist, ncovhist,
+    jdstarthist, programid, field, rcid, '{}'::jsonb, 'bench replica', demo_truth, now()
+FROM labeling_alert WHERE candid < 8000000000000000000 ORDER BY id
+"""
+REPLICATE_STAMPS = """
+WITH originals AS (
+    SELECT id, row_number() OVER (ORDER BY id) AS k FROM labeling_alert WHERE candid < 8000000000000000000
+)
+INSERT INTO labeling_stamps (alert_id, height, width, science, template, difference, nan_fraction)
+SELECT a.id, s.height, s.width, s.science, s.template, s.difference, s.nan_fraction
+FROM labeling_alert a
+JOIN originals o ON a.candid = 8000000000000000000 + %(k)s * 1000000 + o.k
+JOIN labeling_stamps s ON s.alert_id = o.id
+"""
+
+
+def replicate_alerts(n_alerts: int) -> None:
+    """Copies of the stored alerts and their stamps (new candids and object ids, same stamps) until there are
+    ``n_alerts``: a large table at the price of a small ingest."""
+    from django.db import connection
+
+    from labeling.models import Alert
+
+    with connection.cursor() as cursor:
+        k = 1
+        while Alert.objects.count() < n_alerts:
+            cursor.execute(REPLICATE, {"k": k})
+            cursor.execute(REPLICATE_STAMPS, {"k": k})
+            k += 1
+        # The last copies beyond n go, stamps first (the foreign key is checked at each statement's end).
+        extra = "SELECT id FROM labeling_alert ORDER BY id OFFSET %s"
+        cursor.execute(f"DELETE FROM labeling_stamps WHERE alert_id IN ({extra})", [n_alerts])
+        cursor.execute(f"DELETE FROM labeling_alert WHERE id IN ({extra})", [n_alerts])
+        cursor.execute("ANALYZE")
+
+
 def sessions_for(prefix: str, n: int) -> list[dict]:
     """N volunteers, each with the session a form login would store (without N password hashes)."""
     from django.conf import settings

@@ -17,6 +17,11 @@ The **label saving** of a strategy: ``1 - n_strategy / n_random``, where ``n_x``
 the strategy's mean learning curve (over seeds) first reaches random's final mean AUC (linear interpolation between
 rounds; random's own ``n`` is found the same way, which can only make the saving smaller).
 
+The **transfer scenario** replays a change of labelling standard on real alerts: it starts from a published model
+(braai d6_m9, fed its own input recipe), the oracle is another model's verdict (d6_m7's ``drb > 0.5``), every batch
+is followed by a fine-tune, and the quality is Spearman's correlation with ``drb`` on the test objects; the saving
+is then counted at a fixed target (``Settings.metric``, ``Settings.target``) rather than at random's final value.
+
 The modules follow the run: :mod:`.data` (the labelled arrays and the fixed test set), :mod:`.replay` (one
 learning curve), :mod:`.curves` (mean curves and label savings), :mod:`.report` (the log, plots and summary).
 The demo data set is made by ``fixtures.datasets``, above every app.

@@ -1,4 +1,7 @@
-"""Mean learning curves over seeds, and each strategy's label saving against random sampling."""
+"""Mean learning curves over seeds, and each strategy's label saving against random sampling.
+
+The quality a curve follows is ROC AUC on the test set, or, in the transfer scenario, Spearman's rank correlation
+with the reference score (``metric="spearman"``)."""
 
 from __future__ import annotations
 
@@ -9,18 +12,20 @@ import numpy as np
 from activelearning.simulation.replay import Point
 
 
-def mean_curves(points: list[Point]) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-    """Per strategy: (n_labels, mean AUC, min AUC, max AUC) over seeds, on the rounds every seed reached."""
+def mean_curves(
+    points: list[Point], metric: str = "auc"
+) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Per strategy: (n_labels, mean, min, max of ``metric``) over seeds, on the rounds every seed reached."""
     out = {}
     for strategy in sorted({p.strategy for p in points}):
         by_round: dict[int, list[Point]] = {}
         for p in points:
-            if p.strategy == strategy and p.auc is not None:
+            if p.strategy == strategy and getattr(p, metric) is not None:
                 by_round.setdefault(p.round, []).append(p)
         n_seeds = max((len(v) for v in by_round.values()), default=0)
         rounds = sorted(r for r, v in by_round.items() if len(v) == n_seeds)
         labels = np.array([np.mean([p.n_labels for p in by_round[r]]) for r in rounds])
-        aucs = [np.array([p.auc for p in by_round[r]]) for r in rounds]
+        aucs = [np.array([getattr(p, metric) for p in by_round[r]]) for r in rounds]
         out[strategy] = (
             labels,
             np.array([a.mean() for a in aucs]),
@@ -45,23 +50,29 @@ def labels_to_reach(labels: np.ndarray, auc: np.ndarray, target: float) -> float
 @dataclass
 class Saving:
     strategy: str
-    target_auc: float
+    metric: str  # "auc" or "spearman"
+    target: float
     labels_needed: float | None
-    random_labels: float
-    saving: float | None  # fraction fewer labels than random; None when the strategy never reached the target
-    final_auc: float
+    random_labels: float | None  # None when random never reached a fixed target
+    saving: float | None  # fraction fewer labels than random; None when undefined (see label_savings)
+    final: float
 
 
-def label_savings(points: list[Point]) -> list[Saving]:
-    curves = mean_curves(points)
+def label_savings(points: list[Point], *, metric: str = "auc", target: float | None = None) -> list[Saving]:
+    """Each strategy's labels to reach ``target`` (default: random's final mean) and its saving against random."""
+    curves = mean_curves(points, metric)
     if "random" not in curves or not len(curves["random"][1]):
         raise ValueError("label saving needs the random strategy as the baseline")
-    r_labels, r_auc, _, _ = curves["random"]
-    target = float(r_auc[-1])
-    random_needed = labels_to_reach(r_labels, r_auc, target) or float(r_labels[-1])
+    r_labels, r_quality, _, _ = curves["random"]
+    if target is None:
+        target = float(r_quality[-1])
+        random_needed = labels_to_reach(r_labels, r_quality, target) or float(r_labels[-1])
+    else:
+        random_needed = labels_to_reach(r_labels, r_quality, target)
     out = []
-    for strategy, (labels, auc, _, _) in curves.items():
-        needed = labels_to_reach(labels, auc, target)
-        saving = None if needed is None else 1.0 - needed / random_needed
-        out.append(Saving(strategy, target, needed, random_needed, saving, float(auc[-1])))
+    for strategy, (labels, quality, _, _) in curves.items():
+        needed = labels_to_reach(labels, quality, target)
+        # No saving to speak of when either never reached the target, or random reached it before any label.
+        saving = None if needed is None or not random_needed else 1.0 - needed / random_needed
+        out.append(Saving(strategy, metric, target, needed, random_needed, saving, float(quality[-1])))
     return out

@@ -15,6 +15,7 @@ from activelearning.strategies import ranked_batch_order, uncertainty_utility
 MODEL_NOTES = {
     "braai": "braai VGG6 (classifiers.architectures.braai_vgg6), warm-started each round",
     "small": "compact CNN of a DeepStreaks member (classifiers.architectures.streak_member), warm-started each round",
+    "d6_m9": "braai d6_m9 as published (its own whole-cutout input recipe), fine-tuned after each batch",
 }
 
 
@@ -29,10 +30,13 @@ def model_builder(name: str) -> Callable:
 
 
 def make_estimator(
-    model: str, *, seed: int, epochs: int, learning_rate: float, batch_size: int
+    model: str, *, seed: int, epochs: int, learning_rate: float, batch_size: int, start=None
 ) -> KerasBinaryClassifier:
+    """The estimator a replay retrains: a fresh ``model``, or, given ``start`` (a built Keras model), a fine-tune of
+    a copy of it."""
     return KerasBinaryClassifier(
-        build_fn=model_builder(model),
+        model=start,
+        build_fn=None if start is not None else model_builder(model),
         epochs=epochs,
         batch_size=batch_size,
         learning_rate=learning_rate,
@@ -64,6 +68,10 @@ class Settings:
     # Share of each batch drawn at random even for model-driven strategies, as the classify queue mixes in
     # Campaign.exploration_share; 0 replays the pure strategy.
     exploration: float = 0.0
+    # The quality the curves follow ("auc", or "spearman" with the data set's reference score) and a fixed target
+    # for the label saving (None: random's final mean).
+    metric: str = "auc"
+    target: float | None = None
 
 
 @dataclass
@@ -75,6 +83,7 @@ class Point:
     auc: float | None
     n_positive_labels: int
     seconds: float
+    spearman: float | None = None  # with the data set's reference score, when it has one
 
 
 def _auc(y: np.ndarray, p: np.ndarray) -> float | None:
@@ -83,6 +92,14 @@ def _auc(y: np.ndarray, p: np.ndarray) -> float | None:
     if len(np.unique(y)) < 2:
         return None
     return float(roc_auc_score(y, p))
+
+
+def _spearman(reference: np.ndarray | None, p: np.ndarray) -> float | None:
+    from scipy.stats import spearmanr
+
+    if reference is None or len(reference) < 2:
+        return None
+    return float(spearmanr(p, reference).statistic)
 
 
 def _query(strategy: str, learner, x_pool: np.ndarray, n: int, rng: np.random.Generator, labelled_x: np.ndarray):
@@ -120,8 +137,10 @@ def replay(
     seed: int,
     cfg: Settings,
     on_point: Callable[[Point], None] | None = None,
+    start=None,
 ) -> list[Point]:
-    """One learning curve: ``cfg.rounds`` query-label-retrain rounds after ``cfg.initial`` random labels."""
+    """One learning curve: ``cfg.rounds`` query-label-retrain rounds after ``cfg.initial`` random labels, from a
+    fresh ``cfg.model`` or from ``start`` (a built Keras model, fine-tuned: the transfer scenario)."""
     from modAL.disagreement import vote_entropy_sampling
     from modAL.models import ActiveLearner, Committee
 
@@ -132,27 +151,31 @@ def replay(
     labelled = list(initial)
     x, y = dataset.x, dataset.y
     x_test, y_test = x[test_idx], y[test_idx]
+    reference = None if dataset.reference is None else dataset.reference[test_idx]
     query_rng = np.random.default_rng(2000 + seed)
+    # A replay from a published model may start with no labels at all: modAL then fits nothing before round 0.
+    known = {"X_training": x[initial], "y_training": y[initial]} if len(initial) else {}
 
     def estimator(member_seed: int, epochs: int):
         return make_estimator(
-            cfg.model, seed=member_seed, epochs=epochs, learning_rate=cfg.learning_rate, batch_size=cfg.batch_size
+            cfg.model,
+            seed=member_seed,
+            epochs=epochs,
+            learning_rate=cfg.learning_rate,
+            batch_size=cfg.batch_size,
+            start=start,
         )
 
     if strategy == "committee":
         members = [
-            ActiveLearner(
-                estimator=estimator(seed * 100 + m, cfg.first_epochs), X_training=x[initial], y_training=y[initial]
-            )
+            ActiveLearner(estimator=estimator(seed * 100 + m, cfg.first_epochs), **known)
             for m in range(cfg.committee_size)
         ]
         for m in members:
             m.estimator.epochs = cfg.epochs
         learner = Committee(learner_list=members, query_strategy=vote_entropy_sampling)
     else:
-        learner = ActiveLearner(
-            estimator=estimator(seed, cfg.first_epochs), X_training=x[initial], y_training=y[initial]
-        )
+        learner = ActiveLearner(estimator=estimator(seed, cfg.first_epochs), **known)
         learner.estimator.epochs = cfg.epochs
 
     points = []
@@ -167,6 +190,7 @@ def replay(
             auc=_auc(y_test, proba),
             n_positive_labels=int(y[labelled].sum()),
             seconds=0.0,
+            spearman=_spearman(reference, proba),
         )
         if round_number == cfg.rounds or len(remaining) == 0:
             point.seconds = round(time.perf_counter() - started, 2)

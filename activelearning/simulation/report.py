@@ -14,6 +14,8 @@ from activelearning.simulation.data import ORACLE_NOTES, Dataset, split_test
 from activelearning.simulation.replay import MODEL_NOTES, Point, Settings, replay
 from activelearning.strategies import STRATEGIES
 
+# The quality each curve follows, as the plots name it.
+METRIC_NAMES = {"auc": "ROC AUC", "spearman": "Spearman with drb"}
 PALETTE = {
     "random": (157, 167, 179),
     "uncertainty": (88, 166, 255),
@@ -28,7 +30,7 @@ def _hex(rgb) -> str:
     return "#{:02x}{:02x}{:02x}".format(*rgb)
 
 
-def write_bokeh(curves: dict, path: Path, title: str, note: str) -> None:
+def write_bokeh(curves: dict, path: Path, title: str, note: str, metric: str = "auc") -> None:
     from bokeh.embed import file_html
     from bokeh.layouts import column
     from bokeh.models import Band, ColumnDataSource, Div
@@ -36,7 +38,11 @@ def write_bokeh(curves: dict, path: Path, title: str, note: str) -> None:
     from bokeh.resources import INLINE
 
     fig = figure(
-        title=title, width=820, height=480, x_axis_label="labels used", y_axis_label="ROC AUC on the fixed test set"
+        title=title,
+        width=820,
+        height=480,
+        x_axis_label="labels used",
+        y_axis_label=f"{METRIC_NAMES[metric]} on the fixed test set",
     )
     for strategy, (labels, mean, lo, hi) in curves.items():
         colour = _hex(PALETTE.get(strategy, (200, 200, 200)))
@@ -51,7 +57,7 @@ def write_bokeh(curves: dict, path: Path, title: str, note: str) -> None:
     tmp.replace(path)
 
 
-def write_png(curves: dict, path: Path, title: str, subtitle: str) -> None:
+def write_png(curves: dict, path: Path, title: str, subtitle: str, metric: str = "auc") -> None:
     """The learning curves drawn with Pillow (bokeh's own PNG export needs a browser driver)."""
     from PIL import Image, ImageDraw, ImageFont
 
@@ -93,7 +99,7 @@ def write_png(curves: dict, path: Path, title: str, subtitle: str) -> None:
     for i, line in enumerate(subtitle.split("\n")[:2]):
         draw.text((L, 40 + 18 * i), line, fill=(157, 167, 179), font=small)
     draw.text(((L + W - R) / 2, H - 25), "labels used", fill=(230, 237, 243), font=font, anchor="mm")
-    draw.text((L, T - 6), "ROC AUC", fill=(230, 237, 243), font=small, anchor="lb")
+    draw.text((L, T - 6), METRIC_NAMES[metric], fill=(230, 237, 243), font=small, anchor="lb")
     for i, (strategy, (labels, mean, lo, hi)) in enumerate(curves.items()):
         colour = PALETTE.get(strategy, (200, 200, 200))
         band = [(px(a), py(b)) for a, b in zip(labels, hi, strict=True)] + [
@@ -136,6 +142,7 @@ def run_simulation(
     out_dir: Path,
     *,
     on_point: Callable[[Point], None] | None = None,
+    start=None,
 ) -> Report:
     """Every strategy x seed, written as JSON lines as they come; then the curves, plots and label savings."""
     for strategy in cfg.strategies:
@@ -143,8 +150,10 @@ def run_simulation(
             raise ValueError(f"unknown strategy {strategy!r}; expected some of {', '.join(STRATEGIES)}")
     out_dir.mkdir(parents=True, exist_ok=True)
     pool_idx, test_idx = split_test(dataset)
-    if len(np.unique(dataset.y[test_idx])) < 2:
+    if cfg.metric == "auc" and len(np.unique(dataset.y[test_idx])) < 2:
         raise ValueError("the fixed test set holds only one class: ROC AUC is undefined; use more alerts")
+    if not len(test_idx) or not len(pool_idx):
+        raise ValueError(f"{len(dataset)} alerts leave no test objects or no pool; use more alerts")
     log_path = out_dir / "al_log.jsonl"
     oracle = ORACLE_NOTES[dataset.data]
     model_note = MODEL_NOTES[cfg.model]
@@ -172,16 +181,19 @@ def run_simulation(
 
         for seed in range(cfg.seeds):
             for strategy in cfg.strategies:
-                replay(dataset, pool_idx, test_idx, strategy=strategy, seed=seed, cfg=cfg, on_point=record)
-    curves = mean_curves(points)
-    savings = label_savings(points) if "random" in cfg.strategies else []
-    title = f"Active learning on {dataset.data} data: ROC AUC vs labels ({cfg.seeds} seeds, mean and range)"
+                replay(dataset, pool_idx, test_idx, strategy=strategy, seed=seed, cfg=cfg, on_point=record, start=start)
+    metric = cfg.metric
+    curves = mean_curves(points, metric)
+    savings = label_savings(points, metric=metric, target=cfg.target) if "random" in cfg.strategies else []
+    quality = METRIC_NAMES[metric]
+    title = f"Active learning on {dataset.data} data: {quality} vs labels ({cfg.seeds} seeds, mean and range)"
     explore = f"; {cfg.exploration:.0%} of each batch random" if cfg.exploration else ""
     subtitle = f"{model_note}{explore}.\n{oracle}"
     html_path = out_dir / "learning_curve.html"
     png_path = out_dir / "learning_curve.png"
-    write_bokeh(curves, html_path, title, f"<p>{model_note}.</p><p>{oracle}</p><p>{dataset.description}.</p>")
-    write_png(curves, png_path, title, subtitle)
+    note = f"<p>{model_note}.</p><p>{oracle}</p><p>{dataset.description}.</p>"
+    write_bokeh(curves, html_path, title, note, metric)
+    write_png(curves, png_path, title, subtitle, metric)
     summary_path = out_dir / "summary.json"
     summary = {
         "data": dataset.data,
@@ -193,7 +205,8 @@ def run_simulation(
         "test_positive": int(dataset.y[test_idx].sum()),
         "settings": cfg.__dict__,
         "savings": [s.__dict__ for s in savings],
-        "curves": {k: {"n_labels": v[0].tolist(), "auc_mean": v[1].tolist()} for k, v in curves.items()},
+        "metric": metric,
+        "curves": {k: {"n_labels": v[0].tolist(), f"{metric}_mean": v[1].tolist()} for k, v in curves.items()},
     }
     tmp = summary_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(summary, indent=2), encoding="utf-8")
