@@ -10,6 +10,7 @@ Screenshots (looked at): test-artifacts/screenshots/loop_before.png, loop_traini
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -96,10 +97,15 @@ def servers(tmp_path):
 
 
 def _end_other_sessions(timeout: float = 5.0) -> None:
-    """The test database can only be dropped once no one else is connected: wait for the children's sessions
-    to end, then end any left over (Playwright's greenlets can leave this process a second connection)."""
+    """The test database can only be dropped once the children (daphne, the worker) are gone: wait for their
+    sessions to end, then end any left over. This process's own sessions are spared: Playwright's greenlets can
+    hold a second one, which a later test reuses."""
+    own_ports = ", ".join(str(port) for port in _own_local_ports()) or "0"
+    query = (
+        "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+        f"AND coalesce(client_port, -1) NOT IN ({own_ports})"
+    )
     end = time.monotonic() + timeout
-    query = "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
     with connection.cursor() as cursor:
         while time.monotonic() < end:
             cursor.execute(f"SELECT count(*) {query}")
@@ -107,6 +113,26 @@ def _end_other_sessions(timeout: float = 5.0) -> None:
                 return
             time.sleep(0.5)
         cursor.execute(f"SELECT pg_terminate_backend(pid) {query}")
+
+
+def _own_local_ports() -> set[int]:
+    """Local TCP ports of this process's sockets (what PostgreSQL sees as their ``client_port``)."""
+    inodes = set()
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    ports = set()
+    for table in ("/proc/self/net/tcp", "/proc/self/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as rows:
+            for row in list(rows)[1:]:
+                fields = row.split()
+                if fields[9] in inodes:
+                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
 
 
 @pytest.fixture
