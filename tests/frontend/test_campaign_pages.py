@@ -47,7 +47,7 @@ def test_my_campaigns_lists_what_i_manage(client_for, scientist, other_scientist
 def test_the_builder_page_carries_its_script_and_no_inline_code(client_for, scientist, live_campaign):
     for url in ("/campaigns/manage/new/", f"/campaigns/manage/{live_campaign.slug}/edit/"):
         html = client_for(scientist).get(url).content.decode()
-        assert "frontend/js/campaign_builder.js" in html
+        assert "frontend/js/campaign_builder/page.js" in html
         assert 'id="builder-data" type="application/json"' in html
         assert "<script>" not in html
         assert 'id="preview-grid"' in html

@@ -1,0 +1,162 @@
+/* Blink classify page: the triptych. Science, reference and difference stamps in the chosen stretch, zoomed
+ * and panned together, with the model's explanation maps laid over them. */
+(function (C) {
+  "use strict";
+  var $ = C.$, $$ = C.$$, state = C.state;
+
+  var OVERLAY_NAMES = { gradcam: "Grad-CAM", saliency: "saliency" };
+  var ZOOMS = [1, 2, 4];
+
+  function renderStamps(subject) {
+    $$("#triptych img.stamp").forEach(function (img) {
+      var kind = img.getAttribute("data-kind");
+      var frame = img.closest(".stamp-frame");
+      var missing = $(".stamp-missing", frame);
+      var wanted = C.stampSrc(subject, kind);
+      missing.hidden = true;
+      // Only the image we want now counts: a replaced, half-loaded one may still report an error.
+      img.onload = function () { missing.hidden = true; };
+      img.onerror = function () {
+        setTimeout(function () {
+          if (img.getAttribute("src") === wanted && !(img.complete && img.naturalWidth > 0)) missing.hidden = false;
+        }, 0);
+      };
+      img.src = wanted;
+    });
+    $("#stretch-name").textContent = state.stretch;
+  }
+
+  // The kinds of explanation a model panel offers (none without a panel).
+  function explanationKinds(panel) {
+    return panel && panel.explanations ? Object.keys(panel.explanations) : [];
+  }
+
+  // An explanation PNG holds the three stamps side by side (science, reference, difference) with the map laid
+  // over them; each stamp frame shows its own third, so zoom and pan move it with the stamp.
+  function applyOverlay() {
+    var subject = state.current;
+    var panel = subject && C.modelPanel(subject);
+    var explanation = panel && panel.explanations && state.overlay ? panel.explanations[state.overlay] : null;
+    var layers = $$("#triptych .overlay");
+    $("#overlay-btn").setAttribute("aria-pressed", explanation ? "true" : "false");
+    $("#overlay-label").textContent = "Model explanation: " + (explanation ? OVERLAY_NAMES[state.overlay] || state.overlay : "off");
+    $("#overlay-btn").title = explanation ? explanation.title : "Show where the model looked";
+    if (!explanation) {
+      layers.forEach(function (layer) { layer.hidden = true; });
+      return;
+    }
+    var img = new Image();
+    img.onload = function () {
+      if (state.current !== subject || !state.overlay) return;
+      var w = img.naturalWidth;
+      var h = img.naturalHeight;
+      var gap = Math.max(0, (w - 3 * h) / 2);
+      layers.forEach(function (layer, i) {
+        layer.style.backgroundImage = "url(" + JSON.stringify(explanation.url) + ")";
+        layer.style.backgroundSize = (100 * w / h) + "% 100%";
+        layer.style.backgroundPosition = (w > h ? (100 * i * (h + gap) / (w - h)) : 0) + "% 0";
+        layer.hidden = false;
+      });
+    };
+    img.onerror = function () { C.say("The model explanation could not be loaded.", "quiet"); };
+    img.src = explanation.url;
+  }
+
+  // e cycles: Grad-CAM, saliency (whatever the model offers), off.
+  function toggleOverlay() {
+    if ($("#overlay-btn").hidden || !state.current) return;
+    var kinds = explanationKinds(C.modelPanel(state.current));
+    var at = kinds.indexOf(state.overlay);
+    state.overlay = at + 1 < kinds.length ? kinds[at + 1] : null;
+    applyOverlay();
+  }
+
+  function frameSize() {
+    var frame = $(".stamp-frame");
+    return frame ? frame.clientWidth : 200;
+  }
+
+  function clampPan() {
+    var half = frameSize() / 2;
+    var limit = half * (1 - 1 / state.zoom);
+    state.panX = Math.max(-limit, Math.min(limit, state.panX));
+    state.panY = Math.max(-limit, Math.min(limit, state.panY));
+  }
+
+  function applyTransform() {
+    clampPan();
+    var t = "scale(" + state.zoom + ") translate(" + state.panX + "px, " + state.panY + "px)";
+    $$(".stamp-layer").forEach(function (layer) { layer.style.transform = t; });
+    var c = "translate(" + state.panX * state.zoom + "px, " + state.panY * state.zoom + "px)";
+    $$(".crosshair").forEach(function (x) { x.style.transform = c; });
+    $("#zoom-level").textContent = state.zoom + "×";
+    $("#pan-hint").hidden = state.zoom === 1;
+    C.root.classList.toggle("zoomed", state.zoom > 1);
+  }
+
+  function cycleZoom() {
+    state.zoom = ZOOMS[(ZOOMS.indexOf(state.zoom) + 1) % ZOOMS.length];
+    applyTransform();
+  }
+
+  function resetZoom() {
+    state.zoom = 1;
+    state.panX = 0;
+    state.panY = 0;
+    applyTransform();
+  }
+
+  function pan(dx, dy) {
+    state.panX += dx / state.zoom;
+    state.panY += dy / state.zoom;
+    applyTransform();
+  }
+
+  function setStretch(name) {
+    state.stretch = name;
+    C.writeJSON(window.localStorage, C.STRETCH_KEY, name);
+    $$(".seg-btn").forEach(function (b) {
+      b.setAttribute("aria-pressed", b.getAttribute("data-stretch") === name ? "true" : "false");
+    });
+    if (state.current) renderStamps(state.current);
+    state.queue.forEach(C.preload);
+  }
+
+  function cycleStretch() {
+    setStretch(C.STRETCHES[(C.STRETCHES.indexOf(state.stretch) + 1) % C.STRETCHES.length]);
+  }
+
+  (function enableDrag() {
+    var drag = null;
+    $$(".stamp-frame").forEach(function (frame) {
+      frame.addEventListener("pointerdown", function (ev) {
+        if (state.zoom === 1) return;
+        drag = { x: ev.clientX, y: ev.clientY };
+        frame.setPointerCapture(ev.pointerId);
+        ev.preventDefault();
+      });
+      frame.addEventListener("pointermove", function (ev) {
+        if (!drag) return;
+        pan(ev.clientX - drag.x, ev.clientY - drag.y);
+        drag = { x: ev.clientX, y: ev.clientY };
+      });
+      ["pointerup", "pointercancel"].forEach(function (name) {
+        frame.addEventListener(name, function () { drag = null; });
+      });
+    });
+  })();
+
+  Object.assign(C, {
+    renderStamps: renderStamps,
+    explanationKinds: explanationKinds,
+    applyOverlay: applyOverlay,
+    toggleOverlay: toggleOverlay,
+    frameSize: frameSize,
+    applyTransform: applyTransform,
+    cycleZoom: cycleZoom,
+    resetZoom: resetZoom,
+    pan: pan,
+    setStretch: setStretch,
+    cycleStretch: cycleStretch,
+  });
+})(window.BlinkClassify);
