@@ -7,6 +7,7 @@ by name. The hyper-parameter dataclasses are stored with every registered versio
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
+from typing import Self
 
 from classifiers.preprocessing import DEFAULT_RECIPE, INPUT_SHAPE
 from classifiers.runtime import keras
@@ -16,8 +17,23 @@ STREAK_MEMBER = "streak_cnn"
 STREAK_ENSEMBLE = "deepstreaks_ensemble"
 
 
+class Hyperparameters:
+    """What every architecture's hyper-parameters do: become the JSON stored with a version (tuples as lists) and
+    come back from it, refusing a name the dataclass does not know."""
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Self:
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"{cls.__name__}: unknown hyper-parameter(s) {', '.join(unknown)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
 @dataclass
-class BraaiHyperparameters:
+class BraaiHyperparameters(Hyperparameters):
     """braai's VGG6 (Duev et al. 2019) and how Blink trains it."""
 
     architecture: str = BRAAI_VGG6
@@ -38,16 +54,9 @@ class BraaiHyperparameters:
     # How stamps become this model's input (an InputRecipe as a dict): read back with registry.recipe_of.
     input_recipe: dict = field(default_factory=DEFAULT_RECIPE.to_dict)
 
-    def to_dict(self) -> dict:
-        return _jsonable(asdict(self))
-
-    @classmethod
-    def from_dict(cls, data: dict) -> BraaiHyperparameters:
-        return _from_dict(cls, data)
-
 
 @dataclass
-class StreakHyperparameters:
+class StreakHyperparameters(Hyperparameters):
     """A DeepStreaks-style ensemble: three groups (rb, sl, kd) of small CNNs, ``members_per_group`` each."""
 
     architecture: str = STREAK_ENSEMBLE
@@ -69,26 +78,6 @@ class StreakHyperparameters:
     # that a tiny validation set cannot push a group to always-yes or always-no.
     threshold_bounds: tuple[float, float] = (0.05, 0.95)
     groups: tuple[str, ...] = field(default=("rb", "sl", "kd"))
-
-    def to_dict(self) -> dict:
-        return _jsonable(asdict(self))
-
-    @classmethod
-    def from_dict(cls, data: dict) -> StreakHyperparameters:
-        return _from_dict(cls, data)
-
-
-def _jsonable(data: dict) -> dict:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
-
-
-def _from_dict(cls, data: dict):
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(data) - set(known))
-    if unknown:
-        raise ValueError(f"{cls.__name__}: unknown hyper-parameter(s) {', '.join(unknown)}")
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
-    return cls(**values)
 
 
 def braai_vgg6(hp: BraaiHyperparameters | None = None):

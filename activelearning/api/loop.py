@@ -13,18 +13,14 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from activelearning.policy import request_retraining
 from activelearning.selectors import loop_overview
 from activelearning.tasks import request_reorder
+from classifiers.api.common import TASK_FILTER, MLLeadsOnly, task_filter
 from classifiers.models import Task
 from classifiers.runs.selectors import recent_runs, run_detail
-from core.roles import MLLEAD, HasRole
-from labeling.api.alerts import AUTHENTICATION
 from labeling.models import Campaign
-
-ML_LEADS = [HasRole.of(MLLEAD)]
 
 
 class RetrainSerializer(serializers.Serializer):
@@ -84,10 +80,7 @@ RetrainResponse = inline_serializer(
         400: OpenApiResponse(description="Bad input (the field is named)"),
     },
 )
-class Retrain(APIView):
-    authentication_classes = AUTHENTICATION
-    permission_classes = ML_LEADS
-
+class Retrain(MLLeadsOnly):
     def post(self, request):
         data = RetrainSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -115,19 +108,14 @@ class Retrain(APIView):
 @extend_schema(
     summary="Recent training runs",
     parameters=[
-        OpenApiParameter("task", str, enum=list(Task.values), description="only this task"),
+        TASK_FILTER,
         OpenApiParameter("limit", int, description="how many (1-100, default 20)"),
     ],
     responses={200: inline_serializer("LoopRun", fields=RUN_FIELDS, many=True)},
 )
-class RunList(APIView):
-    authentication_classes = AUTHENTICATION
-    permission_classes = ML_LEADS
-
+class RunList(MLLeadsOnly):
     def get(self, request):
-        task = request.query_params.get("task")
-        if task is not None and task not in Task.values:
-            raise ValidationError({"task": f"unknown task {task!r}; expected one of {', '.join(Task.values)}"})
+        task = task_filter(request)
         try:
             limit = int(request.query_params.get("limit", 20))
         except ValueError:
@@ -138,10 +126,7 @@ class RunList(APIView):
 
 
 @extend_schema(summary="One training run with every progress event", responses={200: RunSerializer})
-class RunDetail(APIView):
-    authentication_classes = AUTHENTICATION
-    permission_classes = ML_LEADS
-
+class RunDetail(MLLeadsOnly):
     def get(self, request, pk: int):
         detail = run_detail(pk)
         if detail is None:
@@ -159,10 +144,7 @@ class RunDetail(APIView):
         )
     },
 )
-class Reorder(APIView):
-    authentication_classes = AUTHENTICATION
-    permission_classes = ML_LEADS
-
+class Reorder(MLLeadsOnly):
     def post(self, request, slug: str):
         campaign = get_object_or_404(Campaign, slug=slug)
         return Response(
@@ -174,10 +156,7 @@ class Reorder(APIView):
     summary="The loop at a glance: tasks, campaigns' queues, recent runs, policy",
     responses={200: OpenApiTypes.OBJECT},
 )
-class Overview(APIView):
-    authentication_classes = AUTHENTICATION
-    permission_classes = ML_LEADS
-
+class Overview(MLLeadsOnly):
     def get(self, request):
         return Response(loop_overview())
 

@@ -14,8 +14,8 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
+from classifiers.api.common import MLLeadsOnly
 from classifiers.api.console_serializers import (
     CompareSerializer,
     DisagreementListSerializer,
@@ -31,11 +31,8 @@ from classifiers.console.versions import ConsoleError, get_version
 from classifiers.drift.selectors import drift_nights, night_detail
 from classifiers.models import Task
 from classifiers.registry import active_version
-from core.roles import MLLEAD, HasRole
-from labeling.api.alerts import AUTHENTICATION
 from labeling.models import Campaign
 
-ML_LEADS = [HasRole.of(MLLEAD)]
 TASK_PARAMETER = OpenApiParameter("task", str, enum=list(Task.values), description="default real_bogus")
 
 
@@ -50,9 +47,7 @@ def _task(request) -> str:
 # Views.
 
 
-class ConsoleView(APIView):
-    authentication_classes = AUTHENTICATION
-    permission_classes = ML_LEADS
+class ConsoleView(MLLeadsOnly):
     route: str  # below /api/console/
     url_name: str  # the name reverse() knows it by
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
 from django.urls import path
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
+from classifiers.api.common import TASK_FILTER, MLLeadsOnly, task_filter
 from classifiers.models import ReferenceSet, Task
 from classifiers.reference_sets import (
     campaign_named,
@@ -22,10 +21,6 @@ from classifiers.reference_sets import (
     update_reference_set,
 )
 from core.openapi import refusal_responses
-from core.roles import MLLEAD, HasRole
-from labeling.api.alerts import AUTHENTICATION
-
-ML_LEADS = [HasRole.of(MLLEAD)]
 
 SET_FIELDS = {
     "id": serializers.IntegerField(),
@@ -56,21 +51,14 @@ class UpdateSerializer(serializers.Serializer):
     margin = serializers.FloatField(required=False)
 
 
-class SetsView(APIView):
-    authentication_classes = AUTHENTICATION
-    permission_classes = ML_LEADS
-
-
 @extend_schema(
     summary="The named reference sets",
-    parameters=[OpenApiParameter("task", str, enum=list(Task.values), description="only this task")],
+    parameters=[TASK_FILTER],
     responses={200: inline_serializer("ReferenceSetList", fields=SET_FIELDS, many=True)},
 )
-class ReferenceSetList(SetsView):
+class ReferenceSetList(MLLeadsOnly):
     def get(self, request):
-        task = request.query_params.get("task")
-        if task is not None and task not in Task.values:
-            raise ValidationError({"task": f"unknown task {task!r}; expected one of {', '.join(Task.values)}"})
+        task = task_filter(request)
         return Response(reference_sets_list(task))
 
     @extend_schema(
@@ -88,7 +76,7 @@ class ReferenceSetList(SetsView):
 
 
 @extend_schema(summary="Change whether a set guards promotion, or its margin", request=UpdateSerializer)
-class ReferenceSetDetail(SetsView):
+class ReferenceSetDetail(MLLeadsOnly):
     @extend_schema(responses={200: SetSerializer})
     def patch(self, request, pk: int):
         data = UpdateSerializer(data=request.data)

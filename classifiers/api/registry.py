@@ -8,21 +8,18 @@ from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
 from django.urls import path
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from classifiers import registry
+from classifiers.api.common import TASK_FILTER, MLLeadsOnly, task_filter
 from classifiers.models import ModelVersion, RegistryEvent, Task, TrainingRun
 from classifiers.runs.requests import request_run
 from core.errors import refusal_body
-from core.roles import MLLEAD, HasRole
-from labeling.api.alerts import AUTHENTICATION
 from labeling.models import Campaign
 
-ML_LEADS = [HasRole.of(MLLEAD)]
 HEADLINE_METRICS = ("accuracy", "precision", "recall", "fpr", "fnr", "roc_auc", "threshold", "n")
 
 
@@ -153,28 +150,20 @@ def _versions():
 
 @extend_schema(
     summary="Model versions",
-    parameters=[OpenApiParameter("task", str, enum=list(Task.values), description="only this task")],
+    parameters=[TASK_FILTER],
     responses={200: VersionSerializer(many=True)},
 )
-class VersionList(APIView):
-    authentication_classes = AUTHENTICATION
-    permission_classes = ML_LEADS
-
+class VersionList(MLLeadsOnly):
     def get(self, request):
         versions = _versions().order_by("task", "-version")
-        task = request.query_params.get("task")
+        task = task_filter(request)
         if task is not None:
-            if task not in Task.values:
-                raise ValidationError({"task": f"unknown task {task!r}; expected one of {', '.join(Task.values)}"})
             versions = versions.filter(task=task)
         return Response(VersionSerializer(versions[:500], many=True).data)
 
 
 @extend_schema(summary="One model version with metrics and audit log", responses={200: VersionDetailSerializer})
-class VersionDetail(APIView):
-    authentication_classes = AUTHENTICATION
-    permission_classes = ML_LEADS
-
+class VersionDetail(MLLeadsOnly):
     def get(self, request, pk: int):
         return Response(VersionDetailSerializer(get_object_or_404(_versions(), pk=pk)).data)
 
@@ -188,10 +177,7 @@ class VersionDetail(APIView):
         409: OpenApiResponse(description="Already active"),
     },
 )
-class VersionPromote(APIView):
-    authentication_classes = AUTHENTICATION
-    permission_classes = ML_LEADS
-
+class VersionPromote(MLLeadsOnly):
     def post(self, request, pk: int):
         data = ReasonSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -210,10 +196,7 @@ class VersionPromote(APIView):
         409: OpenApiResponse(description="Nothing to roll back to"),
     },
 )
-class Rollback(APIView):
-    authentication_classes = AUTHENTICATION
-    permission_classes = ML_LEADS
-
+class Rollback(MLLeadsOnly):
     def post(self, request):
         data = RollbackSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -235,10 +218,7 @@ class Rollback(APIView):
         409: OpenApiResponse(description="A training of this task is in flight (the refusal carries it as `run`)"),
     },
 )
-class Train(APIView):
-    authentication_classes = AUTHENTICATION
-    permission_classes = ML_LEADS
-
+class Train(MLLeadsOnly):
     def post(self, request):
         data = TrainRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -264,10 +244,7 @@ class Train(APIView):
 
 
 @extend_schema(summary="A training run: status and progress events", responses={200: TrainingRunSerializer})
-class TrainingRunDetail(APIView):
-    authentication_classes = AUTHENTICATION
-    permission_classes = ML_LEADS
-
+class TrainingRunDetail(MLLeadsOnly):
     def get(self, request, pk: int):
         run = get_object_or_404(TrainingRun.objects.select_related("campaign"), pk=pk)
         return Response(TrainingRunSerializer(run).data)

@@ -1,6 +1,6 @@
 """Scientists' pages: my campaigns, the campaign builder, inspect, a subject's votes, the dashboard.
 
-The builder is a page whose static JS (``campaign_builder.js``) talks to the campaign API, so the page, the API
+The builder is a page whose static JS (``js/campaign_builder/``) talks to the campaign API, so the page, the API
 and scripts share one path for every write. Inspect, the subject page and the dashboard are rendered here from
 the selectors of ``labeling.inspect`` (the model's score column from ``classifiers.inspect``); they read stored
 consensus and never recompute it.

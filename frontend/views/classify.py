@@ -1,9 +1,9 @@
 """The classify page: one campaign, candidate after candidate, keyboard first.
 
 The page itself is a shell: subjects arrive through the classify API (``classifiers.api.classify`` serves the
-cards with the model's verdict, ``labeling.api.classify`` takes the votes) into a small queue kept by
-``frontend/static/frontend/js/classify.js``, votes leave through a retried outbox, and the live counter listens
-on ``ws/campaigns/<slug>/``. Everything the script needs is in one ``json_script`` block.
+cards with the model's verdict, ``labeling.api.classify`` takes the votes) into a small queue kept by the
+scripts in ``frontend/static/frontend/js/classify/``, votes leave through a retried outbox, and the live counter
+listens on ``ws/campaigns/<slug>/``. Everything the scripts need is in one ``json_script`` block.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The ML lead's live page of the active-learning loop: ``/ml/loop/``.
 
-The page is rendered from one read (``activelearning.selectors.loop_overview``) and kept live by
-``frontend/static/frontend/js/loop.js`` over the ``ws/training/`` websocket; its buttons call the loop API
+The page is rendered from one read (``activelearning.selectors.loop_overview``) and kept live by the scripts
+in ``frontend/static/frontend/js/loop/`` over the ``ws/training/`` websocket; its buttons call the loop API
 (``/api/loop/...``). Nothing here trains, scores or writes: that happens in ``manage.py db_worker``, and a dead
 worker's run is reaped by the next training request (``classifiers.runs``), not by a page view.
 """
