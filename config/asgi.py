@@ -17,7 +17,7 @@ class OneHopASGIHandler(ASGIHandler):
 
     Blink's views (DRF) and middleware are synchronous. Django's own handler builds the chain in async mode,
     where every MiddlewareMixin hook (process_request, process_response; ~16 for this MIDDLEWARE) is a separate
-    sync_to_async hop, and a sync-only middleware adds async_to_sync hops around it: measured ~7 ms per request
+    sync_to_async hop, and a sync-only middleware adds async_to_sync hops around it: milliseconds per request
     of thread switching on 2 cores before any view code ran. Here the chain is built in sync mode and entered
     once, in the request's own thread (the ThreadSensitiveContext ASGIHandler opens per request), as under WSGI.
     Async views still work: the sync chain runs them with async_to_sync.
@@ -32,8 +32,8 @@ class OneHopASGIHandler(ASGIHandler):
         """Django's, but each request's sync code runs on a thread kept from earlier requests.
 
         Django opens a ThreadSensitiveContext per request, and asgiref gives each one a new one-thread executor:
-        a thread started for every request and another started to join it afterwards (~1 ms of CPU a request
-        on 2 cores, measured under the classify load). asgiref lets a context run on an executor the caller
+        a thread started for every request and another started to join it afterwards, CPU that the classify
+        load showed. asgiref lets a context run on an executor the caller
         owns; here they are kept in a free list, one per request in flight, so a request still has one thread
         of its own for all its sync code (what Django's per-thread database connections need) but no thread is
         started or joined while serving. Between requests a thread holds nothing: request_finished has
@@ -81,8 +81,8 @@ application = ProtocolTypeRouter(
 def _freeze_startup_objects() -> None:
     """Leave the objects made at start-up out of the garbage collector's full passes.
 
-    Django, DRF, bokeh and every view module make ~330,000 long-lived objects, and each full (generation 2)
-    collection walks them all while holding the GIL: measured 100-280 ms pauses in a loaded daphne, every few
+    Django, DRF, bokeh and every view module make hundreds of thousands of long-lived objects, and each full
+    (generation 2) collection walks them all while holding the GIL: long pauses in a loaded daphne, every few
     seconds, stalling every request in flight (the classify bench's p95 was mostly these). The URL conf is
     imported first (Django would otherwise import the views on the first request), then gc.freeze() moves
     everything alive to the permanent generation; what requests allocate is still collected as before.

@@ -1,7 +1,7 @@
 """Model instances read with SQL built once per model, for the few lookups every classify request makes.
 
 The ORM compiles a queryset's SQL on every evaluation: for ``Campaign.objects.filter(slug=...).first()`` or a
-session or user by key that is ~0.5-1 ms of CPU, more than PostgreSQL needs to answer. Each volunteer request
+session or user by key that costs more CPU than PostgreSQL needs to answer. Each volunteer request
 makes several such lookups (session, user, campaign, active model versions), and under load that CPU is what
 the volunteers wait for. Here the SELECT list and each column's converters are worked out once per
 (model, columns, database) and reused; the rows come back as ordinary model instances (``Model.from_db``), so
