@@ -8,7 +8,7 @@ from channels.layers import get_channel_layer
 from django.dispatch import receiver
 
 from classifiers.signals import drift_recomputed, run_event, version_activated
-from frontend.consumers.training import GROUP as TRAINING_GROUP
+from frontend.consumers.groups import TRAINING_GROUP
 from labeling.live import publish_model_live
 
 log = logging.getLogger(__name__)

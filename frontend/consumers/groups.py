@@ -16,6 +16,9 @@ from core.conf import blink_setting
 
 log = logging.getLogger(__name__)
 
+# The ML leads' training sockets: the run events of every training, relayed by ``frontend.receivers``.
+TRAINING_GROUP = "training"
+
 
 class RejoiningGroupsMixin:
     groups_wanted: list[str]

@@ -19,9 +19,8 @@ from django.urls import path
 
 from activelearning.selectors import loop_overview
 from core.roles import ADMIN, MLLEAD, has_role
-from frontend.consumers.groups import RejoiningGroupsMixin
+from frontend.consumers.groups import TRAINING_GROUP, RejoiningGroupsMixin
 
-GROUP = "training"
 CLOSE_NOT_ALLOWED = 4403
 
 
@@ -31,7 +30,7 @@ def _allowed(user) -> bool:
 
 
 class TrainingConsumer(RejoiningGroupsMixin, AsyncJsonWebsocketConsumer):
-    groups_wanted = [GROUP]
+    groups_wanted = [TRAINING_GROUP]
     joined = False
 
     async def connect(self):
