@@ -19,6 +19,12 @@ query is a LIMIT over an index with an anti-join on the volunteer's votes, so th
 campaign. When gold subjects exist and ``gold_share`` is positive, the other two sources leave gold subjects
 out, so the gold share a volunteer sees is the configured one; a source that runs dry hands its picks to the
 others, so a volunteer is served as long as anything is left for them.
+
+One object at a time: an object observed on several nights has one alert (one subject) per detection, with
+similar priorities, so a plain priority order serves them back to back: the same source four times in a row
+reads to a volunteer as a bug and teaches the model nothing new. Each pick therefore prefers subjects whose
+object is neither already picked in this batch nor among the subjects the page holds (``exclude_ids``: the
+one on screen and those queued); the others are served only when nothing else is left.
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ PRIORITY = "priority"
 MAX_BATCH = 20
 MAX_EXCLUDE = 500
 PRIORITY_WINDOW = 40
+# Extra rows read per pick, to pass over further alerts of an object already shown.
+OBJECT_SLACK = 10
 
 _default_rng = random.Random()
 
@@ -63,9 +71,36 @@ class _Unseen:
         self.campaign_id = campaign.pk
         self.volunteer_id = volunteer.pk
         self.exclude = set(exclude)
+        # Objects already in front of the volunteer (picked, on screen or queued in the page): served last.
+        self.shown_objects: set[str] = self.objects_of(self.exclude)
+        self.object_of: dict[int, str] = {}
 
-    def pick(self, k: int, *, gold: bool | None, order: str, start: float | None = None) -> list[tuple[int, float]]:
-        """Up to k (id, priority) pairs; ``gold`` True/False keeps only gold/ordinary subjects, None both;
+    @staticmethod
+    def objects_of(subject_ids: set[int]) -> set[str]:
+        if not subject_ids:
+            return set()
+        marks = ", ".join(["%s"] * len(subject_ids))
+        sql = (
+            f"SELECT DISTINCT a.object_id FROM {_SUBJECT} s JOIN {_ALERT} a ON a.id = s.alert_id "
+            f"WHERE s.id IN ({marks})"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, sorted(subject_ids))
+            return {row[0] for row in cursor.fetchall()}
+
+    def split_by_object(self, found: list[tuple]) -> tuple[list[tuple], list[tuple]]:
+        """``found`` (in its order) split into the first row of each object not yet shown, and the rest."""
+        fresh, rest, objects = [], [], set(self.shown_objects)
+        for row in found:
+            if row[2] in objects:
+                rest.append(row)
+            else:
+                objects.add(row[2])
+                fresh.append(row)
+        return fresh, rest
+
+    def pick(self, k: int, *, gold: bool | None, order: str, start: float | None = None) -> list[tuple]:
+        """Up to k (id, priority, object id) rows; ``gold`` True/False keeps only gold/ordinary subjects, None both;
         ``order`` is "priority" (best first), "random_from" (random_key >= ``start``, ascending) or
         "random_before" (random_key < ``start``, ascending)."""
         if k <= 0:
@@ -93,30 +128,55 @@ class _Unseen:
             order_by = "s.random_key"
         else:
             raise ValueError(f"unknown order {order!r}")
-        sql = f"SELECT s.id, s.priority FROM {_SUBJECT} s WHERE {' AND '.join(where)} ORDER BY {order_by} LIMIT %s"
+        sql = (
+            f"SELECT s.id, s.priority, a.object_id FROM {_SUBJECT} s JOIN {_ALERT} a ON a.id = s.alert_id "
+            f"WHERE {' AND '.join(where)} ORDER BY {order_by} LIMIT %s"
+        )
         with connection.cursor() as cursor:
             cursor.execute(sql, [*params, int(k)])
-            return [(int(pk), float(priority)) for pk, priority in cursor.fetchall()]
+            rows = [(int(pk), float(priority), object_id) for pk, priority, object_id in cursor.fetchall()]
+        self.object_of.update((pk, object_id) for pk, _, object_id in rows)
+        return rows
 
     def random_order(self, k: int, rng: random.Random, *, gold: bool | None) -> list[int]:
-        """Up to k ids in random_key order from a random start, wrapping to the beginning."""
+        """Up to k ids in random_key order from a random start, wrapping to the beginning. A few more rows are
+        read than needed, to pass over further alerts of an object already shown; those are served only when
+        nothing else is left (a campaign of one object's alerts is still served)."""
         if k <= 0:
             return []
+        wanted = k + OBJECT_SLACK
         start = rng.random()
-        picked = self.pick(k, gold=gold, order="random_from", start=start)
-        if len(picked) < k:
-            picked += self.pick(k - len(picked), gold=gold, order="random_before", start=start)
-        return [pk for pk, _ in picked]
+        found = self.pick(wanted, gold=gold, order="random_from", start=start)
+        if len(found) < wanted and len(self.split_by_object(found)[0]) < k:
+            found += self.pick(wanted - len(found), gold=gold, order="random_before", start=start)
+        fresh, rest = self.split_by_object(found)
+        return [pk for pk, _, _ in (fresh + rest)[:k]]
 
     def priority_order(self, k: int, window: int, rng: random.Random, *, gold: bool | None) -> list[int]:
         if k <= 0:
             return []
-        top = self.pick(max(k, window), gold=gold, order="priority")
-        picked = top if len(top) <= k else rng.sample(top, k)
-        return [pk for pk, _ in sorted(picked, key=lambda pair: -pair[1])]
+        top = self.pick(max(k, window) + OBJECT_SLACK, gold=gold, order="priority")
+        fresh, rest = self.split_by_object(top)
+        # The window of near-equals to draw from: one alert per object not yet shown, unless too few are left.
+        candidates = fresh[: max(k, window)] if len(fresh) >= k else (fresh + rest)[:k]
+        picked = candidates if len(candidates) <= k else rng.sample(candidates, k)
+        return [pk for pk, _, _ in sorted(picked, key=lambda row: -row[1])]
+
+
+def _apart(ordered: list[tuple[str, int]], object_of: dict[int, str]) -> list[tuple[str, int]]:
+    """The same order, except that two subjects of one object (left only when nothing else was) are not served
+    back to back while another can go between them."""
+    result: list[tuple[str, int]] = []
+    waiting = list(ordered)
+    while waiting:
+        last = object_of[result[-1][1]] if result else None
+        i = next((j for j, (_, pk) in enumerate(waiting) if object_of[pk] != last), 0)
+        result.append(waiting.pop(i))
+    return result
 
 
 _SUBJECT = Subject._meta.db_table
+_ALERT = Alert._meta.db_table
 _VOTE = Vote._meta.db_table
 
 
@@ -149,6 +209,8 @@ def next_subjects(
 
     def keep(source: str, found: list[int]) -> int:
         unseen.exclude.update(found)
+        # The next source's picks pass over these objects too.
+        unseen.shown_objects.update(unseen.object_of[pk] for pk in found)
         picks[source] += found
         return len(found)
 
@@ -172,7 +234,7 @@ def next_subjects(
             ordered.append((source, picks[source].pop(0)))
     for source in (PRIORITY, EXPLORE, GOLD):
         ordered += [(source, pk) for pk in picks[source]]
-    ordered = ordered[:n]
+    ordered = _apart(ordered[:n], unseen.object_of)
     if not ordered:
         return []
     # core.rows: the fields' converters still apply (SQLite dates, booleans), the query compiler does not run.

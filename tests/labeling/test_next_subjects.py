@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from labeling.models import Campaign, Subject
+from labeling.models import Alert, Campaign, Subject
 from labeling.queue import PRIORITY_WINDOW, next_subjects
 from labeling.votes import vote_record
 from tests.labeling.classify_helpers import make_alerts, make_campaign
@@ -244,3 +244,65 @@ class TestNextApi:
 
     def test_an_unknown_campaign_is_404(self, volunteer, api_for, db):
         assert api_for(volunteer).get("/api/campaigns/nope/next/").status_code == 404
+
+
+class TestOneObjectAtATime:
+    """An object detected on several nights has one subject per alert, with near-equal priorities: they are not
+    served back to back while other subjects are left."""
+
+    @pytest.fixture
+    def repeated(self, scientist):
+        """30 subjects; the 4 best (priority 100..97) are alerts of one object, ZTF20abfcszi."""
+        alerts = make_alerts(30, stamps=False)
+        campaign = make_campaign(scientist, alerts, slug="repeated", gold_share=0.0, exploration_share=0.0)
+        for i, s in enumerate(Subject.objects.filter(campaign=campaign).order_by("pk")):
+            Subject.objects.filter(pk=s.pk).update(priority=100 - i)
+        for alert in alerts[:4]:
+            Alert.objects.filter(pk=alert.pk).update(object_id="ZTF20abfcszi")
+        return campaign
+
+    @staticmethod
+    def objects(subjects):
+        return [s.alert.object_id for s in subjects]
+
+    def test_a_batch_holds_one_alert_per_object(self, repeated, volunteer):
+        for window in (1, PRIORITY_WINDOW):
+            served = next_subjects(campaign=repeated, volunteer=volunteer, n=5, priority_window=window, with_alert=True)
+            objects = self.objects(served)
+            assert len(served) == 5
+            assert len(set(objects)) == 5, objects
+        strict = next_subjects(campaign=repeated, volunteer=volunteer, n=3, priority_window=1, with_alert=True)
+        assert [s.priority for s in strict] == [100, 96, 95]  # the best of the object, then the next objects
+
+    def test_the_object_on_screen_is_not_served_again_next(self, repeated, volunteer):
+        on_screen = Subject.objects.filter(campaign=repeated, priority=100).get()
+        served = next_subjects(
+            campaign=repeated, volunteer=volunteer, n=5, exclude_ids=[on_screen.pk], priority_window=1, with_alert=True
+        )
+        assert "ZTF20abfcszi" not in self.objects(served)
+
+    def test_exploration_passes_over_an_object_already_picked(self, scientist, volunteer):
+        alerts = make_alerts(12, stamps=False)
+        campaign = make_campaign(scientist, alerts, slug="explore-one", gold_share=0.0, exploration_share=1.0)
+        Alert.objects.filter(pk__in=[a.pk for a in alerts[:6]]).update(object_id="ZTF20abfcszi")
+        for seed in range(20):
+            served = next_subjects(
+                campaign=campaign, volunteer=volunteer, n=4, rng=random.Random(seed), with_alert=True
+            )
+            assert self.objects(served).count("ZTF20abfcszi") == 1, seed
+
+    def test_when_only_one_objects_alerts_are_left_they_are_still_served(self, repeated, volunteer):
+        for s in repeated.subjects.select_related("alert").exclude(alert__object_id="ZTF20abfcszi"):
+            vote(repeated, s, volunteer)
+        served = next_subjects(campaign=repeated, volunteer=volunteer, n=5, with_alert=True)
+        assert self.objects(served) == ["ZTF20abfcszi"] * 4
+
+    def test_a_repeated_object_left_in_a_batch_is_kept_apart(self, repeated, volunteer):
+        # Everything but the object's four alerts and one other subject is voted: a batch of three holds two of
+        # the object's, and the other subject goes between them.
+        keep = Subject.objects.filter(campaign=repeated, priority=80).get()
+        for s in repeated.subjects.select_related("alert").exclude(alert__object_id="ZTF20abfcszi"):
+            if s.pk != keep.pk:
+                vote(repeated, s, volunteer)
+        objects = self.objects(next_subjects(campaign=repeated, volunteer=volunteer, n=3, with_alert=True))
+        assert objects[1] != "ZTF20abfcszi", objects

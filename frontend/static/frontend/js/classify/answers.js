@@ -11,7 +11,16 @@
     $$("#answers .answer").forEach(function (b) {
       b.setAttribute("aria-pressed", b.getAttribute("data-answer") === key ? "true" : "false");
     });
-    if (key) C.say("Your answer: " + answers[key].label + ". Press Enter (Done) to send it.", "quiet");
+    var feedback = $("#feedback");
+    if (key) {
+      state.answerPrompt = "Your answer: " + answers[key].label + ". Press Enter (Done) to send it.";
+      C.say(state.answerPrompt, "quiet");
+    } else if (state.answerPrompt && feedback.textContent === state.answerPrompt) {
+      // The prompt belonged to the candidate just sent: it must not sit under the next one. Other messages
+      // (a refused vote, a retry notice) stay.
+      C.say("");
+    }
+    if (!key) state.answerPrompt = null;
   }
 
   function answerHint() {
@@ -72,7 +81,12 @@
 
   function renderProgress(p) {
     if (!p) return;
-    if (typeof p.classifications === "number" && p.classifications > state.liveCount) state.liveCount = p.classifications;
+    // A vote's answer and the live socket can deliver counts out of order: an older one (fewer classifications)
+    // must not move the counter or the progress bar back.
+    if (typeof p.classifications === "number") {
+      if (p.classifications < state.liveCount) return;
+      state.liveCount = p.classifications;
+    }
     $("#live-count").textContent = state.liveCount.toLocaleString();
     $("#live-count-unit").textContent = state.liveCount === 1 ? "classification" : "classifications";
     var bar = $("#campaign-progress");

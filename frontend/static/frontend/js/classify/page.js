@@ -102,6 +102,7 @@
   C.renderStats(cfg.stats);
   C.renderProgress(cfg.progress);
   C.renderOutboxStatus();
+  C.restoreQueue();
   C.showNext();
   connectLive(0);
   if (!cfg.tutorial_seen && cfg.tutorial.length) C.openTutorial();

@@ -1,5 +1,6 @@
 /* Blink classify page: what comes next. A queue of about five subjects fetched ahead and preloaded; a subject
- * already voted on, queued, on screen or waiting in the outbox is never fetched again. */
+ * already voted on, queued, on screen or waiting in the outbox is never fetched again. The tab keeps the
+ * candidate on screen and the queue, so a reload brings the same unanswered candidate back. */
 (function (C) {
   "use strict";
   var cfg = C.cfg, state = C.state;
@@ -7,6 +8,7 @@
   var QUEUE_TARGET = 5;
   var REFILL_BELOW = 3;
   var MAX_REMEMBERED = 2000;
+  var RESTORE_WITHIN_MS = 12 * 3600 * 1000;
 
   var votedSet = {};
   state.voted.forEach(function (id) { votedSet[id] = true; });
@@ -53,6 +55,44 @@
     }
   }
 
+  // A card as the server sent it: what the page added (preloaded images, the light curve's promise) stays out.
+  function plainCard(subject) {
+    var card = {};
+    Object.keys(subject).forEach(function (k) { if (k.charAt(0) !== "_") card[k] = subject[k]; });
+    return card;
+  }
+
+  // Kept after every change of what is on screen or queued, so a reload loses nothing: the unanswered
+  // candidate comes back first, then the queue, in order.
+  function saveQueue() {
+    var cards = (state.current ? [state.current] : []).concat(state.queue).map(plainCard);
+    C.writeJSON(window.sessionStorage, C.QUEUE_KEY, { at: Date.now(), cards: cards });
+  }
+
+  function restoreQueue() {
+    var saved = C.readJSON(window.sessionStorage, C.QUEUE_KEY, null);
+    if (!saved || !Array.isArray(saved.cards) || Date.now() - saved.at > RESTORE_WITHIN_MS) return;
+    var pending = {};
+    C.pendingHere().forEach(function (it) { pending[it.body.subject] = true; });
+    saved.cards.forEach(function (card) {
+      if (!card || !card.id || votedSet[card.id] || pending[card.id]) return;
+      if (state.queue.some(function (q) { return q.id === card.id; })) return;
+      state.queue.push(card);
+      preload(card);
+    });
+  }
+
+  // The next card to show: the first of the queue, unless it is another alert of the object just on screen
+  // and a card of another object is waiting behind it (the server keeps a batch apart; two batches may meet).
+  function takeNext(previous) {
+    var at = 0;
+    if (previous && state.queue.length > 1 && state.queue[0].object_id === previous.object_id) {
+      var other = state.queue.findIndex(function (s) { return s.object_id !== previous.object_id; });
+      if (other > 0) at = other;
+    }
+    return state.queue.splice(at, 1)[0] || null;
+  }
+
   function refill() {
     if (state.fetching) return state.fetching;
     var need = QUEUE_TARGET - state.queue.length;
@@ -76,6 +116,8 @@
         });
         fresh.forEach(function (s) { state.queue.push(s); preload(s); });
         state.exhausted = !data.subjects || data.subjects.length === 0;
+        saveQueue();
+        if (C.prefetchExplanations) C.prefetchExplanations();
       })
       .catch(function (err) {
         state.fetchFailures += 1;
@@ -89,7 +131,8 @@
   }
 
   function showNext() {
-    state.current = state.queue.shift() || null;
+    state.current = takeNext(state.current);
+    saveQueue();
     if (state.current) {
       C.render(state.current);
       if (state.queue.length < REFILL_BELOW) refill();
@@ -112,5 +155,11 @@
     });
   }
 
-  Object.assign(C, { rememberVoted: rememberVoted, stampSrc: stampSrc, preload: preload, showNext: showNext });
+  Object.assign(C, {
+    rememberVoted: rememberVoted,
+    stampSrc: stampSrc,
+    preload: preload,
+    restoreQueue: restoreQueue,
+    showNext: showNext,
+  });
 })(window.BlinkClassify);

@@ -14,6 +14,8 @@
       var missing = $(".stamp-missing", frame);
       var wanted = C.stampSrc(subject, kind);
       missing.hidden = true;
+      // Say what the stamp shows: which image, of which object, in which stretch.
+      img.alt = $("figcaption", frame.parentNode).textContent + " cutout of " + subject.object_id + ", " + state.stretch + " stretch";
       // Only the image we want now counts: a replaced, half-loaded one may still report an error.
       img.onload = function () { missing.hidden = true; };
       img.onerror = function () {
@@ -31,35 +33,92 @@
     return panel && panel.explanations ? Object.keys(panel.explanations) : [];
   }
 
+  // Explanation images by URL: the server computes a map on its first request (a second or more), so each
+  // is fetched once, kept for cycling back to it, and fetched ahead for the next candidates while the overlay
+  // is on. A failed one is forgotten, so the next attempt asks again.
+  var MAX_EXPLANATIONS = 40;
+  var PREFETCH_AHEAD = 2;
+  var explanations = {};
+  var explanationOrder = [];
+
+  function loadExplanation(url) {
+    var entry = explanations[url];
+    if (entry) return entry;
+    entry = { img: new Image(), status: "loading", waiters: [] };
+    function settle(status) {
+      entry.status = status;
+      if (status === "failed") delete explanations[url];
+      entry.waiters.splice(0).forEach(function (fn) { fn(entry); });
+    }
+    entry.img.onload = function () { settle("ready"); };
+    entry.img.onerror = function () { settle("failed"); };
+    entry.img.src = url;
+    explanations[url] = entry;
+    explanationOrder.push(url);
+    while (explanationOrder.length > MAX_EXPLANATIONS) delete explanations[explanationOrder.shift()];
+    return entry;
+  }
+
+  function prefetchExplanations() {
+    if (!state.overlay) return;
+    state.queue.slice(0, PREFETCH_AHEAD).forEach(function (subject) {
+      var panel = C.modelPanel(subject);
+      var explanation = panel && panel.explanations ? panel.explanations[state.overlay] : null;
+      if (explanation) loadExplanation(explanation.url);
+    });
+  }
+
+  function setOverlayLoading(loading) {
+    $("#overlay-btn").setAttribute("aria-busy", loading ? "true" : "false");
+    $("#overlay-status").hidden = !loading;
+    C.root.classList.toggle("overlay-loading", loading);
+  }
+
   // An explanation PNG holds the three stamps side by side (science, reference, difference) with the map laid
   // over them; each stamp frame shows its own third, so zoom and pan move it with the stamp.
+  function paintOverlay(img, url) {
+    var w = img.naturalWidth;
+    var h = img.naturalHeight;
+    var gap = Math.max(0, (w - 3 * h) / 2);
+    $$("#triptych .overlay").forEach(function (layer, i) {
+      layer.style.backgroundImage = "url(" + JSON.stringify(url) + ")";
+      layer.style.backgroundSize = (100 * w / h) + "% 100%";
+      layer.style.backgroundPosition = (w > h ? (100 * i * (h + gap) / (w - h)) : 0) + "% 0";
+      layer.hidden = false;
+    });
+  }
+
   function applyOverlay() {
     var subject = state.current;
+    var kind = state.overlay;
     var panel = subject && C.modelPanel(subject);
-    var explanation = panel && panel.explanations && state.overlay ? panel.explanations[state.overlay] : null;
+    var explanation = panel && panel.explanations && kind ? panel.explanations[kind] : null;
     var layers = $$("#triptych .overlay");
+    var name = explanation ? OVERLAY_NAMES[kind] || kind : "off";
     $("#overlay-btn").setAttribute("aria-pressed", explanation ? "true" : "false");
-    $("#overlay-label").textContent = "Model explanation: " + (explanation ? OVERLAY_NAMES[state.overlay] || state.overlay : "off");
+    $("#overlay-label").textContent = "Model explanation: " + name;
     $("#overlay-btn").title = explanation ? explanation.title : "Show where the model looked";
-    if (!explanation) {
-      layers.forEach(function (layer) { layer.hidden = true; });
-      return;
+    // The previous candidate's (or kind's) map never lingers over this one while the new one loads.
+    layers.forEach(function (layer) { layer.hidden = true; });
+    setOverlayLoading(false);
+    if (!explanation) return;
+    var entry = loadExplanation(explanation.url);
+    function show(done) {
+      if (state.current !== subject || state.overlay !== kind) return;
+      setOverlayLoading(false);
+      if (done.status === "ready") {
+        paintOverlay(done.img, explanation.url);
+      } else {
+        C.say("The model explanation could not be loaded.", "quiet");
+      }
     }
-    var img = new Image();
-    img.onload = function () {
-      if (state.current !== subject || !state.overlay) return;
-      var w = img.naturalWidth;
-      var h = img.naturalHeight;
-      var gap = Math.max(0, (w - 3 * h) / 2);
-      layers.forEach(function (layer, i) {
-        layer.style.backgroundImage = "url(" + JSON.stringify(explanation.url) + ")";
-        layer.style.backgroundSize = (100 * w / h) + "% 100%";
-        layer.style.backgroundPosition = (w > h ? (100 * i * (h + gap) / (w - h)) : 0) + "% 0";
-        layer.hidden = false;
-      });
-    };
-    img.onerror = function () { C.say("The model explanation could not be loaded.", "quiet"); };
-    img.src = explanation.url;
+    if (entry.status === "ready") {
+      show(entry);
+    } else {
+      setOverlayLoading(true);
+      entry.waiters.push(show);
+    }
+    prefetchExplanations();
   }
 
   // e cycles: Grad-CAM, saliency (whatever the model offers), off.
@@ -150,6 +209,7 @@
     renderStamps: renderStamps,
     explanationKinds: explanationKinds,
     applyOverlay: applyOverlay,
+    prefetchExplanations: prefetchExplanations,
     toggleOverlay: toggleOverlay,
     frameSize: frameSize,
     applyTransform: applyTransform,

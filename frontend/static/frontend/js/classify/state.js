@@ -42,6 +42,8 @@
   });
 
   var VOTED_KEY = "blink.voted." + cfg.slug;
+  // The candidate on screen and the queue behind it, per tab (sessionStorage): a reload shows them again.
+  var QUEUE_KEY = "blink.queue." + cfg.slug;
   var state = {
     queue: [],
     current: null,
@@ -83,6 +85,8 @@
     STRETCHES: STRETCHES,
     STRETCH_KEY: STRETCH_KEY,
     VOTED_KEY: VOTED_KEY,
+    QUEUE_KEY: QUEUE_KEY,
+    readJSON: readJSON,
     $: $,
     $$: $$,
     el: Blink.el,
