@@ -5,8 +5,10 @@ The .npz training set needs the network's preprocessing, so it is written one fl
 chunks, reading votes with
 ``iterator()`` so a campaign of a million votes never sits in memory. The Zooniverse layout is the one
 Zooniverse's own ``panoptes_aggregation config / extract / reduce`` reads: the campaign is one workflow with a
-single-choice question task ``T0`` whose answers are the campaign's classes and "Skip" (the Zooniverse
-real/bogus campaign offered Skip as an answer too; Blink's consensus ignores it).
+single-choice question task ``T0`` whose answers are the campaign's classes. A Skip is not an answer: it is
+exported as Zooniverse exports a question left unanswered (``"value": null``, which panoptes_aggregation counts
+as ``None``), so that no reducer mistakes it for a class, with ``"skipped": true`` in the row's metadata; the
+task is therefore not ``required``. A vote on a gold-standard subject carries ``gold_standard`` = ``true``.
 """
 
 from __future__ import annotations
@@ -97,8 +99,8 @@ def workflow_version(campaign: Campaign) -> str:
 
 
 def answer_labels(campaign: Campaign) -> list[tuple[str, str]]:
-    """(key, label) of T0's answers in order: the campaign's classes, then Skip."""
-    return [(c["key"], c.get("label", c["key"])) for c in campaign.classes] + [(SKIP, "Skip")]
+    """(key, label) of T0's answers in order: the campaign's classes (Skip is no answer)."""
+    return [(c["key"], c.get("label", c["key"])) for c in campaign.classes]
 
 
 # ------------------------------------------------------------------------------------ Zooniverse classification
@@ -129,6 +131,7 @@ def zooniverse_classification_rows(campaign: Campaign) -> Iterator[list[Any]]:
         key: _json([{"task": TASK, "task_label": campaign.question, "value": label}])
         for key, label in answer_labels(campaign)
     }
+    annotations[SKIP] = _json([{"task": TASK, "task_label": campaign.question, "value": None}])
     votes = Vote.objects.filter(campaign=campaign).order_by("id").values_list(*CLASSIFICATION_SOURCE)
     for (
         vote_id,
@@ -148,17 +151,20 @@ def zooniverse_classification_rows(campaign: Campaign) -> Iterator[list[Any]]:
         n_classifications,
         gold_answer,
     ) in votes.iterator(chunk_size=CHUNK):
+        # A gold subject's vote, whether the subject was gold when the vote came or was made gold since.
+        gold = was_gold or bool(gold_answer)
         started = created_at - timedelta(milliseconds=duration_ms or 0)
         metadata = (
             '{{"source":"blink","started_at":"{}","finished_at":"{}","user_agent":{},"utc_offset":"0",'
-            '"user_language":"en","live_project":true,"duration_ms":{},'
+            '"user_language":"en","live_project":true,"duration_ms":{},"skipped":{},'
             '"subject_selection_state":{{"retired":{},"gold_standard":{}}}}}'.format(
                 _iso(started),
                 _iso(created_at),
                 _json(user_agent),
                 "null" if duration_ms is None else int(duration_ms),
+                "true" if answer == SKIP else "false",
                 "true" if retired else "false",
-                "true" if was_gold else "false",
+                "true" if gold else "false",
             )
         )
         subject = {
@@ -189,7 +195,7 @@ def zooniverse_classification_rows(campaign: Campaign) -> Iterator[list[Any]]:
             campaign.name,
             version,
             _zooniverse_time(created_at),
-            "",
+            "true" if gold else "",
             "",
             metadata,
             annotations.get(answer) or _json([{"task": TASK, "task_label": campaign.question, "value": answer}]),
@@ -213,7 +219,8 @@ def workflow_row(campaign: Campaign) -> list[Any]:
             "type": "single",
             "answers": [{"label": f"{TASK}.answers.{i}.label"} for i in range(len(answers))],
             "question": f"{TASK}.question",
-            "required": True,
+            # A volunteer may skip (exported as no answer), as on a Zooniverse task that is not required.
+            "required": False,
         }
     }
     help_text = "\n".join(f"{c['label']}: {c.get('description', '')}".rstrip(": ") for c in campaign.classes)

@@ -62,7 +62,7 @@ def test_the_zooniverse_classification_export_has_one_row_per_vote_in_zooniverse
     }
     assert len(rows) == len(votes) > 30
     assert list(rows[0]) == CLASSIFICATION_COLUMNS
-    labels = {"real": "Real", "bogus": "Bogus", SKIP: "Skip"}
+    labels = {"real": "Real", "bogus": "Bogus", SKIP: None}
     for row in rows:
         vote = votes[int(row["classification_id"])]
         assert row["user_name"] == vote.volunteer.username
@@ -78,6 +78,31 @@ def test_the_zooniverse_classification_export_has_one_row_per_vote_in_zooniverse
         assert json.loads(row["metadata"])["source"] == "blink"
 
 
+def test_votes_on_gold_subjects_are_flagged_gold_standard(voted_campaign):
+    subjects = list(voted_campaign.subjects.filter(n_classifications__gt=0).order_by("pk")[:4])
+    Subject.objects.filter(pk__in=[s.pk for s in subjects]).update(gold_answer="real")
+    gold_ids = {s.pk for s in subjects}
+    rows = list(csv.DictReader(io.StringIO(text(zooniverse_classifications_csv(voted_campaign)))))
+    flagged = {int(r["subject_ids"]) for r in rows if r["gold_standard"] == "true"}
+    assert flagged == gold_ids
+    assert {r["gold_standard"] for r in rows if int(r["subject_ids"]) not in gold_ids} == {""}
+    for r in rows:
+        state = json.loads(r["metadata"])["subject_selection_state"]
+        assert state["gold_standard"] is (int(r["subject_ids"]) in gold_ids)
+
+
+def test_a_skip_is_exported_as_an_unanswered_question_not_as_an_answer(voted_campaign):
+    rows = list(csv.DictReader(io.StringIO(text(zooniverse_classifications_csv(voted_campaign)))))
+    skips = set(Vote.objects.filter(campaign=voted_campaign, answer=SKIP).values_list("pk", flat=True))
+    assert skips
+    for r in rows:
+        value = json.loads(r["annotations"])[0]["value"]
+        skipped = int(r["classification_id"]) in skips
+        assert (value is None) is skipped
+        assert json.loads(r["metadata"])["skipped"] is skipped
+    assert "Skip" not in {json.loads(r["annotations"])[0]["value"] for r in rows}
+
+
 def test_the_workflow_export_describes_a_single_question_task(voted_campaign):
     rows = list(csv.DictReader(io.StringIO(text(workflow_csv(voted_campaign)))))
     assert len(rows) == 1
@@ -87,7 +112,8 @@ def test_the_workflow_export_describes_a_single_question_task(voted_campaign):
     assert tasks["T0"]["type"] == "single"
     strings = json.loads(row["strings"])
     answers = [strings[a["label"]] for a in tasks["T0"]["answers"]]
-    assert answers == ["Real", "Bogus", "Skip"]
+    assert answers == ["Real", "Bogus"]  # a Skip is no answer
+    assert tasks["T0"]["required"] is False
     assert strings[tasks["T0"]["question"]] == voted_campaign.question
     assert int(row["classifications_count"]) == Vote.objects.filter(campaign=voted_campaign).count()
     assert int(row["retired_set_member_subjects_count"]) == voted_campaign.subjects.filter(retired=True).count()
@@ -207,7 +233,8 @@ def test_panoptes_aggregation_reads_the_exports_and_agrees_with_blinks_majority(
         reduced = list(csv.DictReader(fh))
     subjects = {s.pk: s for s in Subject.objects.filter(campaign=voted_campaign, n_classifications__gt=0)}
     assert {int(r["subject_id"]) for r in reduced} == set(subjects)
-    column = {key: f"data.{_slug(label)}" for key, label in (("real", "Real"), ("bogus", "Bogus"), (SKIP, "Skip"))}
+    column = {key: f"data.{_slug(label)}" for key, label in (("real", "Real"), ("bogus", "Bogus"))}
+    column[SKIP] = "data.None"  # an unanswered question, as panoptes_aggregation counts it
     for r in reduced:
         subject = subjects[int(r["subject_id"])]
         counts = {k: int(float(r[c])) if r.get(c) not in (None, "") else 0 for k, c in column.items()}
