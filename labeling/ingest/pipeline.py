@@ -16,6 +16,8 @@ from labeling.models import Alert
 from labeling.signals import alerts_ingested
 
 logger = logging.getLogger(__name__)
+# With a progress bar, alerts waiting for a full batch are stored after this long, so new= counts up as it goes.
+PROGRESS_FLUSH_SECONDS = 1.0
 
 
 def ingest_paths(
@@ -48,7 +50,8 @@ def ingest_paths(
     if n_workers > 0 and connection.vendor == "postgresql" and not connection.in_atomic_block:
         ingest_in_workers(files, n_workers, batch_size, report, show_progress)
     else:
-        ingest_prepared(prepared_files(files, n_workers), report, batch_size, show_progress)
+        flush_every = PROGRESS_FLUSH_SECONDS if bar is not None else None
+        ingest_prepared(prepared_files(files, n_workers), report, batch_size, show_progress, flush_every)
     if bar is not None:
         bar.set_postfix(new=report.new, present=report.present, rejected=report.rejected)
         bar.close()

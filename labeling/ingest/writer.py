@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -253,9 +254,15 @@ def ingest_prepared(
     report: IngestReport,
     batch_size: int = BATCH_SIZE,
     on_file=None,
+    flush_every: float | None = None,
 ) -> None:
-    """Store ``prepare_file`` results batch by batch, counting into ``report``."""
+    """Store ``prepare_file`` results batch by batch, counting into ``report``.
+
+    ``flush_every`` (seconds): also store a partial batch once it has waited that long, so that a progress bar
+    watching ``report.new`` moves while files are read (a night's few hundred single-alert files would
+    otherwise fill one batch and show ``new=0`` until the very end)."""
     batch: list[PreparedAlert] = []
+    started = time.monotonic()
     for prepared, errors in results:
         report.files += 1
         for message in errors:
@@ -264,6 +271,11 @@ def ingest_prepared(
         while len(batch) >= batch_size:  # a big Parquet table still goes in batch by batch
             _flush(batch[:batch_size], report)
             batch = batch[batch_size:]
+            started = time.monotonic()
+        if batch and flush_every is not None and time.monotonic() - started >= flush_every:
+            _flush(batch, report)
+            batch = []
+            started = time.monotonic()
         if on_file is not None:
             on_file()
     _flush(batch, report)
