@@ -30,7 +30,7 @@ VARIABLES: dict[str, str] = {
     "sgscore1": "Star/galaxy score of nearest PS1 source (sgscore1)",
     "stamp_diff_std": "Difference stamp pixel std (counts)",
     "stamp_diff_mad": "Difference stamp robust spread (preprocessed, 1.4826 MAD)",
-    "stamp_template_mad": "Template stamp robust spread (preprocessed, 1.4826 MAD)",
+    "stamp_template_mad": "Reference stamp robust spread (preprocessed, 1.4826 MAD)",
     "agreement": "Volunteer agreement with the model (1 - |score - vote fraction|)",
 }
 STAMP_VARIABLES = ("stamp_diff_std", "stamp_diff_mad", "stamp_template_mad")

@@ -132,7 +132,7 @@ def test_recompute_flags_the_degraded_demo_night_and_not_the_unshifted_one(shift
     assert shifted.flagged
     reasons = " | ".join(shifted.flagged_reasons)
     assert "Seeing FWHM" in reasons
-    assert "Template stamp robust spread" in reasons  # the degraded template shows in its pixels
+    assert "Reference stamp robust spread" in reasons  # the degraded template shows in its pixels
     assert shifted.statistics["fwhm"]["drifted"]
     assert not shifted.statistics["magpsf"]["drifted"]
     for name in ("magpsf", "fwhm", "elong", "stamp_diff_std", "stamp_template_mad"):
