@@ -11,13 +11,14 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 DEMO_DIR ?= var/demo_alerts
 PYTEST_ARGS ?=
 
-.PHONY: run test venv services chromium panoptes lint format bench clean-db help
+.PHONY: run test venv services chromium panoptes lint format bench fuzz clean-db help
 
 help:
 	@echo "make run    - install, migrate, make demo data and accounts, train a starter model, serve on http://$(HOST):$(PORT)"
 	@echo "make test   - the whole test suite against PostgreSQL and Redis"
 	@echo "make lint   - ruff check and ruff format --check"
 	@echo "make bench  - run every benchmark under bench/ (prints JSON lines)"
+	@echo "make fuzz   - deep fuzzing, 20 minutes or less: schemathesis on the API, 10,000+ hostile ingest files"
 
 $(BIN)/.installed: requirements.txt
 	@test -x $(BIN)/pip || $(PY) -m venv --clear $(VENV)
@@ -62,17 +63,27 @@ test: venv panoptes chromium services
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) BLINK_PANOPTES_BIN=$(CURDIR)/$(PANOPTES_VENV)/bin \
 	  $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-run: venv
-	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py createcachetable
-	$(BIN)/python manage.py setup_demo --alerts-dir $(DEMO_DIR)
+# make run serves the site as a volunteer meets it: DEBUG off (error pages in the site's frame, never Django's debug
+# page listing every URL), with a random secret key made once and kept in var/ (sessions survive a restart).
+# DJANGO_DEBUG=1 make run brings the debug pages back; a DJANGO_SECRET_KEY in the environment wins over the file.
+SECRET_KEY_FILE := var/secret_key
+RUN_ENV = DJANGO_DEBUG="$${DJANGO_DEBUG:-0}" DJANGO_SECRET_KEY="$${DJANGO_SECRET_KEY:-$$(cat $(SECRET_KEY_FILE))}"
+
+$(SECRET_KEY_FILE):
+	@mkdir -p $(@D)
+	@umask 077 && $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(64))" > $@
+
+run: venv $(SECRET_KEY_FILE)
+	$(RUN_ENV) $(BIN)/python manage.py migrate --noinput
+	$(RUN_ENV) $(BIN)/python manage.py createcachetable
+	$(RUN_ENV) $(BIN)/python manage.py setup_demo --alerts-dir $(DEMO_DIR)
 	@echo ""
 	@echo "Blink is starting on http://$(HOST):$(PORT)"
 	@echo "Demo accounts (password blink-demo): volunteer, scientist, mllead, admin"
 	@echo ""
 	@trap 'kill 0' EXIT INT TERM; \
-	  $(BIN)/python manage.py db_worker --queue-name '*' --no-reload & \
-	  $(BIN)/daphne -b $(HOST) -p $(PORT) config.asgi:application
+	  $(RUN_ENV) $(BIN)/python manage.py db_worker --queue-name '*' --no-reload & \
+	  $(RUN_ENV) $(BIN)/daphne -b $(HOST) -p $(PORT) config.asgi:application
 
 lint:
 	$(BIN)/ruff check .
@@ -83,7 +94,15 @@ format:
 	$(BIN)/ruff format .
 
 # Every benchmark script (bench/blinkbench.py and bench/simulated_volunteers.py are their helpers, not benchmarks).
-BENCHES := ingest score evaluate campaign console active_learning classify_load load faults
+BENCHES := ingest score evaluate campaign console active_learning classify_load load faults scale fuzz_api fuzz_ingest
 
 bench: venv services
 	@for b in $(BENCHES); do echo "# bench/$$b.py"; DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python bench/$$b.py || exit 1; done
+
+# Outside make test: schemathesis with 100+ examples per operation and role plus its stateful mode, then 10,000+
+# mutations of the real packets in ../shared/data (skipped, saying so, when it is absent). Both print JSON lines.
+fuzz: venv services
+	@status=0; \
+	  DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python bench/fuzz_api.py || status=1; \
+	  DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python bench/fuzz_ingest.py || status=1; \
+	  exit $$status

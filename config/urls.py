@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 from django.urls import include, path
+from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 import activelearning.api_urls
@@ -24,6 +25,9 @@ urlpatterns = [
     path("", include(frontend.urls)),
 ]
 
-# API clients get JSON for unknown URLs and server errors too (pages keep Django's).
+# Pages answer errors with the site's own templates (frontend/templates/400.html, 403.html, 404.html, 500.html, all
+# in the site's frame with its navigation); API clients get JSON for unknown URLs and server errors.
+handler400 = defaults.bad_request
+handler403 = defaults.permission_denied
 handler404 = api_errors.page_not_found
 handler500 = api_errors.server_error
