@@ -9,7 +9,7 @@ import logging
 from django.dispatch import receiver
 
 from classifiers.signals import version_activated
-from labeling.signals import labels_changed
+from labeling.signals import campaign_went_live, labels_changed
 
 log = logging.getLogger(__name__)
 
@@ -31,3 +31,15 @@ def rescore_and_reorder_after_activation(sender, *, version, run=None, **kwargs)
         tasks.request_rescore(version, run)
     except Exception:  # noqa: BLE001 - the promotion has committed; the ML lead can reorder by hand
         log.exception("rescoring after the activation of %s not queued", version.label)
+
+
+@receiver(campaign_went_live)
+def order_the_queue_of_a_new_campaign(sender, *, campaign, **kwargs):
+    """A campaign that just went live has subjects but no order: order its queue now (by the active model of its
+    task, or at random without one) rather than at the next promotion, so the loop shows it ordered."""
+    from activelearning import tasks
+
+    try:
+        tasks.request_reorder(campaign)
+    except Exception:  # noqa: BLE001 - the campaign is live either way; the ML lead can reorder by hand
+        log.exception("ordering the queue of the new campaign %s not queued", campaign.slug)

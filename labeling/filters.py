@@ -65,6 +65,10 @@ MAX_TEXT = 64
 _SAFE_TEXT = re.compile(r"^[A-Za-z0-9_.:\-]+$")
 
 
+# Synthetic demo alerts (fixtures' generator) carry their known truth; alerts from the survey never do.
+DEMO_ALERTS = ~Q(demo_truth="")
+
+
 class FilterError(ServiceError):
     """An invalid filter. ``field`` is the key at fault ("" for the filter as a whole)."""
 
@@ -251,7 +255,7 @@ def compile_filter(spec: Any) -> CompiledFilter:
                 q &= Q(ssdistnr__isnull=value)
                 parts.append("no known solar-system object" if value else "near a known solar-system object")
             else:
-                q &= ~Q(demo_truth="") if value else Q(demo_truth="")
+                q &= DEMO_ALERTS if value else ~DEMO_ALERTS
                 parts.append("demo alerts only" if value else "survey alerts only")
         elif name in TEXT_FIELDS:
             column, label = name, LABELS.get(name, name)
@@ -336,53 +340,6 @@ def select_alerts(
         return qs.order_by("candid")
     picked = qs.annotate(sample_key=sample_key_expression(seed)).order_by("sample_key", "candid")
     return picked[:sample_size]
-
-
-# A live preview must answer while the scientist types. Past this budget the preview shows PostgreSQL's
-# estimate, marked as such, instead of making the page wait for an exact count over a huge table.
-PREVIEW_BUDGET_MS = 1000
-
-
-def _planner_estimate(qs: QuerySet) -> int:
-    from django.db import connection
-
-    sql, params = qs.order_by().values("id").query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
-        plan = cursor.fetchone()[0]
-    if isinstance(plan, str):
-        import json
-
-        plan = json.loads(plan)
-    return int(plan[0]["Plan"]["Plan Rows"])
-
-
-def preview_count(
-    spec: Any, *, sample_size: int | None = None, seed: int = 0, budget_ms: int = PREVIEW_BUDGET_MS
-) -> tuple[int, bool]:
-    """(count, exact): the exact count when PostgreSQL gives it within ``budget_ms``, else its planner's
-    estimate with ``exact`` False. Other databases always count exactly."""
-    from django.db import OperationalError, connection, transaction
-
-    compiled = compile_filter(spec)
-    validate_sample(sample_size, seed)
-    qs = Alert.objects.filter(compiled.q)
-    exact = True
-    if connection.vendor != "postgresql":
-        n = qs.count()
-    else:
-        try:
-            with transaction.atomic():
-                with connection.cursor() as cursor:
-                    cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(int(budget_ms))])
-                n = qs.count()
-        except OperationalError as exc:
-            import psycopg
-
-            if not isinstance(exc.__cause__, psycopg.errors.QueryCanceled):
-                raise
-            n, exact = _planner_estimate(qs), False
-    return (min(n, sample_size) if sample_size is not None else n), exact
 
 
 def count_matching(spec: Any, *, sample_size: int | None = None, seed: int = 0) -> int:

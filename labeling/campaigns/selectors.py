@@ -4,12 +4,14 @@ words, the builder's preview of a filter, and the inspect table's filters as a q
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 
 from core.roles import ADMIN, SCIENTIST, has_role
-from labeling.filters import CompiledFilter, FilterError, compile_filter, preview_count, select_alerts
+from labeling.campaigns.preview import PreviewCount, preview_count
+from labeling.filters import CompiledFilter, FilterError, compile_filter, select_alerts
 from labeling.models import Alert, Campaign
 
 
@@ -52,21 +54,28 @@ def selection_summary(campaign: Campaign) -> str:
         return "invalid filter"
 
 
-def filter_preview(
-    spec: Any, *, sample_size: int | None, seed: int, n: int
-) -> tuple[CompiledFilter, int, bool, list[Alert]]:
-    """What the builder shows before anything is saved: the compiled filter, the count of alerts it selects
-    (exact, or PostgreSQL's estimate on huge tables: ``preview_count``) and up to ``n`` of them."""
+@dataclass(frozen=True)
+class FilterPreview:
+    """What the builder shows before anything is saved: the compiled filter, its count (``PreviewCount``: exact
+    or PostgreSQL's estimate on huge tables, with how many matches are demo alerts) and the first matches."""
+
+    compiled: CompiledFilter
+    counted: PreviewCount
+    alerts: list[Alert]
+
+
+def filter_preview(spec: Any, *, sample_size: int | None, seed: int, n: int) -> FilterPreview:
+    """A filter's preview with up to ``n`` of the alerts it selects."""
     compiled = compile_filter(spec)
-    count, exact = preview_count(spec, sample_size=sample_size, seed=seed)
-    n = min(n, count)
+    counted = preview_count(spec, sample_size=sample_size, seed=seed)
+    n = min(n, counted.count)
     if not n:
-        return compiled, count, exact, []
+        return FilterPreview(compiled, counted, [])
     if sample_size is not None:
         # The grid shows members of the sample itself: the first n of it in its seeded order.
-        return compiled, count, exact, list(select_alerts(spec, sample_size=n, seed=seed))
-    newest = Alert.objects.filter(compiled.q).only("candid", "object_id", "magpsf", "fid", "night")
-    return compiled, count, exact, list(newest.order_by("-jd", "-candid")[:n])
+        return FilterPreview(compiled, counted, list(select_alerts(spec, sample_size=n, seed=seed)))
+    newest = Alert.objects.filter(compiled.q).only("candid", "object_id", "magpsf", "fid", "night", "demo_truth")
+    return FilterPreview(compiled, counted, list(newest.order_by("-jd", "-candid")[:n]))
 
 
 # The inspect table's query string: each parameter with its default when absent.

@@ -24,6 +24,7 @@ from labeling.campaigns.validation import (
 )
 from labeling.filters import random_unit, select_alerts
 from labeling.models import Alert, Campaign, FieldGuideEntry, Subject, TutorialStep
+from labeling.signals import campaign_went_live
 
 BATCH = 2000
 
@@ -106,6 +107,8 @@ def campaign_set_state(*, actor, campaign: Campaign, state: str) -> Campaign:
         if not campaign.subjects.exists():
             raise CampaignError("selection", "no alert matches this selection: nothing to classify")
         campaign.went_live_at = timezone.now()
+        # After the commit: a listener that queues work (ordering the queue) must find the subjects stored.
+        transaction.on_commit(lambda: campaign_went_live.send(sender=Campaign, campaign=campaign))
     campaign.state = state
     campaign.save(update_fields=["state", "went_live_at", "updated_at"])
     return campaign

@@ -248,14 +248,41 @@ def test_the_normalised_spec_keeps_numbers_and_dates_canonical():
 
 @pytest.mark.django_db
 def test_the_preview_count_is_exact_within_its_budget():
-    from labeling.filters import preview_count
+    from labeling.campaigns.preview import preview_count
     from tests.labeling.campaign_helpers import bare_alerts
 
     bare_alerts(30)
     # The candid range keeps the real packets (ingested for this module) out of the count.
     spec = {"candid": {"gte": 9_000_000_000_000, "lt": 9_000_000_000_030}, "fid": 1}
-    assert preview_count(spec) == (15, True)
-    assert preview_count(spec, sample_size=4) == (4, True)
+    assert (preview_count(spec).count, preview_count(spec).exact) == (15, True)
+    assert (preview_count(spec, sample_size=4).count, preview_count(spec, sample_size=4).exact) == (4, True)
+
+
+@pytest.mark.django_db
+def test_the_preview_says_how_many_matches_are_synthetic_demo_alerts():
+    from labeling.campaigns.preview import preview_count
+    from labeling.filters import sample_key
+    from tests.labeling.campaign_helpers import bare_alerts
+
+    survey = bare_alerts(12)
+    demo = bare_alerts(8, start=9_000_000_000_100, demo_truth="bogus_ring")
+    spec = {"candid": {"gte": 9_000_000_000_000, "lt": 9_000_000_001_000}}
+    counted = preview_count(spec)
+    assert (counted.count, counted.demo, counted.survey) == (20, 8, 12)
+
+    # With a sample, the split is that of the sample itself (the seeded md5 order picks its members).
+    sampled = preview_count(spec, sample_size=6, seed=3)
+    members = sorted(survey + demo, key=lambda a: (sample_key(a.candid, 3), a.candid))[:6]
+    assert sampled.count == 6
+    assert sampled.demo == sum(1 for a in members if a.demo_truth)
+
+    # The builder's "real survey alerts only" and "synthetic demo alerts only" are the is_demo condition.
+    assert preview_count({**spec, "is_demo": False}).count == 12
+    assert preview_count({**spec, "is_demo": True}).demo == 8
+    assert filter_summary({"is_demo": False}) == "survey alerts only"
+    with pytest.raises(FilterError) as refused:
+        compile_filter({"is_demo": "real"})
+    assert refused.value.field == "is_demo"
 
 
 @pytest.mark.django_db
@@ -263,7 +290,7 @@ def test_past_its_budget_the_preview_shows_the_planners_estimate_marked_as_such(
     from django.db import OperationalError, connection
     from django.db.models.query import QuerySet
 
-    from labeling.filters import preview_count
+    from labeling.campaigns.preview import preview_count
     from tests.labeling.campaign_helpers import bare_alerts
 
     if connection.vendor != "postgresql":
@@ -279,7 +306,9 @@ def test_past_its_budget_the_preview_shows_the_planners_estimate_marked_as_such(
             raise OperationalError(str(exc)) from exc
 
     monkeypatch.setattr(QuerySet, "count", timed_out)
-    n, exact = preview_count({"fid": 1})
-    assert exact is False
-    assert n >= 1
-    assert preview_count({"fid": 1}, sample_size=1) == (1, False)
+    estimated = preview_count({"fid": 1})
+    assert estimated.exact is False
+    assert estimated.count >= 1
+    assert estimated.demo is None  # not counted: the split is shown only beside an exact count
+    sampled = preview_count({"fid": 1}, sample_size=1)
+    assert (sampled.count, sampled.exact) == (1, False)

@@ -32,6 +32,7 @@ class PreviewView(ScientistsOnly):
         filter = serializers.CharField()
         night = serializers.DateField()
         stamp_url = serializers.CharField()
+        is_demo = serializers.BooleanField(help_text="A synthetic demo alert, not one from the survey")
 
         class Meta:
             ref_name = "PreviewAlert"
@@ -39,6 +40,12 @@ class PreviewView(ScientistsOnly):
     class OutputSerializer(serializers.Serializer):
         count = serializers.IntegerField()
         count_exact = serializers.BooleanField(help_text="False when the count is PostgreSQL's estimate (huge tables)")
+        count_survey = serializers.IntegerField(
+            allow_null=True, help_text="How many of the matches are real survey alerts (null with an estimate)"
+        )
+        count_demo = serializers.IntegerField(
+            allow_null=True, help_text="How many of the matches are synthetic demo alerts (null with an estimate)"
+        )
         summary = serializers.CharField()
         selection = serializers.DictField()
         alerts = serializers.ListField(child=serializers.DictField())
@@ -51,15 +58,17 @@ class PreviewView(ScientistsOnly):
     )
     def post(self, request):
         data = parse(self.InputSerializer, request.data)
-        compiled, count, exact, alerts = filter_preview(
+        preview = filter_preview(
             data.get("selection") or {}, sample_size=data.get("sample_size"), seed=data["sample_seed"], n=data["n"]
         )
         return Response(
             {
-                "count": count,
-                "count_exact": exact,
-                "summary": compiled.summary,
-                "selection": compiled.spec,
+                "count": preview.counted.count,
+                "count_exact": preview.counted.exact,
+                "count_survey": preview.counted.survey,
+                "count_demo": preview.counted.demo,
+                "summary": preview.compiled.summary,
+                "selection": preview.compiled.spec,
                 "alerts": [
                     {
                         "candid": a.candid,
@@ -68,8 +77,9 @@ class PreviewView(ScientistsOnly):
                         "filter": a.filter_name,
                         "night": a.night.isoformat(),
                         "stamp_url": cutout_url(a.candid, "difference"),
+                        "is_demo": a.is_demo,
                     }
-                    for a in alerts
+                    for a in preview.alerts
                 ],
             }
         )

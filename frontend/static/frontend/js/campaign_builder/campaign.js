@@ -95,28 +95,37 @@
     return body;
   }
 
+  // The line beside the Save button: what happened to the last save, in red when it was refused.
+  function saveStatus(text, refused) {
+    $("save-status").textContent = text;
+    $("save-status").classList.toggle("error", !!refused);
+  }
+
   function save(event) {
     event.preventDefault();
     B.clearErrors($("campaign-form"));
     var body;
     try { body = payload(); } catch (err) {
-      B.showError("selection", "the JSON filter is not valid JSON: " + err.message);
+      B.showError("selection", "not valid JSON: " + err.message);
+      saveStatus("Not saved: the JSON filter is not valid JSON (" + err.message + ").", true);
       return;
     }
-    $("save-status").textContent = "Saving…";
+    saveStatus("Saving…", false);
     var request = B.slug ? api("PATCH", urls.campaign, body) : api("POST", urls.campaigns, body);
     request.then(function (res) {
       if (!res.ok) {
-        $("save-status").textContent = "Not saved: " + (res.body.field ? res.body.field + ": " : "") + res.body.detail;
+        saveStatus("Not saved: " + (res.body.field ? res.body.field + ": " : "") + res.body.detail, true);
         B.showError(res.body.field, res.body.detail);
         return;
       }
       if (!B.slug) {
-        window.location.assign(res.body.urls.builder + "?created=1");
+        // The draft now has its own page: go there in place of /new/, so that a reload shows the saved draft
+        // and Back does not lead to an empty form that would save a second campaign.
+        window.location.replace(res.body.urls.builder + "?created=1");
         return;
       }
       fillForm(res.body);
-      $("save-status").textContent = "Saved.";
+      saveStatus("Saved.", false);
     });
   }
 

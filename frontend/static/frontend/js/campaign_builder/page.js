@@ -31,6 +31,8 @@
         B.fillForm(res.body);
         if (/created=1/.test(window.location.search)) {
           $("save-status").textContent = "Draft saved. Add a tutorial and a field guide, then go live.";
+          // Said once: a reload of the draft's page is not another save.
+          window.history.replaceState(null, "", window.location.pathname);
         }
       });
       B.loadTutorial();

@@ -96,8 +96,39 @@
     previewTimer = setTimeout(runPreview, 250);
   }
 
+  // A filter that cannot be read or is refused matches nothing we can show: the count, its split and the stamps
+  // of the previous filter go, so no stale "1,291 alerts match" sits beside the error.
+  function showNoPreview(message) {
+    var preview = $("preview");
+    preview.classList.remove("loading");
+    preview.classList.add("stale");
+    $("preview-count").textContent = "–";
+    $("preview-count-label").textContent = "alerts: fix the filter to see how many match";
+    $("preview-summary").textContent = "";
+    $("preview-split").textContent = "";
+    $("preview-error").textContent = message;
+    renderGrid([]);
+  }
+
+  function count(n) { return Number(n).toLocaleString("en"); }
+
+  // "140 alerts: 54 real survey alerts, 86 synthetic demo alerts" — the demo generator's rings and streaks are
+  // not the sky, and a scientist should see how much of a selection they are.
+  function splitText(body) {
+    if (body.count_demo === null || body.count_demo === undefined) {
+      return body.count_exact ? "" : "Real and demo alerts not counted separately (estimate).";
+    }
+    if (!body.count) return "";
+    var of = sampleSize() ? "Of the sample: " : "";
+    if (!body.count_demo) return of + "all real survey alerts.";
+    if (!body.count_survey) return of + "all synthetic demo alerts (the demo generator's, not the sky; dashed frames).";
+    return of + count(body.count_survey) + " real survey " + (body.count_survey === 1 ? "alert" : "alerts") + ", " +
+      count(body.count_demo) + " synthetic demo " + (body.count_demo === 1 ? "alert" : "alerts") +
+      " (dashed frames below).";
+  }
+
   function runPreview() {
-    var seq = ++previewSeq;
+    var seq = ++previewSeq; // answers to earlier filters are dropped from here on
     var selection;
     var selectionCard = $("selection-card");
     B.clearErrors(selectionCard);
@@ -105,7 +136,8 @@
     try {
       selection = selectionFromForm();
     } catch (err) {
-      $("preview-error").textContent = "The JSON filter is not valid JSON: " + err.message;
+      showNoPreview("The JSON filter is not valid JSON: " + err.message);
+      B.showError("selection", "not valid JSON: " + err.message);
       return;
     }
     if (!$("json-mode").checked) $("selection-json").value = JSON.stringify(selection, null, 1);
@@ -116,15 +148,15 @@
       if (seq !== previewSeq) return; // a newer filter is on its way
       $("preview").classList.remove("loading");
       if (!res.ok) {
-        $("preview-count").textContent = "–";
-        $("preview-error").textContent = (res.body.field ? res.body.field + ": " : "") + res.body.detail;
+        showNoPreview((res.body.field ? res.body.field + ": " : "") + res.body.detail);
         B.showError(res.body.field, res.body.detail);
-        renderGrid([]);
         return;
       }
-      $("preview-count").textContent = (res.body.count_exact ? "" : "≈ ") + Number(res.body.count).toLocaleString("en");
+      $("preview").classList.remove("stale");
+      $("preview-count").textContent = (res.body.count_exact ? "" : "≈ ") + count(res.body.count);
       $("preview-count-label").textContent = res.body.count === 1 ? "alert" : "alerts" + (sampleSize() ? " (sample)" : " match");
       $("preview-summary").textContent = res.body.summary;
+      $("preview-split").textContent = splitText(res.body);
       renderGrid(res.body.alerts);
     });
   }
@@ -135,13 +167,14 @@
     alerts.forEach(function (a) {
       var button = document.createElement("button");
       button.type = "button";
-      button.className = "preview-item";
-      button.title = a.object_id + " · candid " + a.candid + " · " + a.night + " · " + a.filter + " " + (a.magpsf === null ? "" : a.magpsf.toFixed(2));
+      button.className = "preview-item" + (a.is_demo ? " demo" : "");
+      button.title = (a.is_demo ? "synthetic demo alert · " : "") + a.object_id + " · candid " + a.candid + " · " +
+        a.night + " · " + a.filter + " " + (a.magpsf === null ? "" : a.magpsf.toFixed(2));
       button.dataset.candid = String(a.candid);
       var img = document.createElement("img");
       img.className = "stamp-thumb";
       img.loading = "lazy";
-      img.alt = "difference stamp of " + a.object_id;
+      img.alt = "Difference cutout of " + a.object_id + ", linear stretch";
       img.src = a.stamp_url;
       button.appendChild(img);
       button.addEventListener("click", function () { useAsExample(String(a.candid)); });
