@@ -12,6 +12,7 @@ from django_tasks import task
 
 from activelearning import policy, queue
 from classifiers.models import TrainingRun
+from core.db_retry import retry_when_locked
 from labeling.models import Campaign
 
 
@@ -22,6 +23,7 @@ def rescore_and_reorder(version_id: int, run_id: int | None = None) -> dict:
 
 
 @task()
+@retry_when_locked()  # priorities are rewritten from the stored scores: running it again is safe
 def reorder_campaign(campaign_id: int) -> dict:
     """Reorder one campaign's queue from the active version's stored scores."""
     result = queue.reorder_campaign(campaign_id)

@@ -1,7 +1,9 @@
-"""Classify-page load: N simulated volunteers against daphne + PostgreSQL on loopback, printed as JSON lines.
+"""Classify-page load: N simulated volunteers against daphne + PostgreSQL on loopback, and against SQLite as
+``make run`` serves it, printed as JSON lines.
 
     python bench/classify_load.py [--volunteers 10,50,200] [--seconds 20] [--think-ms 1000] [--workers CORES]
-                                  [--subjects 20000] [--keep-db]
+                                  [--subjects 20000] [--db both|postgresql|sqlite] [--sqlite-volunteers 10]
+                                  [--db-name blink_bench_classify] [--keep-db]
 
 1. Creates a throwaway PostgreSQL database (``blink_bench_classify`` on the server of DATABASE_URL, default
    postgres://postgres@127.0.0.1:5432/), migrates it and seeds it: demo alerts through the real ingest path
@@ -19,24 +21,33 @@
    --think-ms (uniform 0.5x-1.5x; 0 = no pause, a saturation test), POST the vote with an idempotency key,
    retrying a network failure with the same key as the page's outbox does. The volunteers' HTTP clients are
    made before the clock starts and each volunteer arrives at a random moment of the first think time.
-4. Prints ``{"bench": "classify", "metric": ..., "value": ..., "n": N, ...}`` for ``next_subject_p95_ms``,
-   ``vote_p95_ms``, ``votes_per_s`` and ``votes_lost`` (votes acknowledged with 200/201 minus those found in
-   the database: must be 0), plus context (think time, workers, request counts, p50/p99, errors).
+4. Prints ``{"bench": "classify", "metric": ..., "value": ..., "n": N, "db": ..., ...}`` for
+   ``next_subject_p95_ms``, ``vote_p95_ms``, ``votes_per_s``, ``votes_lost`` (votes acknowledged with 200/201
+   minus those found in the database: must be 0) and ``votes_refused`` (vote requests answered 5xx, such as
+   SQLite's "database is locked" turned 503, which the page's outbox must retry: must be 0), plus context
+   (think time, workers, request counts, p50/p99, errors, background tasks that failed).
+5. With ``--db both`` (the default) or ``sqlite``: the same for ``--sqlite-volunteers`` on a fresh SQLite file
+   configured as ``make run`` configures it (``config.settings`` from a ``sqlite:///`` DATABASE_URL, no Redis,
+   DEBUG as make run leaves it), served by one daphne with one ``manage.py db_worker`` beside it, in a child
+   process (Django is set up once per process).
    ``BLINK_BENCH_DUMP=FILE`` also writes every request as ``[start, "next"|"vote", ms]`` to FILE, to see when
    slow requests happened (stalls show as runs of them).
 
-Target at N = 50 on 2 cores: next subject p95 < 50 ms and vote p95 < 50 ms.
+Target at N = 50 on 2 cores: next subject p95 < 50 ms and vote p95 < 50 ms; no vote refused on either database.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import os
 import random
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -55,6 +66,8 @@ DEMO_ALERTS = 200
 
 
 def server_env(db_url: str) -> dict:
+    if db_url.startswith("sqlite"):
+        return make_run_env(db_url)
     return {
         **os.environ,
         "DATABASE_URL": db_url,
@@ -65,6 +78,27 @@ def server_env(db_url: str) -> dict:
         "BLINK_LOG_LEVEL": "WARNING",
         "BLINK_CHANNEL_PREFIX": f"bench{os.getpid()}",
     }
+
+
+def make_run_env(db_url: str) -> dict:
+    """The environment ``make run`` gives daphne and its worker: SQLite, no Redis (so the in-process channel layer
+    and the database cache), no pool, DEBUG left at its default."""
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DB_POOL_MAX_SIZE", "DJANGO_DEBUG")}
+    return {
+        **env,
+        "DATABASE_URL": db_url,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "BLINK_LOG_LEVEL": "WARNING",
+    }
+
+
+def start_worker(env: dict, log_dir: Path) -> subprocess.Popen:
+    """One ``manage.py db_worker``, as ``make run`` starts it beside daphne."""
+    log = open(log_dir / "db_worker.log", "ab")  # noqa: SIM115 - lives as long as the worker
+    return subprocess.Popen(
+        [sys.executable, str(bb.ROOT / "manage.py"), "db_worker", "--queue-name", "*", "--no-reload"],
+        cwd=bb.ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
 
 
 def cpu_seconds(pid: int) -> float:
@@ -134,6 +168,7 @@ class Tally:
         self.acked: list[str] = []
         self.sent: list[str] = []
         self.errors: dict[str, int] = {}
+        self.refused = 0  # vote requests answered 5xx (each attempt)
         self.exhausted = 0
         self.retired = 0
 
@@ -202,6 +237,7 @@ async def volunteer_loop(client, start_at: float, until: float, think_ms: float,
                 elif r.status_code == 409 and r.json().get("code") == "retired":
                     tally.retired += 1
                 elif r.status_code >= 500:
+                    tally.refused += 1
                     tally.error(f"vote:{r.status_code}")
                     await asyncio.sleep(0.2 * 2**attempt)
                     continue
@@ -251,11 +287,28 @@ def main() -> None:
         "--workers", type=int, default=os.cpu_count() or 1, help="daphne processes (default: one per core)"
     )
     parser.add_argument("--subjects", type=int, default=20000, help="subjects in the campaign (default 20000)")
+    parser.add_argument(
+        "--db", choices=("both", "postgresql", "sqlite"), default="both", help="which database(s) (default both)"
+    )
+    parser.add_argument("--sqlite-volunteers", default="10", help="N values against SQLite (default 10)")
+    parser.add_argument("--db-name", default=BENCH_DB, help=f"the throwaway PostgreSQL database (default {BENCH_DB})")
     parser.add_argument("--keep-db", action="store_true", help="keep the bench database afterwards")
     args = parser.parse_args()
-    ns = [int(x) for x in args.volunteers.split(",") if x.strip()]
 
-    with bb.bench_database(BENCH_DB, keep=args.keep_db) as db_url:
+    if args.db == "both":
+        # Django is set up once per process, on one database: SQLite gets a process of its own.
+        child = [sys.executable, __file__, "--db", "sqlite", "--sqlite-volunteers", args.sqlite_volunteers]
+        child += ["--seconds", str(args.seconds), "--think-ms", str(args.think_ms), "--subjects", str(args.subjects)]
+        subprocess.run(child + (["--keep-db"] if args.keep_db else []), check=True)
+    if args.db == "sqlite":
+        run_sqlite(args)
+    else:
+        run_postgresql(args)
+
+
+def run_postgresql(args) -> None:
+    ns = [int(x) for x in args.volunteers.split(",") if x.strip()]
+    with bb.bench_database(args.db_name, keep=args.keep_db) as db_url:
         bb.seed_campaign(n_subjects=args.subjects, retire_after=5, demo_alerts=DEMO_ALERTS, gold_share=0.1)
         log_dir = Path(tempfile.mkdtemp(prefix="blink-bench-classify-"))
         bb.note(f"server logs in {log_dir}")
@@ -264,18 +317,72 @@ def main() -> None:
             servers.start(args.workers)
             check_form_login(servers.ports[0])
             warm_up(servers.ports)
-            measure(ns, servers, args)
+            measure(ns, servers, args, db="postgresql", workers=args.workers)
         finally:
             servers.stop()
 
 
-def measure(ns: list[int], servers, args) -> None:
+@contextlib.contextmanager
+def make_run_database(*, keep: bool = False):
+    """Django set up, as ``make run`` sets it up, on a fresh SQLite file; yields its URL."""
+    from django.core.management import call_command
+
+    folder = Path(tempfile.mkdtemp(prefix="blink-bench-sqlite-"))
+    db_url = f"sqlite:///{folder / 'blink.sqlite3'}"
+    os.environ.pop("REDIS_URL", None)  # make run has none: in-process channel layer, database cache
+    bb.setup_django(db_url)
+    try:
+        bb.migrate()
+        call_command("createcachetable", verbosity=0)
+        yield db_url
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        if keep:
+            bb.note(f"SQLite database kept at {folder}")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def run_sqlite(args) -> None:
+    ns = [int(x) for x in args.sqlite_volunteers.split(",") if x.strip()]
+    with make_run_database(keep=args.keep_db) as db_url:
+        bb.seed_campaign(n_subjects=args.subjects, retire_after=5, demo_alerts=DEMO_ALERTS, gold_share=0.1)
+        log_dir = Path(tempfile.mkdtemp(prefix="blink-bench-classify-sqlite-"))
+        bb.note(f"server and worker logs in {log_dir}")
+        env = make_run_env(db_url)
+        servers = bb.Servers(env, log_dir)
+        worker = start_worker(env, log_dir)
+        try:
+            servers.start(1)  # make run serves with one daphne
+            check_form_login(servers.ports[0])
+            warm_up(servers.ports)
+            measure(ns, servers, args, db="sqlite", workers=1)
+        finally:
+            servers.stop()
+            worker.terminate()
+            try:
+                worker.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+
+
+def failed_tasks() -> int:
+    """Background tasks recorded as failed so far (a consensus recomputation that met a locked database...)."""
+    from django_tasks_db.models import DBTaskResult
+
+    return DBTaskResult.objects.filter(status="FAILED").count()
+
+
+def measure(ns: list[int], servers, args, *, db: str, workers: int) -> None:
     """For each N: N fresh volunteers load the servers for --seconds; their latencies and votes, as JSON lines."""
     procs, ports = servers.procs, servers.ports
     from django.db import connection
 
     for n in ns:
         volunteers = bb.sessions_for(f"bench-v{n}", n)
+        tasks_failed_before = failed_tasks()
         connection.close()
         client_cpu, server_cpu = time.process_time(), sum(cpu_seconds(p.pid) for p in procs)
         machine = machine_jiffies()
@@ -293,9 +400,9 @@ def measure(ns: list[int], servers, args) -> None:
             "n": n,
             "loadavg_1m": round(os.getloadavg()[0], 1),
             "think_ms": args.think_ms,
-            "workers": args.workers,
+            "workers": workers,
             "seconds": round(elapsed, 1),
-            "db": "postgresql",
+            "db": db,
             "server_cpu_s": round(server_cpu, 1),
             "client_cpu_s": round(client_cpu, 1),
             "machine_busy": round(busy / total, 2) if total else None,
@@ -313,6 +420,14 @@ def measure(ns: list[int], servers, args) -> None:
             stored=stored,
             retired_refusals=tally.retired,
             exhausted=tally.exhausted,
+            errors=tally.errors,
+            **context,
+        )
+        emit(
+            "votes_refused",
+            tally.refused,
+            vote_requests=len(tally.vote_ms),
+            tasks_failed=failed_tasks() - tasks_failed_before,
             errors=tally.errors,
             **context,
         )

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from django_tasks import task
 
+from core.db_retry import retry_when_locked
+
 
 @task()
+@retry_when_locked()  # scores are upserted: running it again after a locked database rewrites the same rows
 def score_alerts_task(version_id: int | None = None, task_name: str = "real_bogus", alert_ids: list[int] | None = None,
                       only_unscored: bool = True, embeddings: bool = False) -> int:  # fmt: skip
     """Score alerts (the given ids, else every alert not yet scored) by a version (default: the task's active one).

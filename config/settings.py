@@ -107,11 +107,19 @@ DATABASES = {
         conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "0")),
     )
 }
+# SQLite under `make run`: daphne's request threads and the db_worker write one file, each with its connection.
+SQLITE_OPTIONS = {
+    # WAL: readers and the one writer never block each other.
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    # Seconds a writer waits for another to commit before "database is locked".
+    "timeout": 30,
+    # A deferred transaction that has read and then writes cannot wait for the lock: SQLite refuses the upgrade
+    # at once ("database is locked" whatever the timeout), as waiting could deadlock two such transactions.
+    # BEGIN IMMEDIATE takes the write lock first, so a vote or a task queues behind the other writer instead.
+    "transaction_mode": "IMMEDIATE",
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL lets the web server and the worker write the same file without "database is locked".
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 30, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
-    )
+    DATABASES["default"].setdefault("OPTIONS", {}).update(SQLITE_OPTIONS)
 else:
     DATABASES["default"].setdefault("OPTIONS", {})
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

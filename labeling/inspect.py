@@ -20,6 +20,7 @@ from core.errors import ServiceError
 from core.urls import cutout_url
 from labeling.consensus import ratio
 from labeling.models import SKIP, Campaign, Subject, Vote
+from labeling.progress import percent_done
 
 SORTS = {
     "candid": "alert__candid",
@@ -252,7 +253,7 @@ def dashboard(*, campaign: Campaign, days: int = 30) -> dict[str, Any]:
         "retired": subjects["retired"],
         "voted": subjects["voted"],
         "gold": subjects["gold"],
-        "percent_retired": round(100 * subjects["retired"] / n, 1) if n else 0.0,
+        "percent_retired": percent_done(subjects["retired"], n),
         "classifications": totals["n"],
         "skips": totals["skips"],
         "volunteers": totals["people"],

@@ -24,6 +24,7 @@ from classifiers.drift.statistics import NightDrift, compute_drift
 from classifiers.evaluation_data import operating_threshold, volunteer_positive_fraction
 from classifiers.models import DriftNight, ModelVersion, Task
 from classifiers.signals import drift_recomputed
+from core.db_retry import retry_when_locked
 
 
 def drift_tasks() -> list[tuple[str, ModelVersion | None]]:
@@ -117,6 +118,7 @@ def recompute_drift(*, config: DriftConfig | None = None, progress: Callable[[st
 
 
 @task()
+@retry_when_locked()  # a recompute replaces the stored nights: running it again after a locked database is safe
 def recompute_drift_task() -> dict:
     """Background recompute (django-tasks; run by ``manage.py db_worker``). ``drift_recomputed`` then lets the
     pages' floor build the drift figures once, so the first visitor does not wait for them."""

@@ -11,7 +11,8 @@ Channel-layer groups and messages (send them with ``channel_layer.group_send(gro
     {"type": "campaign.count", "campaign": 7, "classifications": 1234, "subjects": 500, "retired": 120,
      "percent_retired": 24.0}
 
-  sent by ``labeling.live.publish_vote`` after each stored vote (throttled to one per 0.2 s per web process);
+  sent by ``labeling.live.publish_vote`` after each stored vote (throttled to one per 0.2 s per web process,
+  with a closing count once a burst is over, so the last vote is never left out);
   the page receives ``{"type": "count", ...the same keys}`` and updates its counter and progress bar.
 
 ``blink.broadcast`` -- every open classify page::

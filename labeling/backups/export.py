@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 from collections.abc import Callable, Iterator
@@ -26,6 +27,24 @@ from labeling.backups.scope import (
 )
 
 
+@contextlib.contextmanager
+def _read_transaction():
+    """One transaction for the whole export. On SQLite a deferred one: the settings make transactions take the
+    write lock at BEGIN (IMMEDIATE), and an export holding it would hold every vote back while it runs."""
+    if connection.vendor != "sqlite" or connection.in_atomic_block:
+        with transaction.atomic():
+            yield
+        return
+    connection.ensure_connection()  # connecting sets transaction_mode from the settings
+    mode = connection.transaction_mode
+    connection.transaction_mode = None
+    try:
+        with transaction.atomic():
+            yield
+    finally:
+        connection.transaction_mode = mode
+
+
 def export_all(
     *,
     out: Path,
@@ -40,7 +59,7 @@ def export_all(
     # Only an outermost transaction can choose its isolation level (inside one, the caller's snapshot rules).
     own_snapshot = connection.vendor == "postgresql" and not connection.in_atomic_block
     try:
-        with transaction.atomic(), gzip.open(tmp, "wt", encoding="utf-8", compresslevel=6) as fh:
+        with _read_transaction(), gzip.open(tmp, "wt", encoding="utf-8", compresslevel=6) as fh:
             if own_snapshot:
                 # One snapshot for the whole export, so a vote arriving halfway is either in or out entirely.
                 with connection.cursor() as cur:
