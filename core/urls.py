@@ -124,6 +124,10 @@ tutorial_step_api_url = _route("api-campaign-tutorial-step", "slug", "pk")
 field_guide_entry_api_url = _route("api-campaign-field-guide-entry", "slug", "pk")
 
 
+# A training run's stored events after a given number: what the loop page follows without a shared channel layer.
+training_run_events_url = _route("api-training-run-events", "pk")
+
+
 def campaign_live_socket_path(slug: str) -> str:
     """The websocket path of a campaign's live updates (Channels routes cannot be reversed)."""
     return f"/ws/campaigns/{slug}/"

@@ -60,6 +60,8 @@ RUN_FIELDS = {
     "rescoring": serializers.DictField(allow_null=True),
     "done": serializers.DictField(allow_null=True),
     "events": serializers.ListField(child=serializers.DictField()),
+    "seq": serializers.IntegerField(help_text="the number of the run's last stored event"),
+    "events_url": serializers.CharField(help_text="the run's stored events after a number (no live layer needed)"),
 }
 RunSerializer = inline_serializer("LoopRun", fields=RUN_FIELDS)
 RetrainResponse = inline_serializer(

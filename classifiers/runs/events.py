@@ -11,6 +11,11 @@ Every event is a small JSON object::
 Work that follows a promotion may add its own phases to the run it follows (the active-learning loop records
 ``rescoring``, ``reordered`` and ``rescored``). Version ids ride along where a version is concerned.
 
+Each stored event gets ``seq``, its number in the run's history (1, 2, ...; it keeps counting after the oldest
+events are dropped), so a page that follows the stored events asks for those after the last ``seq`` it has and a
+page fed by the websocket can tell an event it already has. Each event is its own committed write (a training
+runs outside any transaction), so another process sees every epoch as it ends, not at the end of the training.
+
 Recording is best-effort: a progress line that cannot be stored is logged, never allowed to stop a training.
 """
 
@@ -21,7 +26,7 @@ import logging
 import math
 from collections.abc import Callable
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from classifiers.models import TrainingRun
@@ -66,27 +71,54 @@ def recorder(run: TrainingRun, listener: Listener | None = None) -> Callable[...
 
 
 def _append(run_id: int, event: dict, *, heartbeat: bool) -> None:
+    """Store ``event`` as the run's newest, numbering it (``event["seq"]`` is set)."""
     if connection.vendor != "postgresql":
-        progress = list(TrainingRun.objects.filter(pk=run_id).values_list("progress", flat=True).first() or [])
-        fields = {"progress": [*progress, event][-MAX_EVENTS:]}
-        if heartbeat:
-            fields["heartbeat_at"] = timezone.now()
-        TrainingRun.objects.filter(pk=run_id).update(**fields)
+        with transaction.atomic():
+            progress = list(TrainingRun.objects.filter(pk=run_id).values_list("progress", flat=True).first() or [])
+            event["seq"] = next_seq(progress)
+            fields = {"progress": [*progress, event][-MAX_EVENTS:]}
+            if heartbeat:
+                fields["heartbeat_at"] = timezone.now()
+            TrainingRun.objects.filter(pk=run_id).update(**fields)
         return
-    # One statement appends in place, so the worker's events and the loop's follow-up events never overwrite
-    # each other's.
+    # One statement appends in place and numbers the event from the stored last one, so the worker's events and
+    # the loop's follow-up events never overwrite each other's nor share a number. (Events stored before numbering
+    # began count by their position.)
     table = TrainingRun._meta.db_table
-    sets = "progress = COALESCE(progress, '[]'::jsonb) || %s::jsonb"
+    numbered = (
+        "%s::jsonb || jsonb_build_object('seq', COALESCE((progress -> -1 ->> 'seq')::int, "
+        "jsonb_array_length(COALESCE(progress, '[]'::jsonb))) + 1)"
+    )
+    sets = f"progress = COALESCE(progress, '[]'::jsonb) || jsonb_build_array({numbered})"
     if heartbeat:
         sets += ", heartbeat_at = now()"
     with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {table} SET {sets} WHERE id = %s", [json.dumps([event]), run_id])
+        cursor.execute(
+            f"UPDATE {table} SET {sets} WHERE id = %s RETURNING (progress -> -1 ->> 'seq')::int",
+            [json.dumps(event), run_id],
+        )
+        row = cursor.fetchone()
+        if row is not None:
+            event["seq"] = row[0]
         cursor.execute(
             f"UPDATE {table} SET progress = (SELECT jsonb_agg(e ORDER BY n) FROM jsonb_array_elements(progress) "
             f"WITH ORDINALITY AS t(e, n) WHERE n > jsonb_array_length(progress) - %s) "
             f"WHERE id = %s AND jsonb_array_length(progress) > %s",
             [MAX_EVENTS, run_id, MAX_EVENTS],
         )
+
+
+def next_seq(progress: list[dict]) -> int:
+    """The number the next event of a run with these stored events gets."""
+    if not progress:
+        return 1
+    last = progress[-1].get("seq")
+    return (last if isinstance(last, int) else len(progress)) + 1
+
+
+def numbered(progress: list[dict] | None) -> list[dict]:
+    """The stored events, each with its ``seq`` (an event stored before numbering began counts by position)."""
+    return [e if isinstance(e.get("seq"), int) else {**e, "seq": i} for i, e in enumerate(progress or [], start=1)]
 
 
 def _jsonable(value):

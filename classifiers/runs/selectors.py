@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from classifiers.models import TrainingRun
+from classifiers.runs.events import numbered
+from core.urls import training_run_events_url
 
 IN_FLIGHT = (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING)
 DECISIONS = ("promoted", "kept")
@@ -23,7 +25,7 @@ def _iso(moment) -> str | None:
 
 def run_summary(run: TrainingRun) -> dict:
     """A run with the latest event of each part of its life, as the ML lead's loop page draws it."""
-    progress = list(run.progress or [])
+    progress = numbered(run.progress)
     latest: dict[str, dict] = {}
     for event in progress:
         key = event.get("step") if event.get("phase") == "running" else event.get("phase")
@@ -53,6 +55,9 @@ def run_summary(run: TrainingRun) -> dict:
         "rescoring": latest.get("rescoring"),
         "done": latest.get("rescored"),
         "events": progress[-30:],
+        # Where a page without a shared channel layer follows the run's stored events from ``seq`` on.
+        "seq": progress[-1]["seq"] if progress else 0,
+        "events_url": training_run_events_url(run.pk),
     }
 
 
@@ -68,4 +73,20 @@ def run_detail(run_id: int) -> dict | None:
     run = _runs().filter(pk=run_id).first()
     if run is None:
         return None
-    return {**run_summary(run), "events": list(run.progress or []), "options": run.options}
+    return {**run_summary(run), "events": numbered(run.progress), "options": run.options}
+
+
+def events_after(run_id: int, after: int = 0) -> dict | None:
+    """The run's stored events numbered above ``after``, its status and its last number; None when there is no
+    such run. One row read: what a page polls every second while it follows a run."""
+    row = TrainingRun.objects.filter(pk=run_id).values("status", "progress").first()
+    if row is None:
+        return None
+    progress = numbered(row["progress"])
+    return {
+        "run": run_id,
+        "status": row["status"],
+        "in_flight": row["status"] in IN_FLIGHT,
+        "seq": progress[-1]["seq"] if progress else 0,
+        "events": [e for e in progress if e["seq"] > after],
+    }

@@ -7,14 +7,19 @@ the event in the one format of ``classifiers.runs.events`` (``{"run": 42, "phase
 
 On connect the page gets ``{"type": "snapshot", "live": <joined the group>, "overview": {...}}`` (tasks,
 campaigns, recent runs), and again whenever it sends ``{"type": "refresh"}`` (it does after a reconnect). If the
-channel layer is unreachable the socket is still accepted with its snapshot; the page then refreshes by itself
-every few seconds.
+channel layer is unreachable the socket is still accepted with its snapshot; the page then follows the runs'
+stored events by itself.
+
+Only a layer shared between processes (Redis) carries the worker's events here: ``manage.py db_worker`` records
+them in its own process. With the in-memory layer (``make run`` without ``REDIS_URL``) the page does not open this
+socket at all and follows the stored events (``classifiers.api.run_events``); ``live`` is never claimed then.
 """
 
 from __future__ import annotations
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.urls import path
 
 from activelearning.selectors import loop_overview
@@ -22,6 +27,12 @@ from core.roles import ADMIN, MLLEAD, has_role
 from frontend.consumers.groups import TRAINING_GROUP, RejoiningGroupsMixin
 
 CLOSE_NOT_ALLOWED = 4403
+
+
+def channel_layer_is_shared() -> bool:
+    """Whether events sent in another process (the training worker) can reach this one's sockets."""
+    layer = get_channel_layer()
+    return layer is not None and not isinstance(layer, InMemoryChannelLayer)
 
 
 @database_sync_to_async
@@ -56,7 +67,8 @@ class TrainingConsumer(RejoiningGroupsMixin, AsyncJsonWebsocketConsumer):
 
     async def send_snapshot(self):
         overview = await database_sync_to_async(loop_overview)()
-        await self.send_json({"type": "snapshot", "live": self.joined, "overview": overview})
+        live = self.joined and channel_layer_is_shared()
+        await self.send_json({"type": "snapshot", "live": live, "overview": overview})
 
     async def run_event(self, message):
         await self.send_json({"type": "event", "event": message["event"]})

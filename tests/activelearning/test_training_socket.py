@@ -12,6 +12,7 @@ from activelearning.policy import request_retraining
 from classifiers.runs import events
 from classifiers.runs.requests import request_run
 from frontend.consumers.training import TrainingConsumer
+from tests.conftest import labels_to_train_on
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -63,6 +64,7 @@ def test_an_ml_lead_gets_a_snapshot_then_each_event_of_a_loop_run(mllead, scient
     campaign = Campaign.objects.create(
         name="Sock", slug="sock", owner=scientist, classes=REAL_BOGUS_CLASSES, state=Campaign.State.LIVE
     )
+    labels_to_train_on(campaign)
     started = {}
 
     def queue_and_train():
@@ -73,7 +75,8 @@ def test_an_ml_lead_gets_a_snapshot_then_each_event_of_a_loop_run(mllead, scient
     snapshot, (queued, epoch) = _watch(mllead, queue_and_train, 2)
     run = started["run"]
     assert snapshot["type"] == "snapshot"
-    assert snapshot["live"] is True
+    # An in-memory layer carries no event of another process (the worker): the page must not claim "live".
+    assert snapshot["live"] is False
     assert [c["slug"] for c in snapshot["overview"]["campaigns"]] == ["sock"]
     run.refresh_from_db()
     assert queued == {"type": "event", "event": run.progress[0]}  # what the page gets is what the run recorded
@@ -88,6 +91,7 @@ def test_an_ml_lead_gets_a_snapshot_then_each_event_of_a_loop_run(mllead, scient
 
 
 def test_a_run_asked_for_from_the_registry_api_reaches_the_page_in_the_same_format(admin_user):
+    labels_to_train_on()
     started = {}
 
     def queue():

@@ -27,6 +27,7 @@
         }
         var run = res.body.run;
         run.events = run.events || [];
+        run.seq = run.seq || 0;
         if (!Loop.runs[run.id]) { Loop.order.unshift(run.id); }
         Loop.runs[run.id] = run;
         Loop.selected = run.id;
@@ -35,6 +36,7 @@
           ? "Queued run #" + run.id + ". A worker (manage.py db_worker) picks it up."
           : "A " + run.task + " training is already " + run.status + " (run #" + run.id + "): showing it instead of starting a second one.";
         Loop.render();
+        Loop.follow();
       })
       .catch(function (err) {
         button.disabled = false;

@@ -15,7 +15,8 @@
       if (t.active) {
         row.appendChild(document.createTextNode(t.active.label + " "));
         var meta = el("div", { className: "meta" },
-          "held-out ROC AUC " + fmt(t.active.heldout_roc_auc) + " · test ROC AUC at training " + fmt(t.active.roc_auc) +
+          "held-out ROC AUC " + fmt(t.active.heldout_roc_auc) + (t.active.heldout_n ? " (n " + t.active.heldout_n + ")" : "") +
+          " · own test split at training: ROC AUC " + fmt(t.active.roc_auc) + (t.active.test_n ? " (n " + t.active.test_n + ")" : "") +
           " · since " + when(t.active.created_at));
         row.appendChild(meta);
         (t.active.reference || []).forEach(function (f) {
@@ -24,13 +25,24 @@
       } else {
         row.appendChild(el("span", { className: "muted" }, "no active version"));
       }
-      if (t.in_flight) row.appendChild(el("div", { className: "meta" }, "run #" + t.in_flight.id + " " + t.in_flight.status));
+      if (t.in_flight) {
+        // The run as this page last heard of it (the overview may be a few seconds older).
+        var known = Loop.runs[t.in_flight.id];
+        row.appendChild(el("div", { className: "meta" }, "run #" + t.in_flight.id + " " + (known ? known.status : t.in_flight.status)));
+      }
       box.appendChild(row);
     });
   }
 
   function decisionText(run) {
-    if (run.decision) return Loop.promoted(run) ? "promoted" : "waiting for ML lead";
+    if (run.decision) {
+      // The held-out figures and the margin the decision weighed, so "promoted" never stands unexplained.
+      var h = run.decision.heldout, why = "";
+      if (h && h.candidate_roc_auc !== null && h.candidate_roc_auc !== undefined && h.active_roc_auc !== null && h.active_roc_auc !== undefined) {
+        why = ": ROC AUC " + fmt(h.candidate_roc_auc) + " vs active " + fmt(h.active_roc_auc) + ", margin " + h.margin;
+      }
+      return (Loop.promoted(run) ? "promoted" : "waiting for ML lead") + why;
+    }
     if (run.status === "diverged") return "never promoted (diverged)";
     if (run.status === "failed") return "—";
     return "";

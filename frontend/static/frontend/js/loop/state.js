@@ -1,10 +1,11 @@
-// The active-learning loop page: keeps runs, their epochs, evaluation, decision and rescoring live over the
-// ws/training/ websocket, and drives the "Retrain now" and "Reorder now" buttons through /api/loop/.
+// The active-learning loop page: keeps runs, their epochs, evaluation, decision and rescoring up to date (over
+// the ws/training/ websocket when the channel layer is shared between processes, else by following each run's
+// stored events), and drives the "Retrain now" and "Reorder now" buttons through /api/loop/.
 // No inline script: the first state comes from <script type="application/json" id="loop-data">.
 //
 // Plain scripts loaded in order (no bundler), each adding its part to window.BlinkLoop: state.js (this: the
 // runs as this page knows them, and the events that change them), runs.js (the tasks, runs and queues
-// tables), run_detail.js (the selected run), live.js (websocket and polling), page.js (buttons and start).
+// tables), run_detail.js (the selected run), live.js (websocket or stored events), page.js (buttons and start).
 (function () {
   "use strict";
 
@@ -52,6 +53,7 @@
     Loop.order = [];
     (list || []).forEach(function (r) {
       r.events = r.events || [];
+      r.seq = r.seq || 0;
       Loop.runs[r.id] = r;
       Loop.order.push(r.id);
     });
@@ -64,14 +66,21 @@
     promoted: "succeeded", kept: "succeeded", diverged: "diverged", failed: "failed",
   };
 
-  // One event of a run, in the one format of classifiers.runs.events: {"run", "phase", "at", ...}.
-  function applyEvent(event) {
+  // One event of a run, in the one format of classifiers.runs.events: {"run", "phase", "seq", "at", ...}.
+  // False when the page already had it (the same event can come from the socket and from the stored events).
+  // options.render false: the caller draws once after a batch of events.
+  function applyEvent(event, options) {
     var run = Loop.runs[event.run];
     if (!run) {
       // A run this page has not seen yet (started elsewhere): ask for a fresh snapshot.
       Loop.requestSnapshot();
-      return;
+      return false;
     }
+    if (event.seq) {
+      if (event.seq <= (run.seq || 0)) return false;
+      run.seq = event.seq;
+    }
+    run.lastNews = Date.now();
     run.events.push(event);
     if (STATUS_AFTER[event.phase]) run.status = STATUS_AFTER[event.phase];
     if (event.phase === "running") {
@@ -86,7 +95,8 @@
     if (event.phase === "rescoring") run.rescoring = event;
     if (event.phase === "rescored") run.done = event;
     if (event.phase === "diverged" || event.phase === "failed") run.error = event.reason;
-    Loop.render();
+    if (!options || options.render !== false) Loop.render();
+    return true;
   }
 
   function promoted(run) {
