@@ -24,7 +24,7 @@ from activelearning.queue import campaigns_for_task, reorder_campaign
 from classifiers.models import ModelVersion, Score, Task, TrainingRun
 from classifiers.registry import active_version
 from classifiers.runs import events
-from classifiers.runs.requests import request_run
+from classifiers.runs.requests import NothingToTrainOn, request_run
 from classifiers.runs.selectors import in_flight
 from classifiers.scoring import score_alerts
 from core.conf import blink_setting
@@ -56,7 +56,8 @@ def request_retraining(
 ) -> tuple[TrainingRun, bool]:
     """Ask for a fine-tuning of ``task``'s active version on ``campaign``'s consensus labels. ``options``
     override the loop's (``from_version``, ``freeze_conv``, ``epochs``, ``learning_rate`` ...). Returns
-    ``(run, created)``; a bad option is refused (``classifiers.runs.requests.RunRefused``, naming it)."""
+    ``(run, created)``; a bad option is refused (``classifiers.runs.requests.RunRefused``, naming it), and so are
+    labels too few to train on (``NothingToTrainOn``), before anything is queued."""
     if campaign is None:
         raise ValueError("campaign is required: retraining learns from a campaign's consensus labels")
     options = {k: v for k, v in (options or {}).items() if v is not None}
@@ -75,7 +76,12 @@ def count_new_label(campaign: Campaign) -> TrainingRun | None:
         return None
     if in_flight(campaign.model_task) is not None:
         return None
-    run, _ = request_retraining(task=campaign.model_task, campaign=campaign, trigger="auto")
+    try:
+        run, _ = request_retraining(task=campaign.model_task, campaign=campaign, trigger="auto")
+    except NothingToTrainOn as exc:
+        # Enough new labels, yet one class is still missing: the next label asks again.
+        log.info("no automatic retraining of %s: %s", campaign.slug, exc.message)
+        return None
     return run
 
 

@@ -10,7 +10,7 @@ from django.db.models import Count, Q
 
 from activelearning.models import QueueOrdering
 from classifiers.models import ModelVersion, Task
-from classifiers.reference_sets import reference_figures
+from classifiers.reference_sets import heldout_figures, reference_figures
 from classifiers.runs.selectors import in_flight, recent_runs
 from core.conf import blink_setting
 from labeling.models import Campaign
@@ -67,7 +67,8 @@ def task_rows() -> list[dict]:
     for value, label in Task.choices:
         active = ModelVersion.objects.defer("weights").filter(task=value, status=ModelVersion.Status.ACTIVE).first()
         running = in_flight(value)
-        heldout = ((active.metrics or {}).get("heldout") or {}) if active else {}
+        # The stored figure on the fixed held-out set: the one the versions table and the compare page show.
+        heldout = (heldout_figures([active])[active.pk] or {}) if active else {}
         rows.append(
             {
                 "task": value,
@@ -79,7 +80,9 @@ def task_rows() -> list[dict]:
                     "label": active.label,
                     "version": active.version,
                     "roc_auc": (active.metrics or {}).get("roc_auc"),
-                    "heldout_roc_auc": ((heldout.get("candidate") or {}).get("roc_auc")),
+                    "test_n": (active.metrics or {}).get("n"),
+                    "heldout_roc_auc": heldout.get("roc_auc"),
+                    "heldout_n": heldout.get("n"),
                     # The stored figures on each reference set, the same the versions and compare pages show.
                     "reference": reference_figures([active])[active.pk],
                     "created_at": active.created_at.isoformat(timespec="seconds"),

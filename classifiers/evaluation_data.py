@@ -13,7 +13,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from classifiers.labelled import CONSENSUS, DEMO_TRUTH, QUESTION_TYPES, SOURCE_LABELS, labelled_alerts, positive_labels
+from classifiers.labelled import (
+    CONSENSUS,
+    DEMO_TRUTH,
+    QUESTION_TYPES,
+    SOURCE_LABELS,
+    LabelledSet,
+    labelled_alerts,
+    positive_labels,
+)
 from classifiers.models import ModelVersion, Score, Task
 from labeling.models import Alert
 
@@ -54,7 +62,8 @@ class EvaluationSet:
         return int(self.alert_ids.size)
 
     def source_counts(self) -> dict[str, int]:
-        return {s: int(np.count_nonzero(self.source == s)) for s in EVALUATION_SOURCES}
+        counts = {s: int(np.count_nonzero(self.source == s)) for s in SOURCE_LABELS}
+        return {s: n for s, n in counts.items() if n or s in EVALUATION_SOURCES}
 
     def source_note(self) -> str:
         counts = self.source_counts()
@@ -62,9 +71,10 @@ class EvaluationSet:
         return f"{len(self)} labelled candidates: " + ("; ".join(parts) if parts else "none")
 
 
-def evaluation_set(task: str, versions: list[ModelVersion]) -> EvaluationSet:
-    """The candidates with a label and a score from every given version (the same set for all of them)."""
-    labels = labelled_alerts(task, sources=EVALUATION_SOURCES)
+def evaluation_set(task: str, versions: list[ModelVersion], *, labelled: LabelledSet | None = None) -> EvaluationSet:
+    """The candidates with a label and a score from every given version (the same set for all of them): every
+    labelled candidate, or those of ``labelled`` (the fixed held-out set) with its labels."""
+    labels = labelled if labelled is not None else labelled_alerts(task, sources=EVALUATION_SOURCES)
     alert_ids = np.array(labels.alert_ids, dtype=np.int64)
     keep = np.ones(len(labels), dtype=bool)
     scores: dict[int, np.ndarray] = {}

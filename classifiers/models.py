@@ -194,6 +194,9 @@ class ReferenceSet(models.Model):
         GOLD = "gold", "A campaign's gold subjects (expert answers)"
         # drb is the score of ZTF's deployed braai: agreement with it is agreement with a model, not human truth.
         BRAAI_AGREEMENT = "braai_agreement", "Agreement with braai's drb (a model's opinion, not human labels)"
+        # Built in, one per task (never named by hand): the fixed held-out objects every run leaves out of its
+        # training, so every version's headline figure is measured on the same alerts.
+        HELDOUT = "heldout", "The fixed held-out set (known truth, never trained on)"
 
     name = models.CharField(max_length=100, unique=True)
     task = models.CharField(max_length=16, choices=Task.choices, default=Task.REAL_BOGUS)

@@ -1,12 +1,17 @@
 """Reference sets: named evaluation sets every version is scored on once, and the guard they put on promotion.
 
-A set is one of two kinds:
+A set an ML lead names is one of two kinds:
 
 * ``gold``: a campaign's gold-standard subjects, labelled by an expert (through :mod:`classifiers.labelled`, so
   the positive class is the task's own);
 * ``braai_agreement``: real survey alerts (never generated demo alerts, which carry a made-up ``drb``) that ZTF's
   deployed braai scored confidently, ``drb > 0.9`` against ``drb < 0.1``. These labels are a model's opinion,
   not human truth, and every page that shows the figures says so (:data:`KIND_NOTES`).
+
+A third kind is built in, one per task: the fixed held-out set (:func:`classifiers.labelled.heldout_set`). Every
+version is evaluated on it beside the active one when its training ends (:func:`evaluate_heldout`): that figure
+is its headline on every page and what the run's promotion rule reads; its scores are stored as ``Score`` rows,
+so the compare page draws both versions' curves on it without any further step.
 
 A version's figures on a set are computed once per content of the set (its fingerprint over the (candid, label)
 pairs) and stored as a ``VersionEvaluation``: the versions table, the compare page and the loop page all read them
@@ -25,20 +30,35 @@ from django.db.models import Q
 
 from classifiers.evaluation import binary_metrics
 from classifiers.evaluation_data import operating_threshold
-from classifiers.labelled import BOGUS, DRB_BOGUS, DRB_REAL, GOLD, QUESTION_TYPES, REAL, drb_targets, labelled_alerts
-from classifiers.models import ModelVersion, ReferenceSet, Task, VersionEvaluation
+from classifiers.labelled import (
+    BOGUS,
+    DRB_BOGUS,
+    DRB_REAL,
+    GOLD,
+    QUESTION_TYPES,
+    REAL,
+    drb_targets,
+    heldout_set,
+    labelled_alerts,
+)
+from classifiers.models import ModelVersion, ReferenceSet, Score, Task, VersionEvaluation
 from classifiers.preprocessing import load_inputs
 from classifiers.registry import recipe_of
-from classifiers.scoring import score_inputs
+from classifiers.scoring import score_alerts, score_inputs
+from core.conf import blink_setting
 from core.errors import ServiceError
 from labeling.models import Alert, Campaign
 
 Kind = ReferenceSet.Kind
 
 BRAAI_NOTE = "agreement with braai's drb — a model's opinion, not human labels"
-KIND_NOTES = {Kind.GOLD: "gold-standard expert answers", Kind.BRAAI_AGREEMENT: BRAAI_NOTE}
+HELDOUT_NOTE = "known truth on the objects no training run learns from"
+KIND_NOTES = {Kind.GOLD: "gold-standard expert answers", Kind.BRAAI_AGREEMENT: BRAAI_NOTE, Kind.HELDOUT: HELDOUT_NOTE}
+HELDOUT_NAMES = {Task.REAL_BOGUS: "Held-out set (real/bogus)", Task.STREAKS: "Held-out set (streaks)"}
+# The kinds an ML lead may name; the held-out set is built in.
+NAMED_KINDS = (Kind.GOLD, Kind.BRAAI_AGREEMENT)
 # What a version's evaluation keeps: enough to show and to compare, not the curves.
-FIGURES = ("n", "n_positive", "roc_auc", "accuracy", "precision", "recall", "threshold")
+FIGURES = ("n", "n_positive", "roc_auc", "accuracy", "precision", "recall", "fpr", "fnr", "threshold")
 
 
 class ReferenceSetRefused(ServiceError):
@@ -106,8 +126,8 @@ def create_reference_set(
         raise ReferenceSetRefused("give the set a name", field="name")
     if ReferenceSet.objects.filter(name=name).exists():
         raise ReferenceSetRefused(f"a reference set is already named {name!r}", field="name")
-    if kind not in Kind.values:
-        raise ReferenceSetRefused(f"unknown kind {kind!r}; expected one of {', '.join(Kind.values)}", field="kind")
+    if kind not in NAMED_KINDS:
+        raise ReferenceSetRefused(f"unknown kind {kind!r}; expected one of {', '.join(NAMED_KINDS)}", field="kind")
     if task not in Task.values:
         raise ReferenceSetRefused(f"unknown task {task!r}; expected one of {', '.join(Task.values)}", field="task")
     reference_set = ReferenceSet.objects.create(
@@ -130,6 +150,7 @@ def update_reference_set(
     *, reference_set: ReferenceSet, guards_promotion: bool | None = None, margin: float | None = None
 ) -> ReferenceSet:
     """Change whether a set guards promotion, or its margin; its content (kind, campaign) stays what it was named."""
+    _refuse_builtin(reference_set)
     if guards_promotion is not None:
         reference_set.guards_promotion = bool(guards_promotion)
     if margin is not None:
@@ -141,7 +162,23 @@ def update_reference_set(
 @transaction.atomic
 def delete_reference_set(*, reference_set: ReferenceSet) -> None:
     """Forget a set and every version's figures on it."""
+    _refuse_builtin(reference_set)
     reference_set.delete()
+
+
+def _refuse_builtin(reference_set: ReferenceSet) -> None:
+    if reference_set.kind == Kind.HELDOUT:
+        raise ReferenceSetRefused(
+            "the held-out set is built in: its promotion margin is Blink's PROMOTE_MARGIN", field="reference_set"
+        )
+
+
+def heldout_reference_set(task: str) -> ReferenceSet:
+    """The task's built-in held-out set, made the first time a version is evaluated on it."""
+    reference_set, _ = ReferenceSet.objects.get_or_create(
+        task=task, kind=Kind.HELDOUT, defaults={"name": HELDOUT_NAMES[Task(task)], "guards_promotion": False}
+    )
+    return reference_set
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -178,6 +215,9 @@ def set_content(reference_set: ReferenceSet) -> SetContent:
         y = drb_targets([drb for _, _, drb in rows])
         labels = [REAL if target == 1.0 else BOGUS for target in y]
         return SetContent([pk for pk, _, _ in rows], y, _fingerprint([c for _, c, _ in rows], labels))
+    if reference_set.kind == Kind.HELDOUT:
+        heldout = heldout_set(reference_set.task)
+        return SetContent(heldout.alert_ids, heldout.y, _fingerprint(heldout.candids, heldout.labels))
     gold = labelled_alerts(reference_set.task, sources=(GOLD,), gold_campaign=reference_set.campaign)
     return SetContent(gold.alert_ids, gold.y, _fingerprint(gold.candids, gold.labels))
 
@@ -188,14 +228,29 @@ def set_content(reference_set: ReferenceSet) -> SetContent:
 
 
 def sets_of(task: str):
-    return ReferenceSet.objects.filter(task=task).select_related("campaign").order_by("name")
+    """The sets ML leads named for ``task`` (the built-in held-out set is apart: :func:`evaluate_heldout`)."""
+    named = ReferenceSet.objects.filter(task=task).exclude(kind=Kind.HELDOUT)
+    return named.select_related("campaign").order_by("name")
 
 
-def _figures(version: ModelVersion, content: SetContent) -> dict:
+def stored_scores(version: ModelVersion, alert_ids: list[int]) -> np.ndarray:
+    """``version``'s stored scores of these alerts, scoring (and storing) those it has not scored yet: the
+    figures and the compare page's curves then come from the very same numbers."""
+    known = dict(Score.objects.filter(version=version, alert_id__in=alert_ids).values_list("alert_id", "score"))
+    missing = [i for i in alert_ids if i not in known]
+    if missing:
+        score_alerts(missing, version)
+        known.update(Score.objects.filter(version=version, alert_id__in=missing).values_list("alert_id", "score"))
+    return np.array([known[i] for i in alert_ids], dtype=np.float64)
+
+
+def _figures(version: ModelVersion, content: SetContent, *, store_scores: bool = False) -> dict:
     if not content.alert_ids:
         return {"n": 0, "n_positive": 0, "roc_auc": None, "accuracy": None}
-    x = load_inputs(content.alert_ids, recipe=recipe_of(version))
-    scores, _, _ = score_inputs(version, x)
+    if store_scores:
+        scores = stored_scores(version, content.alert_ids)
+    else:
+        scores, _, _ = score_inputs(version, load_inputs(content.alert_ids, recipe=recipe_of(version)))
     metrics = binary_metrics(
         content.y, np.asarray(scores, dtype=np.float64), operating_threshold(version), curves=False
     )
@@ -216,10 +271,20 @@ def evaluate_version(version: ModelVersion, *, sets: Sequence[ReferenceSet] | No
             evaluation, _ = VersionEvaluation.objects.update_or_create(
                 version=version,
                 reference_set=reference_set,
-                defaults={"metrics": _figures(version, content), "fingerprint": content.fingerprint},
+                defaults={
+                    "metrics": _figures(version, content, store_scores=reference_set.kind == Kind.HELDOUT),
+                    "fingerprint": content.fingerprint,
+                },
             )
         out[reference_set.name] = figure_row(reference_set, evaluation)
     return out
+
+
+def evaluate_heldout(version: ModelVersion) -> dict:
+    """``version``'s figures on its task's fixed held-out set (stored once per content of the set), as every
+    page shows them: the headline of the versions table, the compare page and the loop page."""
+    reference_set = heldout_reference_set(version.task)
+    return evaluate_version(version, sets=[reference_set])[reference_set.name]
 
 
 def evaluate_pair(candidate: ModelVersion, active: ModelVersion | None) -> dict:
@@ -268,6 +333,7 @@ def promotion_guard(candidate: ModelVersion, active: ModelVersion | None) -> tup
 
 
 def set_row(reference_set: ReferenceSet) -> dict:
+    heldout = reference_set.kind == Kind.HELDOUT
     return {
         "id": reference_set.pk,
         "name": reference_set.name,
@@ -277,8 +343,9 @@ def set_row(reference_set: ReferenceSet) -> dict:
         "note": KIND_NOTES[reference_set.kind],
         "model_opinion": reference_set.kind == Kind.BRAAI_AGREEMENT,
         "campaign": reference_set.campaign.slug if reference_set.campaign_id else None,
-        "guards_promotion": reference_set.guards_promotion,
-        "margin": reference_set.margin,
+        # The held-out set guards every automatic promotion, by the run's own rule and margin.
+        "guards_promotion": True if heldout else reference_set.guards_promotion,
+        "margin": blink_setting("PROMOTE_MARGIN") if heldout else reference_set.margin,
     }
 
 
@@ -294,12 +361,28 @@ def figure_row(reference_set: ReferenceSet, evaluation: VersionEvaluation | None
     }
 
 
+def heldout_figures(versions: Iterable[ModelVersion]) -> dict[int, dict | None]:
+    """``{version id: its stored figures on its task's held-out set}``, None for a version never evaluated on
+    it. Reads only."""
+    versions = list(versions)
+    sets = {s.task: s for s in ReferenceSet.objects.filter(kind=Kind.HELDOUT, task__in={v.task for v in versions})}
+    stored = {
+        e.version_id: e
+        for e in VersionEvaluation.objects.filter(version__in=[v.pk for v in versions], reference_set__in=sets.values())
+    }
+    out: dict[int, dict | None] = {}
+    for version in versions:
+        evaluation = stored.get(version.pk)
+        out[version.pk] = None if evaluation is None else figure_row(sets[version.task], evaluation)
+    return out
+
+
 def reference_figures(versions: Iterable[ModelVersion]) -> dict[int, list[dict]]:
-    """``{version id: [figures per reference set of its task]}`` from the stored evaluations. Reads only: a
+    """``{version id: [figures per named reference set of its task]}`` from the stored evaluations. Reads only: a
     version not yet evaluated shows its sets with empty figures."""
     versions = list(versions)
     tasks = {v.task for v in versions}
-    sets = list(ReferenceSet.objects.filter(task__in=tasks).select_related("campaign").order_by("name"))
+    sets = list(sets_of_tasks(tasks))
     stored = {
         (e.version_id, e.reference_set_id): e
         for e in VersionEvaluation.objects.filter(version__in=[v.pk for v in versions], reference_set__in=sets)
@@ -307,6 +390,11 @@ def reference_figures(versions: Iterable[ModelVersion]) -> dict[int, list[dict]]
     return {v.pk: [figure_row(s, stored.get((v.pk, s.pk))) for s in sets if s.task == v.task] for v in versions}
 
 
+def sets_of_tasks(tasks: Iterable[str]):
+    named = ReferenceSet.objects.filter(task__in=set(tasks)).exclude(kind=Kind.HELDOUT)
+    return named.select_related("campaign").order_by("name")
+
+
 def reference_sets_list(task: str | None = None) -> list[dict]:
-    sets = ReferenceSet.objects.select_related("campaign").order_by("name")
+    sets = ReferenceSet.objects.exclude(kind=Kind.HELDOUT).select_related("campaign").order_by("name")
     return [set_row(s) for s in (sets.filter(task=task) if task else sets)]

@@ -46,6 +46,15 @@ def published_braai() -> Path:
     return _shared_folder(published_braai_dir(), missing)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Rate-limit counts live in Redis, outside the test's transaction: every test starts from zero, so the
+    suite's many requests from 127.0.0.1 do not add up to a limit."""
+    from core.ratelimit import forget_counts
+
+    forget_counts()
+
+
 def _make_user(django_user_model, username: str, *roles: str):
     user = django_user_model.objects.create_user(
         username=username, password=PASSWORD, email=f"{username}@blink.invalid"
@@ -160,6 +169,55 @@ def settled_campaign(*, owner, alerts, name: str, slug: str) -> tuple[Campaign, 
         ]
     )
     return campaign, subjects
+
+
+def labels_to_train_on(campaign: Campaign | None = None, *, n_each: int = 8) -> list:
+    """``n_each`` alerts of each of four demo truths (real, yin-yang, asteroid, satellite: both classes of every
+    real/bogus and streak question), each its own object, without stamps; with ``campaign``, also its retired
+    real/bogus subjects labelled the same. Enough for a training request to be accepted (a request with too few
+    labels is refused before queueing), not to train a model."""
+    import datetime as dt
+
+    from labeling.models import Alert
+
+    start = Alert.objects.order_by("-candid").values_list("candid", flat=True).first() or 4_000_000_000_000_000
+    alerts = Alert.objects.bulk_create(
+        [
+            Alert(
+                candid=start + 1 + i,
+                object_id=f"ZTF26lab{start % 100_000 + i:07d}",
+                jd=2461000.5 + i * 1e-4,
+                night=dt.date(2026, 1, 1),
+                nid=1826,
+                fid=1,
+                ra=10.0,
+                dec=20.0,
+                gal_l=100.0,
+                gal_b=30.0,
+                magpsf=19.0,
+                isdiffpos=True,
+                candidate={},
+                demo_truth=("real", "yin_yang", "asteroid", "satellite")[i % 4],
+            )
+            for i in range(4 * n_each)
+        ]
+    )
+    if campaign is not None:
+        Subject.objects.bulk_create(
+            [
+                Subject(
+                    campaign=campaign,
+                    alert=a,
+                    retired=True,
+                    n_votes=1,
+                    n_classifications=1,
+                    majority_label="real" if a.demo_truth == "real" else "bogus",
+                    majority_fraction=1.0,
+                )
+                for a in alerts
+            ]
+        )
+    return alerts
 
 
 def register_untrained_braai(*, seed: int = 0, promote: bool = False, task: str = "real_bogus"):

@@ -27,7 +27,12 @@ class VersionRowSerializer(serializers.ModelSerializer):
     parent = serializers.CharField(allow_null=True, help_text="the label of the version it was trained from")
     training_set_size = serializers.IntegerField(allow_null=True)
     threshold = serializers.FloatField(help_text="the operating threshold: scores at or above it are positive")
-    metrics = HeadlineSerializer(help_text="Held-out test metrics recorded at training")
+    metrics = HeadlineSerializer(
+        help_text="Its figures on the task's fixed held-out set, stored when its training ended (the same on every "
+        "page); its own test split at training when it was never evaluated there: `evaluated_on` says which"
+    )
+    evaluated_on = serializers.JSONField(help_text='{"kind": "heldout" or "own_test", "label", "n", "n_positive"}')
+    own_test = serializers.JSONField(help_text="ROC AUC, accuracy and size of its own test split at training")
     provenance = serializers.JSONField(
         allow_null=True, help_text="an imported version's name, source, licence, file and sha256_short; else null"
     )
@@ -37,7 +42,7 @@ class VersionRowSerializer(serializers.ModelSerializer):
         model = ModelVersion
         fields = [
             *("id", "task", "version", "label", "status", "architecture", "parent", "training_set_size"),
-            *("created_at", "threshold", "metrics", "provenance", "input_recipe"),
+            *("created_at", "threshold", "metrics", "evaluated_on", "own_test", "provenance", "input_recipe"),
         ]
 
 
@@ -103,7 +108,7 @@ class CompareSerializer(serializers.Serializer):
     a = VersionRowSerializer()
     b = VersionRowSerializer()
     n = serializers.IntegerField(help_text="Candidates in the evaluation set")
-    scope = serializers.ChoiceField(choices=["held_out", "labelled"])
+    scope = serializers.ChoiceField(choices=["heldout", "held_out", "labelled"])
     scope_note = serializers.CharField()
     label_sources = serializers.DictField(child=serializers.IntegerField())
     source_note = serializers.CharField()

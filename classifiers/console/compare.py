@@ -1,5 +1,9 @@
 """Two versions on the same labelled candidates, and one version's metrics per slice of the sky and the camera.
 
+Two versions both evaluated on the task's fixed held-out set (every version is, when its training ends) are
+compared there, on their stored scores: the figures are then the very ones the versions table and the loop page
+show. Otherwise on their own test splits' overlap, else on every labelled candidate both have scored.
+
 Both are cached under a key that moves with their inputs (:mod:`classifiers.console.cache`): the paired bootstrap
 is too slow to run on every page load.
 """
@@ -14,9 +18,9 @@ from classifiers import evaluation
 from classifiers.console.cache import inputs_key, memoized
 from classifiers.console.versions import ConsoleError, version_row
 from classifiers.evaluation_data import EvaluationSet, evaluation_set, operating_threshold
-from classifiers.labelled import SOURCE_LABELS
+from classifiers.labelled import SOURCE_LABELS, heldout_set
 from classifiers.models import ModelVersion, Score
-from classifiers.reference_sets import reference_figures
+from classifiers.reference_sets import heldout_figures, reference_figures
 from core.urls import alert_page_url, cutout_urls, explanation_url
 from labeling.models import STAMP_KINDS, Alert
 
@@ -56,11 +60,30 @@ def _label_sources(data: EvaluationSet) -> dict[str, int]:
     return {SOURCE_LABELS[k]: v for k, v in data.source_counts().items()}
 
 
+SCOPE_NOTES = {
+    "heldout": "the fixed held-out set (known truth on objects no training run learns from), on the scores stored "
+    "when each version was evaluated: the same figures as the versions table and the loop page",
+    "held_out": "held-out candidates of both versions (neither trained on them)",
+    "labelled": "every labelled candidate both versions scored; a version may have trained on some of them",
+}
+
+
+def _on_heldout_set(a: ModelVersion, b: ModelVersion) -> EvaluationSet | None:
+    """Both versions on the fixed held-out set, when both were evaluated on it and scored all of it."""
+    figures = heldout_figures([a, b])
+    if not all(f is not None and f["evaluated"] for f in figures.values()):
+        return None
+    heldout = heldout_set(a.task)
+    data = evaluation_set(a.task, [a, b], labelled=heldout)
+    return data if len(data) and len(data) == len(heldout) else None
+
+
 def _compare(a: ModelVersion, b: ModelVersion, *, n_resamples: int, seed: int, top: int) -> dict:
-    data = evaluation_set(a.task, [a, b])
-    scope = "labelled"
+    data = _on_heldout_set(a, b)
+    scope = "heldout" if data is not None else "labelled"
+    data = data if data is not None else evaluation_set(a.task, [a, b])
     held_a, held_b = _held_out(a), _held_out(b)
-    if held_a is not None and held_b is not None:
+    if scope == "labelled" and held_a is not None and held_b is not None:
         in_both = np.isin(data.alert_ids, np.fromiter(held_a & held_b, dtype=np.int64))
         if in_both.sum() >= MIN_HELDOUT:
             scope = "held_out"
@@ -78,11 +101,7 @@ def _compare(a: ModelVersion, b: ModelVersion, *, n_resamples: int, seed: int, t
         "b": version_row(b),
         "n": len(data),
         "scope": scope,
-        "scope_note": (
-            "held-out candidates of both versions (neither trained on them)"
-            if scope == "held_out"
-            else "every labelled candidate both versions scored; a version may have trained on some of them"
-        ),
+        "scope_note": SCOPE_NOTES[scope],
         "label_sources": _label_sources(data),
         "source_note": data.source_note(),
         "metrics_a": evaluation.binary_metrics(ya, sa, ta, pr=True) if len(data) else None,

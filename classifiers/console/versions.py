@@ -7,7 +7,7 @@ from classifiers.evaluation import HEADLINE_METRICS
 from classifiers.evaluation_data import operating_threshold
 from classifiers.models import ModelVersion, RegistryEvent, Task
 from classifiers.preprocessing import DEFAULT_RECIPE
-from classifiers.reference_sets import reference_figures
+from classifiers.reference_sets import heldout_figures, reference_figures
 from core.errors import ServiceError
 
 
@@ -36,10 +36,32 @@ def get_version(value, field: str = "version") -> ModelVersion:
         raise ConsoleError(field, f"no model version {text!r}") from None
 
 
-def version_row(version: ModelVersion) -> dict:
+_UNREAD = object()
+
+
+def headline(version: ModelVersion, heldout: dict | None) -> tuple[dict, dict]:
+    """(the figures a page puts first, what they were measured on). The stored figures on the task's fixed
+    held-out set, the same for every version of the task and on every page; for a version never evaluated on it
+    (a version older than the set), its own test split at training, said so with its size."""
+    own = version.metrics or {}
+    if heldout is not None and heldout.get("evaluated"):
+        on = {"kind": "heldout", "label": "the fixed held-out set", "n": heldout.get("n")}
+        on["n_positive"] = heldout.get("n_positive")
+        return {m: heldout.get(m) for m in HEADLINE_METRICS}, on
+    on = {"kind": "own_test", "label": "its own test split at training", "n": own.get("n")}
+    on["n_positive"] = own.get("n_positive")
+    return {m: own.get(m) for m in HEADLINE_METRICS}, on
+
+
+def version_row(version: ModelVersion, *, heldout=_UNREAD) -> dict:
+    """A version as the console lists it; ``heldout``: its stored held-out figures when the caller read them
+    for many versions at once (:func:`classifiers.reference_sets.heldout_figures`)."""
     metrics = version.metrics or {}
     recipe = registry.recipe_of(version)
     training = version.training_set or {}
+    if heldout is _UNREAD:
+        heldout = heldout_figures([version])[version.pk]
+    figures, evaluated_on = headline(version, heldout)
     return {
         "id": version.pk,
         "task": version.task,
@@ -55,7 +77,10 @@ def version_row(version: ModelVersion) -> dict:
         "created_at": version.created_at,
         "created_by": version.created_by.username if version.created_by_id and version.created_by else None,
         "threshold": operating_threshold(version),
-        "metrics": {m: metrics.get(m) for m in HEADLINE_METRICS},
+        "metrics": figures,
+        "evaluated_on": evaluated_on,
+        # The split the version's own training held out: small, and different for every version.
+        "own_test": {"roc_auc": metrics.get("roc_auc"), "accuracy": metrics.get("accuracy"), "n": metrics.get("n")},
         "test_n": metrics.get("n"),
         "notes": version.notes,
         "provenance": _provenance(version),
@@ -78,11 +103,12 @@ def _provenance(version: ModelVersion) -> dict | None:
 
 
 def versions_by_task() -> list[dict]:
-    """Every version of every task, newest first, with its headline held-out metrics and its stored figures on
-    each reference set of its task (the same figures the compare and loop pages show)."""
+    """Every version of every task, newest first, with its stored figures on the task's fixed held-out set (the
+    headline) and on each reference set of its task (the same figures the compare and loop pages show)."""
     versions = list(versions_without_weights().order_by("task", "-version"))
     figures = reference_figures(versions)
-    rows = [{**version_row(v), "reference": figures[v.pk]} for v in versions]
+    heldout = heldout_figures(versions)
+    rows = [{**version_row(v, heldout=heldout[v.pk]), "reference": figures[v.pk]} for v in versions]
     return [
         {
             "task": task,

@@ -6,17 +6,22 @@ policy) calls :func:`request_run`. One run per task may be queued or running: th
 
 A run starts from random weights, or, with ``from_version``, fine-tunes that version's weights (any version of
 the task, imported or trained); ``freeze_conv`` then keeps its convolutions as they are. The options are checked
-here, when the run is asked for, so a bad one is refused to whoever asked, naming the option.
+here, when the run is asked for, so a bad one is refused to whoever asked, naming the option. So are the labels:
+a run whose campaign (or the demo truth) gives too few labelled objects of each class is refused before it is
+queued (:class:`NothingToTrainOn`), saying what is missing, instead of failing in the worker seconds later.
 """
 
 from __future__ import annotations
 
+import numpy as np
 from django.db import IntegrityError, transaction
 
+from classifiers.ensemble import GROUPS, streak_targets
+from classifiers.labelled import LabelledSet
 from classifiers.models import ModelVersion, Task, TrainingRun
 from classifiers.runs import events, worker
 from classifiers.runs.selectors import in_flight
-from classifiers.runs.steps import HYPERPARAMETER_OPTIONS, PROMOTE_POLICIES
+from classifiers.runs.steps import HYPERPARAMETER_OPTIONS, PROMOTE_POLICIES, labels_to_learn
 from core.errors import ServiceError
 from labeling.models import Campaign
 
@@ -24,10 +29,19 @@ OPTIONS = {*HYPERPARAMETER_OPTIONS, "from_version", "freeze_conv", "promote"}
 # What a fine-tune from the console learns from when no campaign is chosen: the demo alerts' known truth.
 DEMO_LABELS = "demo"
 MAX_EPOCHS = 200
+# Objects of each class a run needs outside the held-out set: the object split then gives each class a place in
+# training, validation and test (with fewer, a class lands on one side only and the test figures mean nothing).
+MIN_OBJECTS_PER_CLASS = 3
 
 
 class RunRefused(ServiceError, ValueError):
     """A training request that cannot be run as asked; ``field`` names the option at fault."""
+
+
+class NothingToTrainOn(RunRefused):
+    """The run's labels are too few to train on: refused before queueing, ``field`` ``campaign``."""
+
+    code = "not_enough_labels"
 
 
 def starting_version(task: str, value) -> ModelVersion:
@@ -70,6 +84,59 @@ def check_options(task: str, options: dict) -> dict:
     return options
 
 
+def _class_objects(task: str, labelled: LabelledSet) -> dict[str, tuple[int, int]]:
+    """{(question, positive name, negative name): (positive objects, negative objects)}: one question for braai,
+    one per streak group (each group learns from the labels its question applies to)."""
+    objects = np.array(labelled.object_ids, dtype=object)
+    if task == Task.REAL_BOGUS:
+        targets = {("real/bogus", "real", "bogus"): (labelled.y, np.ones(len(labelled), dtype=np.float32))}
+    else:
+        by_group = streak_targets(labelled.labels)
+        targets = {(f"streak group {group}", "positive", "negative"): by_group[group] for group in GROUPS}
+    out = {}
+    for question, (y, mask) in targets.items():
+        applies = mask > 0
+        out[question] = tuple(len(set(objects[applies & (y == value)])) for value in (1, 0))
+    return out
+
+
+def _where(campaign) -> str:
+    return f"campaign {campaign.slug!r}" if campaign is not None else "the demo alerts' known truth"
+
+
+def _how_labels_come(campaign) -> str:
+    if campaign is None:
+        return "ingest demo alerts (manage.py setup_demo) or choose a campaign"
+    rule = (
+        f"a subject is labelled once it retires, after {campaign.retire_after} vote{'s' * (campaign.retire_after > 1)}"
+    )
+    if campaign.retire_agree_k:
+        rule += f" or {campaign.retire_agree_k} agreeing ones"
+    return rule + ": classify more of its subjects, or retrain on a campaign with more retired subjects"
+
+
+def check_labels(task: str, campaign=None) -> LabelledSet:
+    """The labels a run of ``task`` on ``campaign`` would learn from, or :class:`NothingToTrainOn` saying what
+    is missing: none at all, or fewer than ``MIN_OBJECTS_PER_CLASS`` objects of a class."""
+    labelled = labels_to_learn(task, campaign)
+    where = _where(campaign)
+    if len(labelled) == 0:
+        held = labelled.heldout_excluded
+        what = f"no labelled alert outside the held-out set ({held} there, never trained on)" if held else "no label"
+        raise NothingToTrainOn(
+            f"nothing to train on: {where} has {what} yet; {_how_labels_come(campaign)}", field="campaign"
+        )
+    for (question, pos_name, neg_name), (positive, negative) in _class_objects(task, labelled).items():
+        if min(positive, negative) < MIN_OBJECTS_PER_CLASS:
+            raise NothingToTrainOn(
+                f"too few labels to train on: {where} has {len(labelled)} labelled alert(s) outside the held-out "
+                f"set, {positive} {pos_name} and {negative} {neg_name} object(s) for the {question} question; a "
+                f"training needs at least {MIN_OBJECTS_PER_CLASS} of each; {_how_labels_come(campaign)}",
+                field="campaign",
+            )
+    return labelled
+
+
 def request_run(
     *,
     task: str,
@@ -86,6 +153,7 @@ def request_run(
     if task not in Task.values:
         raise ValueError(f"unknown task {task!r}; expected one of {', '.join(Task.values)}")
     options = check_options(task, dict(options or {}))
+    check_labels(task, campaign)
     user = triggered_by if triggered_by is not None and triggered_by.is_authenticated else None
     # A dead worker's run would block every request of its task until someone reaps it.
     worker.reap_stale_runs()

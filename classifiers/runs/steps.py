@@ -10,8 +10,11 @@ compared on alerts neither has learnt from. What happens to the candidate is the
   ``PROMOTE_MARGIN`` and it loses no more than its margin on any reference set that guards promotion
   (:func:`classifiers.reference_sets.promotion_guard`), else kept.
 
-Every candidate is scored on every reference set of its task when its training ends; the figures ride on the
-``evaluated`` event under ``metrics["reference_sets"]``.
+Candidate and active version are evaluated on the fixed held-out set once the training ends, and the figures are
+stored (:func:`classifiers.reference_sets.evaluate_heldout`): the versions table, the compare page and the loop
+page show those same figures, and the decision reads them. Every candidate is also scored on every named
+reference set of its task; those figures ride on the ``evaluated`` event under ``metrics["reference_sets"]``.
+The decision's reason states both figures and the margin, so a page never says "promoted" without saying why.
 
 Decision, promotion and the run's final status are written in one transaction: a worker killed before it
 leaves the active version as it was, and a run the reaper closed meanwhile promotes nothing.
@@ -19,22 +22,21 @@ leaves the active version as it was, and a run the reaper closed meanwhile promo
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import replace
 
-import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
 from classifiers import registry, training
 from classifiers.architectures import BraaiHyperparameters, StreakHyperparameters
-from classifiers.evaluation import binary_metrics
 from classifiers.labelled import DEMO_TRUTH, LabelledSet, heldout_set, labelled_alerts
 from classifiers.models import ModelVersion, RegistryEvent, Task, TrainingRun
-from classifiers.preprocessing import load_inputs
-from classifiers.reference_sets import evaluate_pair, promotion_guard
-from classifiers.scoring import score_inputs
+from classifiers.reference_sets import evaluate_heldout, evaluate_pair, promotion_guard
 from core.conf import blink_setting
+
+log = logging.getLogger(__name__)
 
 HYPERPARAMETER_OPTIONS = ("epochs", "seed", "batch_size", "learning_rate", "patience")
 # A fine-tune starts from weights that already separate the classes: a step this small adapts them to the new
@@ -50,10 +52,16 @@ class RunSuperseded(RuntimeError):
     """The run was reaped (or otherwise closed) while this worker was still on it: its result is dropped."""
 
 
+def labels_to_learn(task: str, campaign=None) -> LabelledSet:
+    """What a run of ``task`` learns from: ``campaign``'s consensus labels (the demo truth without one), the
+    fixed held-out objects left out. The request checks it before queueing; the run reads it again."""
+    if campaign is not None:
+        return labelled_alerts(task, campaign=campaign, split="train")
+    return labelled_alerts(task, sources=(DEMO_TRUTH,), split="train")
+
+
 def training_labels(run: TrainingRun) -> LabelledSet:
-    if run.campaign_id is not None:
-        return labelled_alerts(run.task, campaign=run.campaign, split="train")
-    return labelled_alerts(run.task, sources=(DEMO_TRUTH,), split="train")
+    return labels_to_learn(run.task, run.campaign if run.campaign_id is not None else None)
 
 
 def hyperparameters(task: str, options: dict) -> BraaiHyperparameters | StreakHyperparameters:
@@ -67,22 +75,24 @@ def hyperparameters(task: str, options: dict) -> BraaiHyperparameters | StreakHy
     return replace(defaults, **given)
 
 
-def evaluate_on_heldout(version: ModelVersion | None, heldout: LabelledSet) -> dict | None:
-    """Headline metrics of ``version`` on the held-out set (None without a version), fed its own input recipe:
-    candidate and active version may shape their input differently."""
+def evaluate_on_heldout(version: ModelVersion | None) -> dict | None:
+    """Headline figures of ``version`` on the fixed held-out set (None without a version), fed its own input
+    recipe (candidate and active version may shape their input differently), stored for every page."""
     if version is None:
         return None
-    if not heldout.alert_ids:
-        return {"n": 0, "roc_auc": None, "version": version.version}
-    scores, _, _ = score_inputs(version, load_inputs(heldout.alert_ids, recipe=registry.recipe_of(version)))
-    threshold = float((version.thresholds or {}).get("operating", 0.5)) if version.task == Task.REAL_BOGUS else 0.5
-    metrics = binary_metrics(heldout.y, np.asarray(scores, dtype=np.float64), threshold, curves=False)
-    metrics.pop("confusion", None)
-    return {**metrics, "version": version.version}
+    return {**evaluate_heldout(version), "version": version.version}
+
+
+def compared(cand_auc: float, act_auc: float) -> str:
+    """Both held-out figures as every page rounds them, and the gap between them."""
+    gap = act_auc - cand_auc
+    how = "higher" if gap < 0 else "equal" if gap == 0 else f"{gap:.3f} lower"
+    return f"held-out ROC AUC {cand_auc:.3f} vs active {act_auc:.3f} ({how})"
 
 
 def promotion_decision(candidate: dict | None, active: dict | None, *, margin: float) -> tuple[bool, str]:
-    """Promote when the candidate's held-out ROC AUC is not below the active's by more than ``margin``."""
+    """Promote when the candidate's held-out ROC AUC is not below the active's by more than ``margin``; the
+    reason gives both figures and the margin."""
     if active is None:
         return True, "no active version to compare with: the candidate becomes the first active model"
     cand_auc = (candidate or {}).get("roc_auc")
@@ -91,26 +101,28 @@ def promotion_decision(candidate: dict | None, active: dict | None, *, margin: f
         n = (candidate or {}).get("n", 0)
         return False, f"the held-out set ({n} alerts) cannot rank both classes: waiting for the ML lead"
     if cand_auc >= act_auc - margin:
-        return True, f"held-out ROC AUC {cand_auc:.4f} vs active {act_auc:.4f} (within the margin of {margin:g})"
-    return False, (
-        f"held-out ROC AUC {cand_auc:.4f} is below the active {act_auc:.4f} by more than {margin:g}: "
-        "kept as a candidate for the ML lead"
-    )
+        return True, f"{compared(cand_auc, act_auc)}: within the {margin:g} margin, promoted"
+    return False, f"{compared(cand_auc, act_auc)}: more than the {margin:g} margin, kept as a candidate for the ML lead"
 
 
-def decide(policy: str, candidate: dict | None, active: dict | None, *, margin: float | None) -> tuple[bool, str]:
+def decide(policy: str, candidate: dict | None, active: dict | None, *, margin: float) -> tuple[bool, str]:
     """The run's ``promote`` option applied to the held-out metrics of candidate and active version."""
-    if policy == "always":
-        return True, "the run was asked to promote its candidate"
     if policy == "if_not_worse":
         return promotion_decision(candidate, active, margin=margin)
-    return False, "this run does not promote: kept as a candidate for the ML lead"
+    cand_auc, act_auc = (candidate or {}).get("roc_auc"), (active or {}).get("roc_auc")
+    figures = f" ({compared(cand_auc, act_auc)})" if cand_auc is not None and act_auc is not None else ""
+    if policy == "always":
+        return True, f"the run was asked to promote its candidate{figures}"
+    return False, f"this run does not promote: kept as a candidate for the ML lead{figures}"
 
 
 def guarded(candidate: ModelVersion, active: ModelVersion | None, reason: str) -> tuple[bool, str]:
     """An auto-promotion the held-out set allows must also pass every reference set that guards promotion."""
     ok, why = promotion_guard(candidate, active)
-    return (True, f"{reason}; {why}") if ok else (False, f"{why}: kept as a candidate for the ML lead")
+    if ok:
+        return True, f"{reason}; {why}"
+    heldout = reason.removesuffix(", promoted")
+    return False, f"{heldout}, but it {why}: kept as a candidate for the ML lead"
 
 
 def _training_listener(record: Record) -> Callable[[dict], None]:
@@ -122,8 +134,25 @@ def _training_listener(record: Record) -> Callable[[dict], None]:
         if step == "registered":
             return  # the run records its own ``registered`` phase once train() has returned the version
         record("running", step="tested" if step == "evaluated" else step, **event)
+        if step == "epoch":
+            # The worker's log is where an operator watches a training: one line per epoch.
+            log.info(
+                "%s epoch %s/%s: loss %s, val_loss %s",
+                event.get("member"),
+                event.get("epoch"),
+                event.get("epochs"),
+                event.get("loss"),
+                event.get("val_loss"),
+            )
 
     return listen
+
+
+def _comparison(metrics: dict, margin: float) -> dict:
+    """The held-out figures the decision weighed, and the margin, for pages that draw the decision."""
+    candidate = (metrics["candidate"] or {}).get("roc_auc")
+    active = (metrics["active"] or {}).get("roc_auc") if metrics["active"] else None
+    return {"candidate_roc_auc": candidate, "active_roc_auc": active, "margin": margin}
 
 
 def _headline(metrics: dict | None) -> dict | None:
@@ -164,24 +193,27 @@ def train_evaluate_decide(run: TrainingRun, record: Record) -> dict:
     record("registered", version_id=version.pk, version=version.version, label=version.label)
 
     heldout = heldout_set(run.task)
-    metrics = {"candidate": evaluate_on_heldout(version, heldout), "active": evaluate_on_heldout(active, heldout)}
+    metrics = {"candidate": evaluate_on_heldout(version), "active": evaluate_on_heldout(active)}
+    headlines = {k: _headline(v) for k, v in metrics.items()}
     # Every candidate (and an active version not yet scored on a set's current content) on every reference set.
     reference = evaluate_pair(version, active)
     policy = options.get("promote", "never")
-    margin = blink_setting("PROMOTE_MARGIN") if policy == "if_not_worse" else None
+    # The loop page says the margin beside the figures even when this run promotes by hand or not at all.
+    margin = blink_setting("PROMOTE_MARGIN")
     record(
         "evaluated",
         version_id=version.pk,
-        metrics={**{k: _headline(v) for k, v in metrics.items()}, "reference_sets": reference},
+        metrics={**headlines, "reference_sets": reference},
         heldout=heldout.describe(),
         candidate_version=version.version,
         active_version=active.version if active else None,
         margin=margin,
     )
     promote, reason = decide(policy, metrics["candidate"], metrics["active"], margin=margin)
+    comparison = _comparison(metrics, margin)
     if promote and policy == "if_not_worse":
         promote, reason = guarded(version, active, reason)
-    _conclude(run, version, active, promote=promote, reason=reason, metrics={**heldout.describe(), **metrics})
+    _conclude(run, version, active, promote=promote, reason=reason, metrics={**heldout.describe(), **headlines})
     record(
         "promoted" if promote else "kept",
         heartbeat=False,
@@ -189,6 +221,8 @@ def train_evaluate_decide(run: TrainingRun, record: Record) -> dict:
         version=version.version,
         label=version.label,
         reason=reason,
+        policy=policy,
+        heldout=comparison,
     )
     return {
         "run": run.pk,

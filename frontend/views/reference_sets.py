@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from classifiers.models import ReferenceSet, Task
 from classifiers.reference_sets import (
+    NAMED_KINDS,
     campaign_named,
     create_reference_set,
     delete_reference_set,
@@ -31,7 +32,8 @@ def reference_sets(request):
         "frontend/console/reference_sets.html",
         {
             "sets": reference_sets_list(),
-            "kinds": ReferenceSet.Kind.choices,
+            # The held-out set is built in, one per task: not a kind to name.
+            "kinds": [(k, label) for k, label in ReferenceSet.Kind.choices if k in NAMED_KINDS],
             "tasks": Task.choices,
             "campaigns": Campaign.objects.exclude(state=Campaign.State.FINISHED).order_by("name"),
             "section": "versions",

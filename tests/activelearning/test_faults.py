@@ -22,6 +22,7 @@ from classifiers.models import ModelVersion, TrainingRun
 from classifiers.runs.worker import execute_run, reap_stale_runs, train_run
 from labeling.models import REAL_BOGUS_CLASSES, Campaign
 from labeling.votes import vote_record
+from tests.conftest import labels_to_train_on
 
 ROOT = Path(settings.BASE_DIR)
 
@@ -31,6 +32,7 @@ def test_two_triggers_at_once_make_one_training(scientist, mllead, admin_user):
     campaign = Campaign.objects.create(
         name="Race", slug="race", owner=scientist, classes=REAL_BOGUS_CLASSES, state=Campaign.State.LIVE
     )
+    labels_to_train_on(campaign)
     barrier = threading.Barrier(2)
     outcomes, errors = [], []
 
@@ -185,6 +187,7 @@ def test_retirements_count_towards_automatic_retraining_only_when_it_is_on(
 ):
     voters = [django_user_model.objects.create_user(username=f"v{i}", password="x-long-pass") for i in range(3)]
     subjects = list(live_campaign.subjects.order_by("pk")[:4])
+    labels_to_train_on(live_campaign)  # labels of both classes already: the count alone decides
 
     def retire(subject):
         for voter in voters:

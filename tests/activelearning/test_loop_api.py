@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from classifiers.models import TrainingRun
+from tests.conftest import labels_to_train_on
 
 
 @pytest.mark.parametrize(
@@ -23,6 +24,7 @@ def test_volunteers_and_scientists_are_refused(api_for, volunteer, scientist, me
 
 
 def test_an_ml_lead_triggers_a_retraining_and_a_second_request_gets_the_same_run(api_for, mllead, live_campaign):
+    labels_to_train_on(live_campaign)
     api = api_for(mllead)
     first = api.post(
         "/api/loop/retrain/", {"task": "real_bogus", "campaign": live_campaign.slug, "epochs": 3}, format="json"

@@ -6,7 +6,7 @@ import pytest
 
 from classifiers.models import ModelVersion, RegistryEvent, TrainingRun
 from classifiers.scoring import score_alerts
-from tests.conftest import register_untrained_braai
+from tests.conftest import labels_to_train_on, register_untrained_braai
 
 
 @pytest.fixture
@@ -92,6 +92,7 @@ def test_train_request_queues_one_run_for_the_worker(
     bad = api_for(mllead).post("/api/models/train/", {"task": "real_bogus", "campaign": "nope"}, format="json")
     assert bad.status_code == 400
     assert bad.json()["field"] == "campaign"
+    labels_to_train_on(live_campaign)
     payload = {"task": "real_bogus", "campaign": live_campaign.slug, "epochs": 3}
     with django_capture_on_commit_callbacks(execute=True):
         response = api_for(mllead).post("/api/models/train/", payload, format="json")

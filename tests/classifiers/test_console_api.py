@@ -83,6 +83,8 @@ def test_slices_mark_the_faint_candidates(world, api_for, mllead):
 
 def test_disagreements_and_sending_them_to_gold_review(world, api_for, mllead):
     client = api_for(mllead)
+    # Sending subjects changes the campaign: its scientist has invited this ML lead as a collaborator.
+    Campaign.objects.get(slug="night-review").collaborators.add(mllead)
     body = client.get("/api/console/disagreements/?campaign=night-review&limit=5").json()
     assert body["version"]["label"] == "real_bogus v2"
     assert 0 < len(body["rows"]) <= 5

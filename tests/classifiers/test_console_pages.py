@@ -149,6 +149,8 @@ def test_slices_page_highlights_the_faint_slice(world, client_for, mllead):
 
 def test_disagreements_show_the_confident_contradictions_and_go_to_gold_review(world, client_for, mllead):
     client = client_for(mllead)
+    # Sending subjects changes the campaign: its scientist has invited this ML lead as a collaborator.
+    Campaign.objects.get(slug="night-review").collaborators.add(mllead)
     page = client.get("/ml/disagreements/?campaign=night-review").content.decode()
     shown = [int(x) for x in re.findall(r'name="subject" value="(\d+)"', page)]
     assert shown

@@ -16,7 +16,7 @@ from classifiers.registry import load_model, recipe_of
 from classifiers.runs.requests import DEMO_LABELS, RunRefused, request_run
 from classifiers.runs.steps import FINE_TUNING_LEARNING_RATE, hyperparameters
 from classifiers.training import train
-from tests.conftest import register_untrained_braai
+from tests.conftest import labels_to_train_on, register_untrained_braai
 
 CONVOLUTIONS = ("conv1", "conv2", "conv3", "conv4")
 # One epoch in a fixed order (no augmentation), so two trainings on the same data differ only by their start.
@@ -141,6 +141,7 @@ def test_the_loop_fine_tunes_the_active_version_unless_told_which(api_for, mllea
 
     active = register_untrained_braai(seed=0, promote=True)
     other = register_untrained_braai(seed=1)
+    labels_to_train_on(live_campaign)
     run, _ = request_retraining(task="real_bogus", campaign=live_campaign, options={"epochs": 1})
     assert run.options["from_version"] == active.pk
     TrainingRun.objects.all().delete()

@@ -11,6 +11,7 @@ from classifiers.runs.requests import request_run
 from classifiers.runs.steps import promotion_decision
 from classifiers.runs.worker import execute_run, reap_stale_runs
 from classifiers.signals import run_event
+from tests.conftest import labels_to_train_on
 
 
 @pytest.fixture
@@ -27,6 +28,7 @@ def sent():
 
 
 def test_every_event_is_recorded_on_the_run_and_sent_in_one_format(db, sent):
+    labels_to_train_on()
     run, created = request_run(task="real_bogus", trigger="api", options={"epochs": 3}, enqueue=False)
     assert created
     events.record(run, "running", step="epoch", epoch=1, epochs=3, loss=0.5, val_loss=float("nan"))
@@ -42,6 +44,7 @@ def test_every_event_is_recorded_on_the_run_and_sent_in_one_format(db, sent):
 
 
 def test_a_second_request_while_a_run_is_in_flight_gets_that_run(db):
+    labels_to_train_on()
     first, created = request_run(task="real_bogus", trigger="api")
     again, created_again = request_run(task="real_bogus", trigger="command")
     assert (created, created_again) == (True, False)

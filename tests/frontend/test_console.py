@@ -172,7 +172,7 @@ def test_an_ml_lead_compares_rolls_back_and_finds_the_drifted_night(live_server,
     page.wait_for_url(f"**/ml/drift/{flagged}/**")
     reasons = page.locator("#flag-reasons").inner_text()
     assert "Seeing FWHM" in reasons
-    assert "Template stamp robust spread" in reasons
+    assert "Reference stamp robust spread" in reasons
     shot(page, "drift_night")
 
     assert page.js_errors == []
