@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+from bokeh.core.properties import value
 from bokeh.embed import json_item
 from bokeh.models import BoxAnnotation, ColumnDataSource, HoverTool, Label, Range1d
 from bokeh.plotting import figure
@@ -65,6 +66,9 @@ DRIFT_PLOTS_SECONDS = 7 * 24 * 3600  # the key moves with every recompute; this 
 
 def _console_figure(**kwargs):
     fig = figure(sizing_mode="stretch_width", tools=TOOLS, toolbar_location="above", **kwargs)
+    # The plot's Tab stops (its drawing layer, its tools) take this name in static/blink.js's namePlot.
+    fig.html_attributes = {"role": "figure", "aria-label": kwargs.get("title", "Plot")}
+    fig.toolbar.logo = None  # a Tab stop that leads off to bokeh.org
     dark_panel(fig, font_size=FONT_SIZE)
     fig.title.text_font_size = "12pt"
     return fig
@@ -125,6 +129,18 @@ def drift_figure(name: str, title: str, nights: list[dict], *, height: int = 300
             size=13,
             color=FLAG,
             legend_label="drifted night (PSI or KS over threshold)",
+        )
+        # The word as well as the red: a marker must not need colour vision to read.
+        fig.text(
+            "x",
+            "max",
+            text=value("drift"),
+            source=flagged,
+            text_color=FLAG,
+            text_font_size="9pt",
+            text_align="right",
+            text_baseline="middle",
+            x_offset=-10,  # beside the triangle: above it would leave the frame
         )
     fig.add_tools(
         HoverTool(

@@ -33,6 +33,10 @@ def light_curve_figure(points: list[dict], *, alert_jd: float | None = None, hei
     )
     dark_panel(fig, axis_label_colour=MUTED)
     fig.y_range.flipped = True  # brighter is up, as astronomers read magnitudes
+    # Bokeh's drawing surface and toolbar are Tab stops: the page names them after this (static/blink.js),
+    # so someone who cannot see the plot hears what it holds.
+    fig.html_attributes = {"role": "figure", "aria-label": light_curve_summary(points)}
+    fig.toolbar.logo = None  # a Tab stop that leads off to bokeh.org
 
     hover_renderers = []
     for fid in sorted({p["fid"] for p in points}):
@@ -107,6 +111,20 @@ def light_curve_figure(points: list[dict], *, alert_jd: float | None = None, hei
         fig.title.text = "No light-curve points stored for this object"
         fig.title.text_color = MUTED
     return fig
+
+
+def light_curve_summary(points: list[dict]) -> str:
+    """The figure in words: how many detections and upper limits in which filters, and the magnitude range."""
+    detected = [p for p in points if p["is_detection"] and p["magpsf"] is not None]
+    limits = [p for p in points if not p["is_detection"] and p["diffmaglim"] is not None]
+    if not detected and not limits:
+        return "Light curve: no points stored for this object"
+    filters = " and ".join(FILTER_NAMES.get(fid, str(fid)) for fid in sorted({p["fid"] for p in points}))
+    text = f"Light curve in {filters}: {len(detected)} detection{'s' if len(detected) != 1 else ''}"
+    if detected:
+        mags = [p["magpsf"] for p in detected]
+        text += f" from magnitude {min(mags):.2f} to {max(mags):.2f}"
+    return text + f", {len(limits)} upper limit{'s' if len(limits) != 1 else ''}; brighter is up"
 
 
 def light_curve_item(alert: Alert) -> dict:

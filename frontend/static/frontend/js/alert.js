@@ -8,6 +8,7 @@
     var size = box.dataset.size;
     box.querySelectorAll("img.alert-stamp").forEach(function (img) {
       img.src = img.dataset.src + "?stretch=" + encodeURIComponent(stretch) + "&size=" + encodeURIComponent(size);
+      img.alt = img.alt.replace(/, \w+ stretch$/, ", " + stretch + " stretch");
     });
     document.querySelectorAll(".stretch-btn").forEach(function (btn) {
       btn.setAttribute("aria-pressed", btn.dataset.stretch === stretch ? "true" : "false");
@@ -23,6 +24,7 @@
         target.innerHTML = "";
         return window.Bokeh.embed.embed_item(r.body, target.id);
       })
+      .then(function () { Blink.namePlot(target); })
       .catch(function (err) {
         target.innerHTML = "";
         var p = document.createElement("p");

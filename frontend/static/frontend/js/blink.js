@@ -63,5 +63,25 @@
     return (window.location.protocol === "https:" ? "wss://" : "ws://") + window.location.host + path;
   }
 
-  window.Blink = { csrfToken: csrfToken, fetchJSON: fetchJSON, el: el, socketURL: socketURL };
+  // Bokeh draws a plot on a focusable layer deep in its shadow DOM and makes each toolbar icon a Tab stop, none
+  // of them named. Once embed_item has drawn into ``container``: the layer takes the figure's name (the
+  // aria-label the figure was built with, else the container's) and each tool the words of its tooltip.
+  function namePlot(container) {
+    var labelled = container.querySelector("[aria-label]") || container;
+    var name = labelled.getAttribute("aria-label") || "Plot";
+    (function visit(root) {
+      root.querySelectorAll("*").forEach(function (node) {
+        if (node.classList.contains("bk-events")) {
+          node.setAttribute("role", "group");
+          node.setAttribute("aria-label", name);
+        } else if (node.tabIndex === 0 && node.title && node.tagName === "DIV") {
+          node.setAttribute("role", "button");
+          node.setAttribute("aria-label", node.title);
+        }
+        if (node.shadowRoot) visit(node.shadowRoot);
+      });
+    })(container);
+  }
+
+  window.Blink = { csrfToken: csrfToken, fetchJSON: fetchJSON, el: el, socketURL: socketURL, namePlot: namePlot };
 })();

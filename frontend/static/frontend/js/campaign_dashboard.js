@@ -5,6 +5,8 @@
     var source = document.getElementById("per-day-plot");
     var target = document.getElementById("per-day");
     if (!source || !target || !window.Bokeh) return;
-    window.Bokeh.embed.embed_item(JSON.parse(source.textContent), "per-day");
+    window.Bokeh.embed.embed_item(JSON.parse(source.textContent), "per-day").then(function () {
+      Blink.namePlot(target);
+    });
   });
 })();

@@ -11,6 +11,7 @@
       var item = JSON.parse(source.textContent);
       if (!item) return;
       window.Bokeh.embed.embed_item(item, el.id).then(function () {
+        Blink.namePlot(el);
         el.dataset.rendered = "true";
       });
     });

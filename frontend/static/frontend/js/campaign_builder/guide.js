@@ -8,7 +8,7 @@
     var img = document.createElement("img");
     img.className = "stamp-thumb";
     img.src = example.url;
-    img.alt = "example difference stamp, candid " + example.candid;
+    img.alt = "Example: difference cutout of candid " + example.candid + ", linear stretch";
     img.loading = "lazy";
     return img;
   }

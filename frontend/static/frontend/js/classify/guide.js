@@ -12,7 +12,7 @@
       var fig = el("figure", {});
       var img = el("img", {
         class: "stamp stamp-" + size,
-        alt: k[1] + " image of candidate " + example.candid,
+        alt: k[1] + " cutout of candidate " + example.candid + ", " + C.state.stretch + " stretch",
         loading: "lazy",
         src: example.stamps[k[0]] + "?stretch=" + C.state.stretch,
       });

@@ -105,6 +105,7 @@
           return;
         }
         state.lcViews = views;
+        Blink.namePlot(target);
       }).catch(function () {
         if (token === state.lcToken) target.replaceChildren(el("p", { class: "muted small" }, "The light curve could not be drawn."));
       });
