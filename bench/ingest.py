@@ -1,6 +1,6 @@
 """Ingest and stamp-rendering throughput, printed as JSON lines.
 
-    python bench/ingest.py [--replicas K] [--keep-db]
+    python bench/ingest.py [--replicas K] [--rubin-replicas K] [--rubin-only] [--keep-db]
 
 1. Creates a throwaway PostgreSQL database (``blink_bench_ingest`` on the server of DATABASE_URL, default
    postgres://postgres@127.0.0.1:5432/), migrates it, and drops it at the end.
@@ -13,7 +13,10 @@
    worker processes (which decode and, on PostgreSQL, store) and the PostgreSQL server (every postgres
    process on the machine: other clients' queries count too), and what that CPU cost means on 2 dedicated cores: on a
    shared machine the wall-clock figure measures the neighbours as much as Blink.
-4. ``png_per_s``: ``labeling.stamps.stamp_png`` on stored stamps (decompress + ZScale + stretch + PNG) at
+4. With ../shared/data/lsst present, the same two ``alerts_per_s`` figures for the real Rubin alerts (127, Avro
+   and Parquet) with ``"survey": "rubin"``: as they are, and ``--rubin-replicas`` copies (default 8) with new
+   diaSourceId/diaObjectId. ``--rubin-only`` prints only these.
+5. ``png_per_s``: ``labeling.stamps.stamp_png`` on stored stamps (decompress + ZScale + stretch + PNG) at
    the size the alert page asks for (252 px) and at the stamp's own size.
 
 The ingest target is 1,000 alerts/s on 2 cores (a ZTF night of ~1 million alerts in under 17 minutes).
@@ -35,7 +38,8 @@ from blinkbench import shared_server_url as server_url
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-BENCH_DB = "blink_bench_ingest"
+# BLINK_BENCH_DB: another name, so that two benches on one server do not drop each other's database.
+BENCH_DB = os.environ.get("BLINK_BENCH_DB", "blink_bench_ingest")
 
 
 emit = partial(blinkbench_emit, "ingest", digits=1)
@@ -76,6 +80,85 @@ def write_replicas(real_dir: Path, out: Path, k: int) -> int:
         pq.write_table(table, out / f"r{k}_{path.name}")
         n += table.num_rows
     return n
+
+
+def write_rubin_replicas(lsst_dir: Path, out: Path, k: int) -> int:
+    """Copies of every real Rubin alert (Avro files and the Parquet table) with diaSourceId, diaObjectId and
+    ssObjectId + k*10^17: new alerts, new objects. Real Rubin IDs are < 2.2e17, so k <= 8 stays clear of them
+    and of ZTF's candids (> 1e18)."""
+    import fastavro
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from labeling.ingest.rubin_schemas import CONTEXT_FIELDS, RECORD_FIELDS
+
+    offset = k * 10**17
+
+    def shifted(record: dict) -> dict:
+        record["diaSourceId"] = (record.get("diaSourceId") or record["diaSource"]["diaSourceId"]) + offset
+        record["diaSource"]["diaSourceId"] = record["diaSourceId"]
+        for key in ("diaObjectId", "ssObjectId"):
+            if record["diaSource"].get(key):
+                record["diaSource"][key] += offset
+        if record.get("diaObject"):
+            record["diaObject"]["diaObjectId"] = record["diaSource"]["diaObjectId"]
+        return record
+
+    n = 0
+    for path in sorted((lsst_dir / "avro").rglob("*.avro")):
+        with open(path, "rb") as fh:
+            reader = fastavro.reader(fh)
+            schema = reader.writer_schema
+            records = [shifted(r) for r in reader]
+        with open(out / f"r{k}_{path.name}", "wb") as fh:
+            fastavro.writer(fh, fastavro.parse_schema(schema), records)
+        n += len(records)
+    for path in sorted((lsst_dir / "parquet").rglob("*.parquet")):
+        names = pq.ParquetFile(path).schema_arrow.names
+        table = pq.read_table(path, columns=[c for c in RECORD_FIELDS + CONTEXT_FIELDS if c in names])
+        rows = [shifted(r) for r in table.to_pylist()]
+        pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), out / f"r{k}_{path.name}")
+        n += len(rows)
+    return n
+
+
+def bench_rubin(lsst_dir: Path, replicas: int) -> None:
+    """``alerts_per_s`` with ``survey="rubin"``: the real Rubin alerts as they are, then ``replicas`` copies of
+    them (as the ZTF figure: new IDs, written before the clock starts)."""
+    clear_alerts()
+    elapsed, cpu, report = timed_ingest([lsst_dir])
+    assert report.rejected == 0, report.errors[:5]
+    emit_rate(
+        "alerts_per_s",
+        report.new,
+        elapsed,
+        survey="rubin",
+        replicated=False,
+        seconds=round(elapsed, 2),
+        cpu_ms_per_alert=round(1000 * cpu / report.new, 3),
+        note="includes one-off start-up (imports, worker processes)",
+    )
+    with tempfile.TemporaryDirectory(prefix="blink-bench-rubin-") as tmp:
+        out = Path(tmp)
+        n = sum(write_rubin_replicas(lsst_dir, out, k) for k in range(1, replicas + 1))
+        used = _workers_used(None, out)
+        elapsed, cpu, report = timed_ingest([out], workers=used)
+        assert report.rejected == 0, report.errors[:5]
+        assert report.new == n, (report.new, n)
+        cpu_ms = 1000 * cpu / report.new
+        emit_rate(
+            "alerts_per_s",
+            report.new,
+            elapsed,
+            survey="rubin",
+            replicated=True,
+            source=f"{replicas} copies of the real Rubin alerts with new diaSourceId/diaObjectId",
+            seconds=round(elapsed, 2),
+            workers=used,
+            cpu_ms_per_alert=round(cpu_ms, 3),
+            cpu_ms_split=dict(LAST_SPLIT),
+            cpu_bound_alerts_per_s_on_2_cores=round(2000 / cpu_ms, 1),
+        )
 
 
 def postgres_cpu_seconds() -> float:
@@ -146,7 +229,10 @@ def clear_alerts() -> None:
     from django.db import connection
 
     with connection.cursor() as cursor:  # TRUNCATE: deleting ~5,000 alerts row by row would dominate
-        cursor.execute("TRUNCATE labeling_stamps, labeling_lightcurvepoint, labeling_alert RESTART IDENTITY CASCADE")
+        cursor.execute(
+            "TRUNCATE labeling_stamps, labeling_stampplane, labeling_lightcurvepoint, labeling_alert "
+            "RESTART IDENTITY CASCADE"
+        )
 
 
 def machine() -> dict:
@@ -182,6 +268,10 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=None, help="decoding processes for the replicated run (default: ingest's choice)"
     )
+    parser.add_argument(
+        "--rubin-replicas", type=int, default=8, help="copies of the real Rubin alerts (0: no Rubin figures)"
+    )
+    parser.add_argument("--rubin-only", action="store_true", help="only the Rubin figures")
     parser.add_argument("--keep-db", action="store_true", help=f"leave the {BENCH_DB} database for inspection")
     args = parser.parse_args()
 
@@ -202,10 +292,14 @@ def main() -> None:
     from django.db import connection
 
     real_dir = Path(settings.SHARED_DATA_DIR) / "ztf"
-    if not (real_dir / "manifest.csv").exists():
+    lsst_dir = Path(settings.SHARED_DATA_DIR) / "lsst"
+    if not (real_dir / "manifest.csv").exists() and not args.rubin_only:
         sys.exit(f"bench/ingest.py: no real alerts at {real_dir}")
     try:
         call_command("migrate", verbosity=0, skip_checks=True)
+        if args.rubin_only:
+            bench_rubin(lsst_dir, args.rubin_replicas)
+            return
         elapsed, cpu, report = timed_ingest([real_dir])
         assert report.rejected == 0, report.errors
         emit_rate(
@@ -245,6 +339,8 @@ def main() -> None:
             elapsed, cpu, report = timed_ingest([out])
             emit_rate("alerts_per_s_already_present", report.present, elapsed)
         bench_png()
+        if args.rubin_replicas and (lsst_dir / "avro").is_dir():
+            bench_rubin(lsst_dir, args.rubin_replicas)
     finally:
         connection.close()
         if not args.keep_db:

@@ -158,6 +158,13 @@ def score_new_alerts(alert_ids: Sequence[int]) -> dict[str, int]:
     result: dict[str, int] = {}
     if not versions or not alert_ids:
         return result
+    from labeling.models import Alert
+
+    # Every version so far learned ZTF stamps (63x63 at 1"): a Rubin stamp is another instrument's picture at
+    # another size, so its score would mean nothing, and one stamp over 63x63 would fail the whole batch.
+    alert_ids = list(Alert.objects.filter(pk__in=list(alert_ids), survey="ztf").values_list("pk", flat=True))
+    if not alert_ids:
+        return result
     for version in versions:
         try:
             result[version.task] = score_alerts(list(alert_ids), version)

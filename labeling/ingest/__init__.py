@@ -1,4 +1,5 @@
-"""Alert ingestion: ZTF Avro packets and Fink Parquet tables in, ``Alert`` + ``Stamps`` + ``LightCurvePoint`` rows out.
+"""Alert ingestion: ZTF and Rubin alerts (Avro packets, Fink Parquet tables, Rubin framed records) in,
+``Alert`` + ``Stamps`` + ``LightCurvePoint`` rows (and a Rubin cutout's variance and PSF, ``StampPlane``) out.
 
 One entry point, ``ingest_paths(paths)``, used by ``manage.py ingest_alerts``, ``setup_demo`` and the tests;
 after it has stored new alerts it sends ``labeling.signals.alerts_ingested``. The steps, one module each:
@@ -8,6 +9,10 @@ after it has stored new alerts it sends ``labeling.signals.alerts_ingested``. Th
 - ``fits``: cutouts, gzip + FITS into checked float32 arrays,
 - ``prepare``: a packet validated and turned into rows before anything is written, so a bad packet is refused
   with a message naming the file, the candid (when known) and the reason, and never half-written,
+- ``rows``: what preparing makes (``PreparedAlert``) and the checks its rows pass, for both surveys,
+- ``rubin``, ``rubin_fits``, ``rubin_files``, ``rubin_schemas``: Rubin alerts mapped onto the same columns
+  (the mapping: ``labeling.models.alerts``), their three-plane FITS cutouts, Fink's Parquet tables, and the
+  stream framing with the schemas shipped in ``schemas/lsst/`` (a new version is a schema file, not code),
 - ``writer``: batches of rows stored, each in one transaction (binary COPY on PostgreSQL),
 - ``workers``: with many files, worker processes share them out (``labeling.ingest_worker`` runs in them),
 - ``pipeline``: ``ingest_paths``, which ties them together.

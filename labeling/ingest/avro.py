@@ -18,6 +18,7 @@ import fastavro
 
 from labeling.ingest.avro_fast import compile_decoder
 from labeling.ingest.packets import CUTOUT_FIELDS, FileUnreadable
+from labeling.ingest.rubin_schemas import CONTEXT_FIELDS, RECORD_FIELDS
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ _schema_cache: dict[bytes, tuple] = {}
 # building those was most of the decoding time.
 PACKET_FIELDS = frozenset(
     {"schemavsn", "publisher", "objectId", "candid", "candidate", "prv_candidates", *(k for _, k in CUTOUT_FIELDS)}
+    | {*RECORD_FIELDS, *CONTEXT_FIELDS}  # a Rubin alert's (labeling.ingest.rubin): no ZTF schema has these names
 )
 POINT_FIELDS = frozenset({"jd", "fid", "pid", "magpsf", "sigmapsf", "diffmaglim", "isdiffpos", "candid", "programid"})
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from labeling.ingest.avro import AVRO_MAGIC, POINT_FIELDS, read_avro, truth_by_candid
 from labeling.ingest.packets import FileUnreadable, RawAlert
+from labeling.ingest.rubin_files import is_rubin_table, read_rubin_parquet
+from labeling.ingest.rubin_schemas import is_framed, read_framed
 
 ALERT_SUFFIXES = (".avro", ".parquet")
 PARQUET_MAGIC = b"PAR1"
@@ -52,8 +54,10 @@ def expand_paths(paths: Iterable) -> tuple[list[Path], list[str]]:
     return unique, missing
 
 
-def read_file(path: Path) -> Iterator[RawAlert]:
-    """Yield every alert record of one Avro or Parquet file. Raises FileUnreadable with a reason."""
+def read_file(path: Path, schema: Path | None = None) -> Iterator[RawAlert]:
+    """Yield every alert record of one Avro or Parquet file, or of one Rubin framed message (a zero byte, a
+    schema ID, the schemaless record: decoded with ``schema`` when given, else the schema its ID names).
+    Raises FileUnreadable with a reason."""
     try:
         with open(path, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
@@ -64,7 +68,7 @@ def read_file(path: Path) -> Iterator[RawAlert]:
             head = fh.read(4)
             if head == PARQUET_MAGIC:
                 data = None
-            elif head == AVRO_MAGIC:
+            elif head == AVRO_MAGIC or is_framed(head):
                 data = head + fh.read()
             else:
                 data = head
@@ -75,8 +79,13 @@ def read_file(path: Path) -> Iterator[RawAlert]:
         return
     if not data:
         raise FileUnreadable("empty file")
+    if is_framed(data):
+        record, version = read_framed(data, schema)
+        record.setdefault("lsst_schema_version", version)
+        yield RawAlert(record, str(path))
+        return
     if not data.startswith(AVRO_MAGIC):
-        raise FileUnreadable("neither an Avro container nor a Parquet file")
+        raise FileUnreadable("neither an Avro container, a Rubin framed record nor a Parquet file")
     try:
         records, meta = read_avro(data)
     except (IndexError, ValueError, OverflowError, MemoryError) as exc:
@@ -86,7 +95,7 @@ def read_file(path: Path) -> Iterator[RawAlert]:
     many = len(records) > 1
     for i, record in enumerate(records):
         if not isinstance(record, dict):
-            raise FileUnreadable("its records are not ZTF alert records")
+            raise FileUnreadable("its records are not alert records")
         source = f"{path}#{i}" if many else str(path)
         candid = record.get("candid")
         yield RawAlert(record, source, truth.get(candid, "") if isinstance(candid, int) else "")
@@ -100,6 +109,9 @@ def _read_parquet(path: Path) -> Iterator[RawAlert]:
     except Exception as exc:
         raise FileUnreadable(f"unreadable Parquet ({exc})") from exc
     names = set(pf.schema_arrow.names)
+    if is_rubin_table(names):
+        yield from read_rubin_parquet(pf, path)
+        return
     missing = {"candid", "candidate"} - names
     if missing:
         raise FileUnreadable(f"not a ZTF alert table (no column {', '.join(sorted(missing))})")

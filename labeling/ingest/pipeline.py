@@ -10,6 +10,7 @@ from pathlib import Path
 from django.db import connection
 
 from labeling.ingest.files import expand_paths
+from labeling.ingest.prepare import prepare_file
 from labeling.ingest.workers import default_workers, ingest_in_workers, prepared_files
 from labeling.ingest.writer import BATCH_SIZE, IngestReport, ingest_prepared
 from labeling.models import Alert
@@ -21,11 +22,18 @@ PROGRESS_FLUSH_SECONDS = 1.0
 
 
 def ingest_paths(
-    paths: Iterable, *, progress: bool = False, batch_size: int = BATCH_SIZE, workers: int | None = None
+    paths: Iterable,
+    *,
+    progress: bool = False,
+    batch_size: int = BATCH_SIZE,
+    workers: int | None = None,
+    schema: Path | str | None = None,
 ) -> IngestReport:
     """Ingest every alert in the given files, directories and globs. See the package docstring.
 
     ``workers``: processes that share the files out; None chooses (``default_workers``), 0 does it all here.
+    ``schema``: an .avsc file that Rubin framed records are decoded with, instead of the schema their ID names
+    (a rare, manual case: it is read in this process, without workers).
     """
     report = IngestReport()
     files, missing = expand_paths(paths if not isinstance(paths, str | Path) else [paths])
@@ -46,8 +54,16 @@ def ingest_paths(
             bar.set_postfix(new=report.new, present=report.present, rejected=report.rejected)
 
     n_workers = default_workers(len(files)) if workers is None else workers
+    if schema is not None:
+        schema = Path(schema)
+        if not schema.is_file():
+            report.reject(f"{schema}: no such schema file", count=0)
+            report.rejected += 1
+            files = []
+        flush_every = PROGRESS_FLUSH_SECONDS if bar is not None else None
+        ingest_prepared((prepare_file(f, schema) for f in files), report, batch_size, show_progress, flush_every)
     # Inside the caller's transaction the alerts must be part of it: worker processes would commit their own.
-    if n_workers > 0 and connection.vendor == "postgresql" and not connection.in_atomic_block:
+    elif n_workers > 0 and connection.vendor == "postgresql" and not connection.in_atomic_block:
         ingest_in_workers(files, n_workers, batch_size, report, show_progress)
     else:
         flush_every = PROGRESS_FLUSH_SECONDS if bar is not None else None

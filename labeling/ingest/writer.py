@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 
 from django.db import DataError, IntegrityError, OperationalError, connection, transaction
 
-from labeling.ingest.prepare import POINT_COLUMNS, PreparedAlert, galactic
-from labeling.models import Alert, LightCurvePoint, Stamps
+from labeling.ingest.prepare import galactic
+from labeling.ingest.rows import POINT_COLUMNS, PreparedAlert
+from labeling.models import Alert, LightCurvePoint, StampPlane, Stamps
 
 logger = logging.getLogger(__name__)
 
@@ -66,9 +67,18 @@ def _write_batch(prepared: list[PreparedAlert]) -> list[int]:
     """Write alerts not yet stored, with their stamps and points, in one transaction; return new alert ids."""
     with transaction.atomic():
         if connection.vendor == "postgresql":
-            return _copy_batch(prepared)
+            ids = _copy_batch(prepared)
+            _write_planes(ids, prepared)
+            return ids
         alerts = Alert.objects.bulk_create(
-            [Alert(**p.fields, candidate=json.loads(p.candidate_json)) for p in prepared]
+            [
+                Alert(
+                    **p.fields,
+                    candidate=json.loads(p.candidate_json),
+                    survey_extra=json.loads(p.extra_json) if p.extra_json else None,
+                )
+                for p in prepared
+            ]
         )
         Stamps.objects.bulk_create([Stamps(alert_id=a.pk, **p.stamps) for a, p in zip(alerts, prepared, strict=True)])
         LightCurvePoint.objects.bulk_create(
@@ -76,7 +86,19 @@ def _write_batch(prepared: list[PreparedAlert]) -> list[int]:
             ignore_conflicts=True,
             batch_size=2000,
         )
+        _write_planes([a.pk for a in alerts], prepared)
     return [a.pk for a in alerts]
+
+
+def _write_planes(ids: list[int], prepared: list[PreparedAlert]) -> None:
+    """A Rubin cutout's variance and PSF (``StampPlane``), in the batch's transaction. ZTF alerts have none."""
+    planes = [
+        StampPlane(alert_id=pk, kind=kind, plane=plane, height=h, width=w, data=data)
+        for pk, p in zip(ids, prepared, strict=True)
+        for kind, plane, h, w, data in p.planes
+    ]
+    if planes:
+        StampPlane.objects.bulk_create(planes, batch_size=500)
 
 
 def _copy_columns(model) -> list:
@@ -129,7 +151,7 @@ def _copy_batch(prepared: list[PreparedAlert]) -> list[int]:
     constants = {
         f.attname: f.get_db_prep_save(f.get_default(), connection)
         for f in alert_fields
-        if f.attname not in ("id", "ingested_at", "candidate")
+        if f.attname not in ("id", "ingested_at", "candidate", "survey_extra")
     }
     constants["ingested_at"] = now
     names = [f.attname for f in alert_fields]
@@ -150,6 +172,8 @@ def _copy_batch(prepared: list[PreparedAlert]) -> list[int]:
                     row.append(pk)
                 elif name == "candidate":
                     row.append(p.candidate_json)
+                elif name == "survey_extra":
+                    row.append(p.extra_json)
                 elif name in values:
                     row.append(values[name])
                 else:

@@ -1,4 +1,32 @@
-"""Alerts as ingested: one row per ZTF alert, its three stamps, and per-object light-curve points."""
+"""Alerts as ingested: one row per alert (ZTF or Rubin), its three stamps, and per-object light-curve points.
+
+One model for two surveys. The columns pages, filters and exports use keep their ZTF names and carry the same
+meaning for a Rubin alert, mapped at ingest (``labeling.ingest.rubin``):
+
+===================  ==========================  ====================================================
+column               ZTF                         Rubin (``lsst.vX_Y``)
+===================  ==========================  ====================================================
+``survey``           "ztf"                       "rubin"
+``candid``           candid                      diaSource.diaSourceId
+``object_id``        objectId                    diaObjectId as text; an asteroid's "ss" + ssObjectId
+``jd``               candidate.jd                diaSource.midpointMjdTai + 2400000.5, TAI made UTC
+``fid``              fid 1, 2, 3 (g, r, i)       band letter: g 1, r 2, i 3, u 4, z 5, y 6
+``ra``, ``dec``      candidate.ra/dec            diaSource.ra/dec
+``magpsf``           magpsf                      31.4 - 2.5 log10(psfFlux / nJy) (null when flux <= 0)
+``sigmapsf``         sigmapsf                    1.0857 psfFluxErr / psfFlux
+``diffmaglim``       diffmaglim                  5-sigma limit, 31.4 - 2.5 log10(5 psfFluxErr)
+``isdiffpos``        isdiffpos                   not diaSource.isNegative
+``drb``              drb (real/bogus score)      diaSource.reliability
+``snr``              null (``signal_to_noise``)  diaSource.snr
+``ssnamenr``         ssnamenr                    mpc_orbits / ssSource / MPCORB designation, else
+                                                 ssObjectId ("" when no known asteroid)
+``ndethist``         ndethist                    diaObject.nDiaSources
+``jdstarthist``      jdstarthist                 diaObject.firstDiaSourceMjdTai as JD
+``flux_njy`` (+err)  null                        diaSource.psfFlux, psfFluxErr (nJy)
+``candidate``        the candidate record        the diaSource record, whole
+``survey_extra``     null                        diaObject, ssSource, MPCORB / mpc_orbits, scheduler labels
+===================  ==========================  ====================================================
+"""
 
 from __future__ import annotations
 
@@ -13,7 +41,13 @@ except ImportError:  # pragma: no cover - isal is in requirements.txt
     _inflate_lib = zlib
 
 STAMP_KINDS = ("science", "template", "difference")
-FILTER_NAMES = {1: "g", 2: "r", 3: "i"}
+# ZTF's fid values; Rubin's bands share the letter's number, and u, z and y (Rubin only) follow.
+FILTER_NAMES = {1: "g", 2: "r", 3: "i", 4: "u", 5: "z", 6: "y"}
+SURVEYS = (("ztf", "ZTF"), ("rubin", "Rubin"))
+# AB magnitude of a flux in nJy: m = 31.4 - 2.5 log10(f / nJy), since 3631 Jy is m = 0.
+NJY_AB_ZEROPOINT = 31.4
+# 2.5 / ln 10: a magnitude error from a relative flux error (and a S/N from a magnitude error).
+MAG_PER_RELATIVE_FLUX = 1.0857362047581294
 GZIP_MAGIC = b"\x1f\x8b"
 FITS_BLOCK = 2880
 
@@ -53,8 +87,11 @@ def stamp_array(blob, height: int, width: int) -> np.ndarray:
 
 class Alert(models.Model):
     """One alert packet. Fields people filter on are real (indexed) columns; the packet's whole
-    ``candidate`` record stays in ``candidate`` so nothing the survey sent is lost."""
+    ``candidate`` record stays in ``candidate`` so nothing the survey sent is lost. A Rubin alert's columns
+    are mapped from its diaSource as the module docstring's table says."""
 
+    # Not indexed: two values (see Meta). ZTF rows, all of them before Rubin, take the default.
+    survey = models.CharField(max_length=8, choices=SURVEYS, default="ztf")
     candid = models.BigIntegerField(unique=True)
     object_id = models.CharField(max_length=32)
     schemavsn = models.CharField(max_length=16, blank=True)
@@ -93,7 +130,15 @@ class Alert(models.Model):
     field = models.IntegerField(null=True, blank=True)
     rcid = models.IntegerField(null=True, blank=True)
 
-    candidate = models.JSONField(help_text="The packet's whole candidate record, as sent")
+    # Rubin measures fluxes (nJy); magpsf holds the AB magnitude made of them, these the flux as sent.
+    flux_njy = models.FloatField(null=True, blank=True, help_text="Rubin diaSource.psfFlux, nJy")
+    flux_err_njy = models.FloatField(null=True, blank=True, help_text="Rubin diaSource.psfFluxErr, nJy")
+    snr = models.FloatField(null=True, blank=True, help_text="Rubin diaSource.snr; null for ZTF")
+
+    candidate = models.JSONField(help_text="The packet's whole candidate record (Rubin: its diaSource), as sent")
+    survey_extra = models.JSONField(
+        null=True, blank=True, help_text="Rubin: diaObject, ssSource, MPCORB / mpc_orbits, scheduler labels"
+    )
     source = models.CharField(max_length=500, blank=True, help_text="File (and row) this alert was read from")
     # Known truth of generated demo alerts ("real", "masked_star", ...); empty for real survey alerts.
     demo_truth = models.CharField(max_length=32, blank=True)
@@ -116,6 +161,15 @@ class Alert(models.Model):
     @property
     def filter_name(self) -> str:
         return FILTER_NAMES.get(self.fid, str(self.fid))
+
+    @property
+    def signal_to_noise(self) -> float | None:
+        """The survey's S/N; ZTF sends none, so it comes from the magnitude error (1.0857 / sigmapsf)."""
+        if self.snr is not None:
+            return self.snr
+        if self.sigmapsf:
+            return MAG_PER_RELATIVE_FLUX / self.sigmapsf
+        return None
 
     @property
     def is_demo(self) -> bool:
@@ -156,6 +210,26 @@ class Stamps(models.Model):
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return tuple(self.unpack(kind) for kind in STAMP_KINDS)
+
+
+class StampPlane(models.Model):
+    """A cutout's plane beyond the image, at its own size: Rubin sends each cutout with its variance and its
+    PSF (``PLANES``). Same storage as a stamp (``Stamps.pack``: zlib of little-endian float32)."""
+
+    PLANES = ("variance", "psf")
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="stamp_planes")
+    kind = models.CharField(max_length=16, help_text="science, template or difference")
+    plane = models.CharField(max_length=16, help_text="variance or psf")
+    height = models.SmallIntegerField()
+    width = models.SmallIntegerField()
+    data = models.BinaryField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["alert", "kind", "plane"], name="stamp_plane_unique")]
+
+    def array(self) -> np.ndarray:
+        return stamp_array(self.data, self.height, self.width)
 
 
 class LightCurvePoint(models.Model):

@@ -1,4 +1,4 @@
-"""``manage.py ingest_alerts PATH [PATH ...]``: ZTF Avro packets and Fink Parquet tables into Blink."""
+"""``manage.py ingest_alerts PATH [PATH ...]``: ZTF and Rubin alerts (Avro, Parquet, Rubin framing) into Blink."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ class Command(BaseCommand):
     # command's start-up) and check nothing ingest uses; an hourly ingest job should not spend that each time.
     requires_system_checks = []
     help = (
-        "Ingest ZTF alerts: Avro packets (one or many records per file) and Fink Parquet alert tables (one alert "
-        "a row), given as files, directories (searched recursively for *.avro and *.parquet) or glob patterns "
+        "Ingest ZTF and Rubin alerts: Avro packets (one or many records per file), Fink Parquet alert tables (one "
+        "alert a row) and Rubin framed records (a zero byte, a 4-byte schema ID, the schemaless Avro record; "
+        "schemas lsst.v9_0 and lsst.v10_0 shipped), given as files, directories (searched recursively for *.avro "
+        "and *.parquet) or glob patterns "
         "(quote them). Cutouts are decoded once, Galactic coordinates computed, light-curve points from "
         "prv_candidates stored once per object. Alerts already stored (same candid) are counted as present and "
         "left alone, so running it twice adds nothing. A bad file or packet is reported with its file, candid "
@@ -22,6 +24,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("paths", nargs="+", metavar="PATH", help="file, directory or glob of alert packets")
+        parser.add_argument(
+            "--schema",
+            metavar="FILE",
+            default=None,
+            help="an Avro schema (.avsc) to decode Rubin framed records with, instead of the schema their ID "
+            "names among those Blink ships (labeling/ingest/schemas/lsst/)",
+        )
         parser.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
         parser.add_argument("--batch-size", type=int, default=500, help="alerts written per transaction (default 500)")
         parser.add_argument(
@@ -40,7 +49,11 @@ class Command(BaseCommand):
             raise CommandError("--batch-size must be at least 1")
         started = time.monotonic()
         report = ingest_paths(
-            opts["paths"], progress=not opts["no_progress"], batch_size=opts["batch_size"], workers=opts["workers"]
+            opts["paths"],
+            progress=not opts["no_progress"],
+            batch_size=opts["batch_size"],
+            workers=opts["workers"],
+            schema=opts["schema"],
         )
         elapsed = time.monotonic() - started
         for message in report.errors:
