@@ -65,6 +65,9 @@ async def volunteer(
             except httpx2.HTTPError as exc:
                 tally.errors[f"next:{type(exc).__name__}"] += 1
                 await asyncio.sleep(0.5)
+                # A new connection, as after a failed vote (and to wherever ``ports`` now points).
+                await c.aclose()
+                c = client()
                 continue
             if r.status_code != 200:
                 tally.errors[f"next:{r.status_code}"] += 1
@@ -181,19 +184,22 @@ def verify(campaign_id: int, tally: Tally) -> dict:
     per_key = votes.values("idempotency_key").annotate(n=Count("id")).filter(n__gt=1).count()
     ghosts = n_votes - len(stored_keys)  # stored votes whose key no client sent
 
-    by_subject: dict[int, list[str]] = {}
+    by_subject: dict[int, list[tuple[str, float]]] = {}
     everyone = Vote.objects.filter(campaign=campaign)
-    for subject_id, answer in everyone.order_by("created_at", "id").values_list("subject_id", "answer"):
-        by_subject.setdefault(subject_id, []).append(answer)
+    for subject_id, answer, weight in everyone.order_by("created_at", "id").values_list(
+        "subject_id", "answer", "weight"
+    ):
+        by_subject.setdefault(subject_id, []).append((answer, weight))
     counter_mismatches = retirement_mismatches = 0
     for s in Subject.objects.filter(campaign=campaign).values("id", "n_classifications", "n_votes", "retired"):
-        answers = by_subject.get(s["id"], [])
+        votes_here = by_subject.get(s["id"], [])
+        answers, weights = [a for a, _ in votes_here], [w for _, w in votes_here]
         if s["n_classifications"] != len(answers) or s["n_votes"] != sum(a != SKIP for a in answers):
             counter_mismatches += 1
-        should = bool(retirement_reason(campaign=campaign, answers=answers))
+        should = bool(retirement_reason(campaign=campaign, answers=answers, weights=weights))
         # Retired exactly when the rule was met, and by the last vote (no vote after retirement got in).
         exact = should == s["retired"] and (
-            not should or not retirement_reason(campaign=campaign, answers=answers[:-1])
+            not should or not retirement_reason(campaign=campaign, answers=answers[:-1], weights=weights[:-1])
         )
         retirement_mismatches += not exact
     return {

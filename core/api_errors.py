@@ -89,7 +89,10 @@ def _as_drf(exc):
 def exception_handler(exc, context):
     if isinstance(exc, ServiceError):
         set_rollback()
-        return Response(exc.as_body(), status=exc.status)
+        response = Response(exc.as_body(), status=exc.status)
+        if getattr(exc, "retry_after", None):  # a rate limit (core.ratelimit) says when to come back
+            response["Retry-After"] = str(exc.retry_after)
+        return response
     exc = _as_drf(exc)
     response = drf_exception_handler(exc, context)
     if response is None:

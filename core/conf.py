@@ -63,6 +63,10 @@ KNOBS: dict[str, Knob] = {
     "LIVE_REJOIN_SECONDS": Knob(30.0, float, "how often an open socket joins its groups again"),
     "TF_THREADS": Knob(0, _threads, "TensorFlow's threads; 0: the CPUs this process may run on"),
     "INGEST_WORKERS": Knob(None, _count, "worker processes of an ingest; unset: chosen from files and load"),
+    # Rate limits (core.ratelimit). One address may be a classroom behind NAT or a load bench of hundreds of
+    # simulated volunteers, so its vote limit is wide; each account's own limit is what stops a script.
+    "RATE_LIMIT_SCALE": Knob(1.0, float, "multiplies every rate limit; 0 switches them off"),
+    "VOTES_PER_ADDRESS_PER_MINUTE": Knob(30_000, int, "votes one address may send in a minute, all accounts"),
 }
 
 # Night-by-night drift (classifiers.drift): the reference window is the first REFERENCE_NIGHTS nights with alerts,

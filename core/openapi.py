@@ -33,6 +33,7 @@ REFUSAL_DESCRIPTIONS = {
     409: "The request conflicts with the current state (already done, already active, retired ...)",
     413: "Body over the size limit",
     415: "Body of a media type this endpoint does not read",
+    429: "Too many requests from this account or address: wait for the `Retry-After` header's seconds",
 }
 METHODS = ("get", "put", "patch", "post", "delete", "head", "options", "trace")
 

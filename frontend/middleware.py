@@ -1,4 +1,4 @@
-"""Request-size ceiling (and NUL-free URLs), checked before anything reads the body.
+"""Request-size ceiling (and text the database can store), checked before any view reads the body.
 
 Django enforces ``DATA_UPLOAD_MAX_MEMORY_SIZE`` only when ``request.body`` or a form is parsed; DRF's JSON
 parser reads the request as a stream and never looks at it, so a 1 GB JSON vote would be parsed whole.
@@ -14,6 +14,7 @@ from django.http import HttpResponse
 
 from core.conf import blink_setting
 from core.errors import refusal, wants_json
+from frontend.storable_text import refuse_unstorable, unstorable_field
 
 
 def _limit_for(request) -> int:
@@ -42,6 +43,8 @@ class RequestSizeLimitMiddleware:
             return self._refuse(
                 request, 413, f"Request body of {length} bytes is over the limit of {limit} bytes for this request."
             )
+        if (field := unstorable_field(request)) is not None:
+            return refuse_unstorable(request, field)
         return self.get_response(request)
 
     @staticmethod

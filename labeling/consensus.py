@@ -13,16 +13,20 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import warnings
 from collections import Counter
 from dataclasses import dataclass
 
 import pandas as pd
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 from django_tasks import task
 
+from core.db_retry import retry_when_locked
+from core.roles import ADMIN, MLLEAD, SCIENTIST, has_role
 from labeling.models import SKIP, Campaign, Subject, Vote
 from labeling.signals import labels_changed
 
@@ -46,26 +50,86 @@ class ConsensusReport:
     n_changed: int
 
 
-def majority(answers: list[str]) -> tuple[str, float | None]:
-    """Majority label among non-skip answers and its agreement fraction; ties resolve alphabetically so the
-    result does not depend on vote order."""
-    votes = [a for a in answers if a != SKIP]
-    if not votes:
+def majority(answers: list[str], weights: list[float] | None = None) -> tuple[str, float | None]:
+    """Majority label among non-skip answers (each counting its weight, 1 when none is given) and its weighted
+    agreement fraction; ties resolve alphabetically so the result does not depend on vote order."""
+    counts: Counter = Counter()
+    for answer, weight in zip(answers, weights or [1.0] * len(answers), strict=True):
+        if answer != SKIP:
+            counts[answer] += weight
+    if not counts:
         return "", None
-    counts = Counter(votes)
     best = max(counts.values())
-    label = sorted(a for a, c in counts.items() if c == best)[0]
-    return label, best / len(votes)
+    label = sorted(a for a, c in counts.items() if math.isclose(c, best))[0]
+    return label, counts[label] / sum(counts.values())
+
+
+# ----------------------------------------------------------------------------------------- a volunteer's record
+
+# An account without a record counts for half a vote: five fresh accounts weigh two and a half, short of the
+# default five needed to retire a subject, so accounts made in a minute cannot settle a label by themselves.
+NEWCOMER_WEIGHT = 0.5
+# A record in a campaign: enough gold-standard answers mostly right, or enough votes that agreed with the
+# settled (retired) consensus of others.
+RECORD_MIN_GOLD = 3
+RECORD_GOLD_ACCURACY = 0.6
+RECORD_MIN_AGREED = 10
+
+
+def has_record(*, campaign: Campaign, volunteer) -> bool:
+    """Whether ``volunteer``'s votes in ``campaign`` count in full: a scientist, ML lead or admin; the campaign's
+    owner, a collaborator or a volunteer it lists (people its scientist chose); or someone whose answers have
+    been checked here, on gold-standard subjects or against subjects that retired."""
+    if has_role(volunteer, SCIENTIST, MLLEAD, ADMIN) or campaign.owner_id == volunteer.pk:
+        return True
+    if campaign.collaborators.filter(pk=volunteer.pk).exists() or campaign.volunteers.filter(pk=volunteer.pk).exists():
+        return True
+    mine = Vote.objects.filter(campaign=campaign, volunteer=volunteer).exclude(answer=SKIP)
+    checked = mine.aggregate(
+        gold=Count("id", filter=~Q(subject__gold_answer="")),
+        gold_right=Count("id", filter=Q(answer=F("subject__gold_answer"))),
+        agreed=Count("id", filter=Q(subject__retired=True, answer=F("subject__majority_label"))),
+    )
+    if checked["gold"] >= RECORD_MIN_GOLD and checked["gold_right"] >= RECORD_GOLD_ACCURACY * checked["gold"]:
+        return True
+    return checked["agreed"] >= RECORD_MIN_AGREED
+
+
+# A record, once there, stays (cached long); a newcomer is asked again soon, so a weight catches up within a minute.
+RECORD_CACHE_SECONDS = 3600
+NO_RECORD_CACHE_SECONDS = 60
+
+
+def _record_key(campaign: Campaign, volunteer) -> str:
+    # The creation times keep a key from outliving its rows: ids come round again in a restored or test database.
+    born = (getattr(campaign, "created_at", None), getattr(volunteer, "date_joined", None))
+    stamp = ":".join(f"{t.timestamp():.6f}" if t else "-" for t in born)
+    return f"consensus:record:{campaign.pk}:{volunteer.pk}:{stamp}"
+
+
+def forget_record(*, campaign: Campaign, volunteer) -> None:
+    """Drop the cached verdict, so the next vote asks ``has_record`` again."""
+    cache.delete(_record_key(campaign, volunteer))
+
+
+def vote_weight(*, campaign: Campaign, volunteer) -> float:
+    """How much a vote ``volunteer`` casts now in ``campaign`` counts towards majority and retirement."""
+    key = _record_key(campaign, volunteer)
+    known = cache.get(key)
+    if known is None:
+        known = has_record(campaign=campaign, volunteer=volunteer)
+        cache.set(key, known, RECORD_CACHE_SECONDS if known else NO_RECORD_CACHE_SECONDS)
+    return 1.0 if known else NEWCOMER_WEIGHT
 
 
 def _vote_frame(campaign_id: int) -> pd.DataFrame:
     rows = (
         Vote.objects.filter(campaign_id=campaign_id)
         .exclude(answer=SKIP)
-        .values_list("subject_id", "volunteer_id", "answer")
+        .values_list("subject_id", "volunteer_id", "answer", "weight")
         .iterator(chunk_size=10_000)
     )
-    return pd.DataFrame.from_records(list(rows), columns=["task", "worker", "label"])
+    return pd.DataFrame.from_records(list(rows), columns=["task", "worker", "label", "weight"])
 
 
 def dawid_skene(votes: pd.DataFrame, *, n_iter: int = DS_ITERATIONS) -> pd.DataFrame:
@@ -75,6 +139,7 @@ def dawid_skene(votes: pd.DataFrame, *, n_iter: int = DS_ITERATIONS) -> pd.DataF
 
     if votes.empty:
         return pd.DataFrame(columns=["label", "posterior"])
+    votes = votes[["task", "worker", "label"]]
     with warnings.catch_warnings():
         # crowd-kit 1.4.2 works with pandas 3 but still passes inplace=/copy=, which pandas 3.1 deprecates.
         warnings.filterwarnings("ignore", message=r".*(inplace|copy) keyword.*", module=r"crowdkit\..*")
@@ -85,10 +150,12 @@ def dawid_skene(votes: pd.DataFrame, *, n_iter: int = DS_ITERATIONS) -> pd.DataF
 
 
 def majority_frame(votes: pd.DataFrame) -> pd.DataFrame:
-    """Majority per task (ties resolved as ``majority`` does) with its agreement fraction."""
+    """Majority per task (ties resolved as ``majority`` does, weighted by a ``weight`` column when there is one)
+    with its agreement fraction."""
     out = {}
-    for task_id, answers in votes.groupby("task")["label"]:
-        out[task_id] = majority(list(answers))
+    for task_id, rows in votes.groupby("task"):
+        weights = list(rows["weight"]) if "weight" in rows else None
+        out[task_id] = majority(list(rows["label"]), weights)
     return pd.DataFrame.from_dict(out, orient="index", columns=["label", "fraction"])
 
 
@@ -147,7 +214,9 @@ def recompute_consensus(campaign: Campaign | int) -> ConsensusReport:
 
 
 @task()
+@retry_when_locked()
 def recompute_consensus_task(campaign_id: int) -> dict:
+    # A recomputation that met a locked database runs again: it rewrites the same result from the votes.
     report = recompute_consensus(campaign_id)
     return {
         "campaign_id": report.campaign_id,

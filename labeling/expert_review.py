@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.errors import ServiceError
+from core.roles import ADMIN, has_role
 from labeling.filters import random_unit
 from labeling.models import Alert, Campaign, Subject
 
@@ -25,10 +26,28 @@ def expert_review_note(*, sender: str, source: str, reasons: Sequence[str]) -> s
     return f"{NEEDS_EXPERT_PREFIX} (sent from {source} by {sender} on {day}): " + "; ".join(reasons)
 
 
+def may_send_for_expert_answer(actor, campaign: Campaign) -> bool:
+    """Adding subjects to a campaign and writing their notes changes it: its owner, its collaborators (an ML lead
+    among them) and admins may; an ML lead the campaign's scientist never invited may not."""
+    if not getattr(actor, "is_authenticated", False):
+        return False
+    if has_role(actor, ADMIN) or campaign.owner_id == actor.pk:
+        return True
+    return campaign.collaborators.filter(pk=actor.pk).exists()
+
+
 @transaction.atomic
-def subjects_send_for_expert_answer(*, campaign: Campaign, notes: Mapping[int, str]) -> dict:
+def subjects_send_for_expert_answer(*, actor, campaign: Campaign, notes: Mapping[int, str]) -> dict:
     """Put these alerts (``notes``: alert id -> gold note) in ``campaign``, adding subjects where missing, each
-    marked with its note as needing an expert answer. Subjects that already have an expert answer keep it."""
+    marked with its note as needing an expert answer. Subjects that already have an expert answer keep it.
+    ``actor`` must be the campaign's owner, a collaborator or an admin."""
+    if not may_send_for_expert_answer(actor, campaign):
+        raise ServiceError(
+            f"only the owner of {campaign.name}, its collaborators and admins may send it subjects",
+            field="campaign",
+            code="no_access",
+            status=403,
+        )
     if campaign.state == Campaign.State.FINISHED:
         raise ServiceError(f"{campaign.name} is finished and takes no more subjects", field="campaign")
     ids = list(notes)

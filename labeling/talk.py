@@ -23,6 +23,7 @@ from markdown.util import AtomicString
 
 from core.errors import ServiceError
 from core.urls import talk_object_url, talk_tag_url, talk_thread_url
+from labeling.campaigns.permissions import can_view
 from labeling.models import Alert, Campaign, Comment, Hashtag
 
 MAX_BODY_CHARS = 5000
@@ -38,6 +39,8 @@ LINK_REL = "nofollow noopener noreferrer ugc"
 HASHTAG_RE = rf"(?<![\w&/#])#([A-Za-z][A-Za-z0-9_-]{{0,{HASHTAG_MAX_CHARS - 1}}})"
 OBJECT_ID_RE = r"\b(ZTF\d{2}[a-z]{7})\b"
 CANDID_RE = r"\bcandid:(\d{1,20})\b"
+# Lone UTF-16 surrogates (a JSON "\ud800") have no UTF-8 form: the database cannot store them.
+UNSTORABLE = re.compile("[\ud800-\udfff]")
 HASHTAG_NAME = re.compile(rf"^[a-z][a-z0-9_-]{{0,{HASHTAG_MAX_CHARS - 1}}}$")
 
 
@@ -145,6 +148,11 @@ def comment_post(*, alert: Alert, author, body, campaign: Campaign | None = None
     if not isinstance(body, str):
         raise TalkRefused("body must be text")
     body = body.replace("\r\n", "\n").replace("\x00", "").strip()
+    if UNSTORABLE.search(body):
+        raise TalkRefused("the comment holds a lone surrogate (a broken character); remove it and post again")
+    if campaign is not None and not can_view(author, campaign):
+        # Said as for a campaign that does not exist: a private campaign's name must not leak from here.
+        raise TalkRefused("no such campaign", field="campaign")
     if not body:
         raise TalkRefused("write something first: the comment is empty")
     if len(body) > MAX_BODY_CHARS:

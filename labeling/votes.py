@@ -1,8 +1,9 @@
 """Recording a vote: the one write path for classifications (page, API, load tests all come here).
 
-A vote lands exactly once. A repeated request with the same idempotency key returns the stored vote; a
-second vote by the same volunteer on the same subject is refused; the subject row is locked while its
-counters, majority consensus and retirement are updated, so concurrent votes never lose an increment.
+A vote lands exactly once. A repeated request with the same idempotency key returns the stored vote; a second
+vote by the same volunteer on the same subject is refused; the subject row is locked while its counters, majority
+consensus and retirement are updated, so concurrent votes never lose an increment. Through the classify API a vote
+counts only on a subject served to its voter (``subjects_mark_served``), with its voter's weight.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from core.errors import ServiceError
-from labeling.consensus import majority, on_subject_retired, on_vote_recorded
-from labeling.models import SKIP, Campaign, Subject, Vote
+from labeling.consensus import majority, on_subject_retired, on_vote_recorded, vote_weight
+from labeling.models import SKIP, Campaign, Served, Subject, Vote
+from labeling.progress import note_stored_vote
 
 MAX_DURATION_MS = 24 * 3600 * 1000
 
@@ -34,6 +36,7 @@ class VoteRefused(ServiceError):
         "subject": "subject",
         "retired": "subject",
         "duplicate": "subject",
+        "not_served": "subject",
     }
 
     def __init__(self, message: str, *, code: str | None = None, status: int | None = None):
@@ -64,19 +67,47 @@ def _valid_answers(campaign: Campaign) -> set[str]:
     return set(campaign.answer_keys) | {SKIP}
 
 
-def retirement_reason(*, campaign: Campaign, answers: list[str]) -> str:
-    """Why a subject with these answers should retire, or '' if it should not. Skips never count."""
-    votes = [a for a in answers if a != SKIP]
-    if not votes:
+def _count(value: float) -> str:
+    return f"{value:g}"
+
+
+def retirement_reason(*, campaign: Campaign, answers: list[str], weights: list[float] | None = None) -> str:
+    """Why a subject with these answers should retire, or '' if it should not. Skips never count; each vote
+    counts its weight (``Vote.weight``: less from an account without a record), 1 when none is given."""
+    counts: Counter = Counter()
+    for answer, weight in zip(answers, weights or [1.0] * len(answers), strict=True):
+        if answer != SKIP:
+            counts[answer] += weight
+    if not counts:
         return ""
-    if len(votes) >= campaign.retire_after:
+    # A hair under the threshold still counts: sums of halves are exact, but a weight may not be.
+    total = sum(counts.values()) + 1e-9
+    if total >= campaign.retire_after:
         return f"reached {campaign.retire_after} votes"
     k, fraction = campaign.retire_agree_k, campaign.retire_agree_fraction
     if k:
-        top, top_count = Counter(votes).most_common(1)[0]
-        if top_count >= k and top_count / len(votes) >= (fraction or 0.0):
-            return f"{top_count} of {len(votes)} agree on {top}"
+        top, top_count = counts.most_common(1)[0]
+        if top_count + 1e-9 >= k and top_count / sum(counts.values()) + 1e-9 >= (fraction or 0.0):
+            return f"{_count(top_count)} of {_count(sum(counts.values()))} agree on {top}"
     return ""
+
+
+@transaction.atomic
+def subjects_mark_served(*, volunteer, subject_ids: list[int]) -> None:
+    """Record that these subjects were handed to ``volunteer``: only then may their votes on them count. The
+    classify API calls this as it serves the next subjects; a subject served again is recorded once."""
+    if subject_ids:
+        Served.objects.bulk_create(
+            [Served(subject_id=pk, volunteer_id=volunteer.pk) for pk in subject_ids], ignore_conflicts=True
+        )
+
+
+def _was_served(subject_id: int, volunteer_id: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {_SERVED} WHERE subject_id = %s AND volunteer_id = %s", [subject_id, volunteer_id]
+        )
+        return cursor.fetchone() is not None
 
 
 def vote_record(
@@ -88,7 +119,13 @@ def vote_record(
     idempotency_key: uuid.UUID | str,
     duration_ms: int | None = None,
     user_agent: str = "",
+    served_only: bool = False,
+    weigh_by_record: bool = False,
 ) -> VoteOutcome:
+    """Store one vote. The classify API, where anyone with an account votes, asks for both checks:
+    ``served_only`` refuses a subject never served to this volunteer, and ``weigh_by_record`` gives the vote its
+    voter's weight (``labeling.consensus.vote_weight``: less from an account without a record). Scripts that
+    replay known votes, and tests building a world, store votes of full weight on any subject."""
     try:
         key = uuid.UUID(str(idempotency_key))
     except (TypeError, ValueError, AttributeError) as exc:
@@ -97,7 +134,10 @@ def vote_record(
     existing = _stored_vote_id(key)
     if existing is not None:
         stored = Vote.objects.select_related("subject").get(pk=existing)
-        if stored.volunteer_id != volunteer.pk or stored.subject_id != subject_id:
+        # The replay answers before the access check (a vote stored just before its campaign paused must still
+        # settle in the outbox), so it must be this very vote: same volunteer, subject and campaign. A vote
+        # replayed to another campaign's URL would otherwise answer with that campaign's progress.
+        if (stored.volunteer_id, stored.subject_id, stored.campaign_id) != (volunteer.pk, subject_id, campaign.pk):
             raise VoteRefused("this idempotency_key was already used for another vote", status=409, code="key_reused")
         return VoteOutcome(stored, False, stored.subject, stored.subject.gold_answer)
 
@@ -109,6 +149,7 @@ def vote_record(
         raise VoteRefused(f"answer must be one of {', '.join(sorted(_valid_answers(campaign)))}", code="answer")
     if duration_ms is not None and (not isinstance(duration_ms, int) or not 0 <= duration_ms <= MAX_DURATION_MS):
         raise VoteRefused("duration_ms must be an integer between 0 and 86400000", code="duration_ms")
+    weight = vote_weight(campaign=campaign, volunteer=volunteer) if weigh_by_record else 1.0
 
     try:
         with transaction.atomic():
@@ -117,6 +158,12 @@ def vote_record(
                 raise VoteRefused("no such subject in this campaign", status=404, code="subject")
             if subject.retired:
                 raise VoteRefused("this subject is retired and takes no more votes", status=409, code="retired")
+            if served_only and not _was_served(subject.pk, volunteer.pk):
+                raise VoteRefused(
+                    "this subject was not served to you: votes count only on subjects Blink handed you",
+                    status=409,
+                    code="not_served",
+                )
             vote = Vote(
                 subject_id=subject.pk,
                 campaign_id=campaign.pk,
@@ -127,10 +174,11 @@ def vote_record(
                 duration_ms=duration_ms,
                 was_gold=subject.is_gold,
                 user_agent=user_agent[:300],
+                weight=weight,
             )
-            answers = _insert_vote(vote)
-            label, fraction = majority(answers)
-            reason = retirement_reason(campaign=campaign, answers=answers)
+            answers, weights = _insert_vote(vote)
+            label, fraction = majority(answers, weights)
+            reason = retirement_reason(campaign=campaign, answers=answers, weights=weights)
             # The row is locked (_lock_subject), so its counters as read are current: the new values are
             # computed here and written in one UPDATE, with no read-back.
             updates = {
@@ -145,6 +193,10 @@ def vote_record(
             _update_subject(subject.pk, updates)
             for field, value in updates.items():
                 setattr(subject, field, value)
+            # Counted at once in this process's campaign progress, so the vote's own answer shows it.
+            transaction.on_commit(
+                partial(note_stored_vote, campaign_id=campaign.pk, vote_id=vote.pk, retired=bool(reason))
+            )
             if reason:
                 transaction.on_commit(partial(on_subject_retired, campaign=campaign, subject=subject))
             transaction.on_commit(partial(on_vote_recorded, campaign_id=campaign.pk, vote_id=vote.pk))
@@ -165,7 +217,8 @@ _VOTE = Vote._meta.db_table
 _LOCKED_FIELDS = ("id", "campaign_id", "alert_id", "gold_answer", "gold_note", "n_classifications", "n_votes",
                   "retired")  # fmt: skip
 _VOTE_FIELDS = ("subject_id", "campaign_id", "volunteer_id", "answer", "idempotency_key", "created_at",
-                "duration_ms", "was_gold", "user_agent")  # fmt: skip
+                "duration_ms", "was_gold", "user_agent", "weight")  # fmt: skip
+_SERVED = Served._meta.db_table
 
 
 def _prep(model, field: str, value):
@@ -191,8 +244,9 @@ def _lock_subject(subject_id: int) -> Subject | None:
     return Subject.from_db(connection.alias, list(values), list(values.values()))
 
 
-def _insert_vote(vote: Vote) -> list[str]:
-    """Insert ``vote`` (its id set from the database) and return every answer of its subject, this one included."""
+def _insert_vote(vote: Vote) -> tuple[list[str], list[float]]:
+    """Insert ``vote`` (its id set from the database) and return every answer of its subject, this one included,
+    with their weights."""
     # get_field takes attnames too ("subject_id" is the subject foreign key).
     params = [_prep(Vote, name, getattr(vote, name)) for name in _VOTE_FIELDS]
     columns = ", ".join(Vote._meta.get_field(name).column for name in _VOTE_FIELDS)
@@ -204,11 +258,11 @@ def _insert_vote(vote: Vote) -> list[str]:
         else:
             cursor.execute(sql, params)
             vote.pk = int(cursor.lastrowid)
-        cursor.execute(f"SELECT answer FROM {_VOTE} WHERE subject_id = %s", [vote.subject_id])
-        answers = [row[0] for row in cursor.fetchall()]
+        cursor.execute(f"SELECT answer, weight FROM {_VOTE} WHERE subject_id = %s", [vote.subject_id])
+        rows = cursor.fetchall()
     vote._state.adding = False
     vote._state.db = connection.alias
-    return answers
+    return [row[0] for row in rows], [float(row[1]) for row in rows]
 
 
 def _update_subject(subject_id: int, updates: dict) -> None:

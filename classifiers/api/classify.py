@@ -25,8 +25,11 @@ from labeling.api.classify import REFUSALS, JSONOnly, campaign_for
 from labeling.cards import subject_cards
 from labeling.models import Subject
 from labeling.queue import MAX_BATCH, MAX_EXCLUDE, next_subjects
+from labeling.votes import subjects_mark_served
 
 log = logging.getLogger(__name__)
+
+MAX_SUBJECT_ID = 2**63 - 1
 
 
 def cards_with_verdicts(subjects: list[Subject]) -> list[dict]:
@@ -55,6 +58,9 @@ def parse_next_query(params) -> tuple[int, list[int]]:
         exclude = [int(p) for p in parts]
     except ValueError:
         raise ServiceError("exclude must be comma-separated subject ids (integers)", field="exclude") from None
+    if any(not 1 <= i <= MAX_SUBJECT_ID for i in exclude):
+        # A database integer: a larger id would overflow the query parameter, not merely match nothing.
+        raise ServiceError(f"exclude takes subject ids between 1 and {MAX_SUBJECT_ID}", field="exclude")
     return n, exclude
 
 
@@ -99,6 +105,9 @@ class NextSubjects(APIView):
         campaign = campaign_for(request, slug)
         n, exclude = parse_next_query(request.query_params)
         subjects = next_subjects(campaign=campaign, volunteer=request.user, n=n, exclude_ids=exclude, with_alert=True)
+        # A write on a GET, deliberately: what was served is a record kept as it is served (as an access log
+        # is), and the vote API counts a vote only on a subject served to its voter.
+        subjects_mark_served(volunteer=request.user, subject_ids=[s.pk for s in subjects])
         return Response({"subjects": cards_with_verdicts(subjects), "exhausted": len(subjects) < n})
 
 

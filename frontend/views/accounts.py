@@ -11,8 +11,11 @@ from django.shortcuts import redirect, render
 from django.urls import path
 from django.views.decorators.http import require_http_methods
 
+from core.ratelimit import rate_limited
 from core.roles import VOLUNTEER, grant_role, public, role_required
 from labeling.models import Campaign, Vote
+
+RATE_LIMITED_PAGE = "frontend/rate_limited.html"
 
 
 class SignupForm(UserCreationForm):
@@ -25,6 +28,7 @@ class SignupForm(UserCreationForm):
 
 @public
 @require_http_methods(["GET", "POST"])
+@rate_limited("signup", template=RATE_LIMITED_PAGE)
 def signup(request):
     if request.user.is_authenticated:
         return redirect("home")
@@ -70,7 +74,13 @@ urlpatterns = [
     path("", home, name="home"),
     path(
         "accounts/login/",
-        public(LoginView.as_view(template_name="frontend/accounts/login.html", redirect_authenticated_user=True)),
+        public(
+            # django-axes locks a (username, address) pair after failures; this also limits attempts per
+            # username from anywhere and per address over any usernames.
+            rate_limited("login", account_field="username", template=RATE_LIMITED_PAGE)(
+                LoginView.as_view(template_name="frontend/accounts/login.html", redirect_authenticated_user=True)
+            )
+        ),
         name="login",
     ),
     path("accounts/logout/", public(LogoutView.as_view()), name="logout"),

@@ -12,8 +12,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from django.views.decorators.http import require_http_methods
 
+from core.ratelimit import rate_limited
 from core.roles import VOLUNTEER, role_required
 from core.urls import talk_object_url, talk_thread_url
+from labeling.campaigns.permissions import can_view
 from labeling.cards import alert_fields, stamp_urls
 from labeling.models import Alert, Campaign
 from labeling.talk import (
@@ -31,10 +33,12 @@ OBJECT_ID = re.compile(r"^ZTF\d{2}[a-z]{7}$")
 
 
 def _back_campaign(request) -> Campaign | None:
+    """The campaign the volunteer came from (the "back to classifying" link), if it is one they may see."""
     slug = request.GET.get("campaign") or request.POST.get("campaign") or ""
     if not slug or len(slug) > 80:
         return None
-    return Campaign.objects.filter(slug=slug).first()
+    campaign = Campaign.objects.filter(slug=slug).first()
+    return campaign if campaign is not None and can_view(request.user, campaign) else None
 
 
 @role_required(VOLUNTEER)
@@ -62,6 +66,7 @@ def talk_index(request):
 
 @role_required(VOLUNTEER)
 @require_http_methods(["GET", "POST"])
+@rate_limited("talk", template="frontend/rate_limited.html")
 def talk_thread(request, candid: int):
     alert = get_object_or_404(Alert.objects.defer("candidate"), candid=candid)
     campaign = _back_campaign(request)

@@ -23,6 +23,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core import ratelimit
 from core.errors import ServiceError
 from core.openapi import refusal_responses
 from core.roles import VOLUNTEER, HasRole
@@ -150,12 +151,13 @@ class Votes(APIView):
             201: VOTE_OUT,
             200: VOTE_OUT,
             **REFUSALS,
-            **refusal_responses(409, 413, 415),
+            **refusal_responses(409, 413, 415, 429),
         },
     )
     def post(self, request, slug: str):
         if (length := declared_length_over(request, MAX_VOTE_BYTES)) is not None:
             raise ServiceError(f"a vote is at most {MAX_VOTE_BYTES} bytes; this one is {length}", status=413)
+        ratelimit.check_request("vote", request)
         campaign = _campaign_by_slug(slug)
         if campaign is None:
             raise ServiceError(f"no campaign {slug!r}", status=404)
@@ -164,6 +166,8 @@ class Votes(APIView):
             campaign=campaign,
             volunteer=request.user,
             user_agent=request.headers.get("User-Agent", ""),
+            served_only=True,
+            weigh_by_record=True,
             **parse_vote(request.data),
         )
         if outcome.created:

@@ -13,11 +13,13 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core import ratelimit
 from core.errors import ServiceError
 from core.openapi import refusal_responses
 from core.roles import VOLUNTEER, HasRole
 from core.urls import talk_tag_url, talk_thread_url
 from labeling.api.limits import declared_length_over
+from labeling.campaigns.permissions import can_view
 from labeling.models import Alert, Campaign
 from labeling.talk import (
     MAX_BODY_CHARS,
@@ -96,11 +98,12 @@ class Thread(APIView):
                 "campaign": serializers.CharField(required=False, allow_null=True),
             },
         ),
-        responses={201: COMMENT, **refusal_responses(400, 404, 413, 415)},
+        responses={201: COMMENT, **refusal_responses(400, 404, 413, 415, 429)},
     )
     def post(self, request, candid: int):
         if declared_length_over(request, MAX_COMMENT_BYTES) is not None:
             raise ServiceError(f"a comment request is at most {MAX_COMMENT_BYTES} bytes", field="body", status=413)
+        ratelimit.check_request("talk", request)
         alert = Alert.objects.filter(candid=candid).first()
         if alert is None:
             raise ServiceError(f"no alert with candid {candid}", status=404)
@@ -119,7 +122,8 @@ class Thread(APIView):
             if not isinstance(slug, str):
                 raise ServiceError("campaign must be a campaign slug (text)", field="campaign")
             campaign = Campaign.objects.filter(slug=slug).first()
-            if campaign is None:
+            if campaign is None or not can_view(request.user, campaign):
+                # The same answer for a campaign that exists but is not open to this volunteer.
                 raise ServiceError(f"no campaign {slug[:80]!r}", field="campaign")
         # A comment Talk refuses raises TalkRefused, answered like every refusal by the API's exception handler.
         comment = comment_post(alert=alert, author=request.user, body=data["body"], campaign=campaign)

@@ -1,10 +1,11 @@
-from labeling.models.alerts import FILTER_NAMES, STAMP_KINDS, Alert, LightCurvePoint, Stamps, stamp_array
+from labeling.models.alerts import FILTER_NAMES, STAMP_KINDS, Alert, LightCurvePoint, StampPlane, Stamps, stamp_array
 from labeling.models.campaigns import (
     REAL_BOGUS_CLASSES,
     SKIP,
     STREAK_CLASSES,
     Campaign,
     FieldGuideEntry,
+    Served,
     Subject,
     TutorialSeen,
     TutorialStep,
@@ -24,6 +25,8 @@ __all__ = [
     "FieldGuideEntry",
     "Hashtag",
     "LightCurvePoint",
+    "Served",
+    "StampPlane",
     "Stamps",
     "Subject",
     "TutorialSeen",

@@ -209,14 +209,32 @@ class Vote(models.Model):
     duration_ms = models.PositiveIntegerField(null=True, blank=True, help_text="Time from display to answer")
     was_gold = models.BooleanField(default=False)
     user_agent = models.CharField(max_length=300, blank=True)
+    # How much this vote counts towards the subject's majority and retirement: 1 from a volunteer with a record,
+    # less from an account without one (labeling.consensus.vote_weight), fixed when the vote is cast.
+    weight = models.FloatField(default=1.0)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["subject", "volunteer"], name="vote_once_per_subject")]
+        constraints = [
+            models.UniqueConstraint(fields=["subject", "volunteer"], name="vote_once_per_subject"),
+            models.CheckConstraint(condition=Q(weight__gt=0) & Q(weight__lte=1), name="vote_weight_range"),
+        ]
         indexes = [models.Index(fields=["campaign", "volunteer"], name="vote_campaign_volunteer")]
 
     @property
     def is_skip(self) -> bool:
         return self.answer == SKIP
+
+
+class Served(models.Model):
+    """A subject the classify API handed to a volunteer. A vote counts only for a subject served to its voter, so
+    an account cannot pick which subject to push towards a label."""
+
+    subject = models.ForeignKey(Subject, on_delete=models.CASCADE, related_name="+")
+    volunteer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    served_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["subject", "volunteer"], name="served_once_per_volunteer")]
 
 
 class TutorialSeen(models.Model):

@@ -39,8 +39,9 @@ def communicator(campaign, user) -> WebsocketCommunicator:
 def vote_through_the_api(campaign, user) -> int:
     client = APIClient()
     client.force_authenticate(user)
-    subject = campaign.subjects.order_by("pk").first()
-    payload = {"subject": subject.pk, "answer": "real", "idempotency_key": str(uuid.uuid4())}
+    # As the page does: a vote counts only on a subject the next-subject API served.
+    subject_id = client.get(f"/api/campaigns/{campaign.slug}/next/?n=1").json()["subjects"][0]["id"]
+    payload = {"subject": subject_id, "answer": "real", "idempotency_key": str(uuid.uuid4())}
     r = client.post(f"/api/campaigns/{campaign.slug}/votes/", data=json.dumps(payload), content_type="application/json")
     return r.status_code
 

@@ -24,7 +24,9 @@ def test_it_adds_missing_subjects_and_marks_each_with_its_note(live_campaign, de
     Subject.objects.filter(campaign=live_campaign, alert=outside).delete()
     inside = demo_alerts[1]
     done = subjects_send_for_expert_answer(
-        campaign=live_campaign, notes={outside.pk: _note("v2 scored 0.91"), inside.pk: _note("v2 scored 0.12")}
+        actor=live_campaign.owner,
+        campaign=live_campaign,
+        notes={outside.pk: _note("v2 scored 0.91"), inside.pk: _note("v2 scored 0.12")},
     )
     assert done == {"campaign": live_campaign.slug, "added": 1, "marked": 2, "already_answered": 0}
     note = Subject.objects.get(campaign=live_campaign, alert=outside).gold_note
@@ -37,7 +39,9 @@ def test_an_expert_answer_already_given_is_kept(live_campaign, demo_alerts):
     answered = Subject.objects.get(campaign=live_campaign, alert=demo_alerts[2])
     answered.gold_answer, answered.gold_note = "real", "checked by hand"
     answered.save()
-    done = subjects_send_for_expert_answer(campaign=live_campaign, notes={demo_alerts[2].pk: _note("v2 scored 0.2")})
+    done = subjects_send_for_expert_answer(
+        actor=live_campaign.owner, campaign=live_campaign, notes={demo_alerts[2].pk: _note("v2 scored 0.2")}
+    )
     assert (done["marked"], done["already_answered"]) == (0, 1)
     assert Subject.objects.get(pk=answered.pk).gold_note == "checked by hand"
     assert pending_expert_answers() == []
@@ -47,12 +51,16 @@ def test_a_finished_campaign_takes_no_more_subjects(live_campaign, demo_alerts):
     Campaign.objects.filter(pk=live_campaign.pk).update(state=Campaign.State.FINISHED)
     live_campaign.refresh_from_db()
     with pytest.raises(ServiceError, match="is finished") as refused:
-        subjects_send_for_expert_answer(campaign=live_campaign, notes={demo_alerts[0].pk: _note("why")})
+        subjects_send_for_expert_answer(
+            actor=live_campaign.owner, campaign=live_campaign, notes={demo_alerts[0].pk: _note("why")}
+        )
     assert refused.value.field == "campaign"
     assert not Subject.objects.filter(campaign=live_campaign).exclude(gold_note="").exists()
 
 
 def test_an_unknown_alert_is_refused_before_anything_is_written(live_campaign, demo_alerts):
     with pytest.raises(ServiceError, match="no alert with id 0"):
-        subjects_send_for_expert_answer(campaign=live_campaign, notes={demo_alerts[0].pk: _note("a"), 0: _note("b")})
+        subjects_send_for_expert_answer(
+            actor=live_campaign.owner, campaign=live_campaign, notes={demo_alerts[0].pk: _note("a"), 0: _note("b")}
+        )
     assert not Subject.objects.filter(campaign=live_campaign).exclude(gold_note="").exists()

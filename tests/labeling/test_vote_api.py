@@ -9,6 +9,7 @@ import pytest
 
 from labeling.models import Campaign, Subject, TutorialSeen, Vote
 from labeling.progress import forget_progress
+from labeling.votes import subjects_mark_served
 from tests.labeling.classify_helpers import make_alerts, make_campaign
 
 pytestmark = pytest.mark.django_db
@@ -25,6 +26,15 @@ def _fresh_counts():
 def campaign(scientist):
     alerts = make_alerts(6, stamps=False)
     return make_campaign(scientist, alerts, slug="rb", retire_after=2, gold={0: "bogus"})
+
+
+@pytest.fixture(autouse=True)
+def _served(campaign, volunteer, other_volunteer, scientist):
+    """A vote counts only on a subject served to its voter (tests/security/test_probe_votes.py): here every
+    subject has been served to each voter, as the classify page asks for them."""
+    ids = list(campaign.subjects.values_list("pk", flat=True))
+    for person in (volunteer, other_volunteer, scientist):
+        subjects_mark_served(volunteer=person, subject_ids=ids)
 
 
 @pytest.fixture
@@ -99,6 +109,7 @@ class TestStoredOnce:
 
 class TestRefusals:
     def test_it_refuses_a_retired_subject(self, api_for, volunteer, other_volunteer, scientist, campaign):
+        campaign.volunteers.add(other_volunteer)  # listed by its scientist: a record, so a whole vote
         s = subjects(campaign)[1]
         assert post(api_for(other_volunteer), campaign, a_vote(s)).status_code == 201
         assert post(api_for(scientist), campaign, a_vote(s)).status_code == 201

@@ -158,8 +158,14 @@ def test_malformed_vote_bodies_are_refused_and_store_nothing(vote_api):
     assert table_fingerprints() == before
 
 
-def test_a_vote_cannot_reuse_another_volunteers_idempotency_key(vote_api, live_campaign, other_volunteer, client_for):
+def test_a_vote_cannot_reuse_another_volunteers_idempotency_key(
+    vote_api, live_campaign, volunteer, other_volunteer, client_for
+):
+    from labeling.votes import subjects_mark_served
+
     client, url = vote_api
+    for person in (volunteer, other_volunteer):  # both were served it, as the classify page fetches subjects
+        subjects_mark_served(volunteer=person, subject_ids=[_subject(live_campaign).pk])
     first = client.post(
         url,
         {"subject": _subject(live_campaign).pk, "answer": "real", "idempotency_key": _key(9)},
