@@ -76,6 +76,7 @@ PK_OF = {
     "console-promote": "version",
     "console-fine-tune": "version",
     "api-training-run": "run",
+    "api-training-run-events": "run",
     "api-loop-run": "run",
     "api-reference-set": "reference_set",
     "console-reference-set-delete": "reference_set",
