@@ -219,6 +219,7 @@ async def volunteer_loop(client, start_at: float, until: float, think_ms: float,
                 "answer": random.choice(("real", "bogus", "real", "skip")),
                 "idempotency_key": key,
                 "duration_ms": int(think_ms),
+                "served": subjects[0]["served"],  # the card's token: a vote counts only on a served subject
             }
             tally.sent.append(key)
             for attempt in range(4):  # the page's outbox retries with the same key

@@ -79,14 +79,16 @@ async def volunteer(
                 tally.exhausted += 1
                 await asyncio.sleep(1.0)
                 continue
-            subject = subjects[0]["id"]
+            subject, served = subjects[0]["id"], subjects[0]["served"]
             if subject in seen:
                 tally.shown_twice += 1
             seen.add(subject)
             if think_ms:
                 await asyncio.sleep(think_ms * rng.uniform(0.5, 1.5) / 1000)
             key = str(uuid.uuid4())
-            body = {"subject": subject, "answer": rng.choice(("real", "bogus", "real", "skip")), "idempotency_key": key}
+            # With the card's served token, as the page's outbox sends it (a vote counts only on a served subject).
+            answer = rng.choice(("real", "bogus", "real", "skip"))
+            body = {"subject": subject, "answer": answer, "idempotency_key": key, "served": served}
             tally.sent.append(key)
             give_up_at = time.monotonic() + retry_for
             attempt = 0

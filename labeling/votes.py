@@ -3,7 +3,8 @@
 A vote lands exactly once. A repeated request with the same idempotency key returns the stored vote; a second
 vote by the same volunteer on the same subject is refused; the subject row is locked while its counters, majority
 consensus and retirement are updated, so concurrent votes never lose an increment. Through the classify API a vote
-counts only on a subject served to its voter (``subjects_mark_served``), with its voter's weight.
+counts only on a subject served to its voter, with its voter's weight: each card the next-subject API hands out
+carries a signed ``served`` token (``served_token``) that the vote sends back, so serving writes nothing.
 """
 
 from __future__ import annotations
@@ -13,15 +14,19 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import partial
 
+from django.core import signing
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from core.errors import ServiceError
 from labeling.consensus import majority, on_subject_retired, on_vote_recorded, vote_weight
-from labeling.models import SKIP, Campaign, Served, Subject, Vote
+from labeling.models import SKIP, Campaign, Subject, Vote
 from labeling.progress import note_stored_vote
 
 MAX_DURATION_MS = 24 * 3600 * 1000
+# How long a served token stays good: generous, because the page's outbox resends votes kept while offline.
+SERVED_MAX_AGE_S = 7 * 24 * 3600
+_SERVED_SALT = "blink.served"
 
 
 class VoteRefused(ServiceError):
@@ -92,22 +97,31 @@ def retirement_reason(*, campaign: Campaign, answers: list[str], weights: list[f
     return ""
 
 
-@transaction.atomic
-def subjects_mark_served(*, volunteer, subject_ids: list[int]) -> None:
-    """Record that these subjects were handed to ``volunteer``: only then may their votes on them count. The
-    classify API calls this as it serves the next subjects; a subject served again is recorded once."""
-    if subject_ids:
-        Served.objects.bulk_create(
-            [Served(subject_id=pk, volunteer_id=volunteer.pk) for pk in subject_ids], ignore_conflicts=True
-        )
+def _served_value(volunteer_id: int, campaign_id: int, subject_id: int) -> str:
+    return f"{volunteer_id}.{campaign_id}.{subject_id}"
 
 
-def _was_served(subject_id: int, volunteer_id: int) -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT 1 FROM {_SERVED} WHERE subject_id = %s AND volunteer_id = %s", [subject_id, volunteer_id]
-        )
-        return cursor.fetchone() is not None
+def served_token(*, volunteer, subject: Subject) -> str:
+    """A token saying Blink served ``subject`` to ``volunteer``: the vote API counts a vote only with it. Signed,
+    not stored (no write on GET); it carries the time it was made and the signature only, the ids being the
+    vote's own."""
+    signed = signing.TimestampSigner(salt=_SERVED_SALT).sign(
+        _served_value(volunteer.pk, subject.campaign_id, subject.pk)
+    )
+    return signed.split(":", 1)[1]
+
+
+def served_token_valid(token, *, volunteer_id: int, campaign_id: int, subject_id: int) -> bool:
+    """Whether ``token`` was made by ``served_token`` for this volunteer, campaign and subject, at most
+    ``SERVED_MAX_AGE_S`` ago."""
+    if not isinstance(token, str) or not token or len(token) > 200:
+        return False
+    value = _served_value(volunteer_id, campaign_id, subject_id)
+    try:
+        signing.TimestampSigner(salt=_SERVED_SALT).unsign(f"{value}:{token}", max_age=SERVED_MAX_AGE_S)
+    except signing.BadSignature:  # SignatureExpired is one
+        return False
+    return True
 
 
 def vote_record(
@@ -120,10 +134,12 @@ def vote_record(
     duration_ms: int | None = None,
     user_agent: str = "",
     served_only: bool = False,
+    served: str | None = None,
     weigh_by_record: bool = False,
 ) -> VoteOutcome:
     """Store one vote. The classify API, where anyone with an account votes, asks for both checks:
-    ``served_only`` refuses a subject never served to this volunteer, and ``weigh_by_record`` gives the vote its
+    ``served_only`` refuses a subject never served to this volunteer (``served``, the card's token, is the proof:
+    ``served_token``), and ``weigh_by_record`` gives the vote its
     voter's weight (``labeling.consensus.vote_weight``: less from an account without a record). Scripts that
     replay known votes, and tests building a world, store votes of full weight on any subject."""
     try:
@@ -158,7 +174,9 @@ def vote_record(
                 raise VoteRefused("no such subject in this campaign", status=404, code="subject")
             if subject.retired:
                 raise VoteRefused("this subject is retired and takes no more votes", status=409, code="retired")
-            if served_only and not _was_served(subject.pk, volunteer.pk):
+            if served_only and not served_token_valid(
+                served, volunteer_id=volunteer.pk, campaign_id=campaign.pk, subject_id=subject.pk
+            ):
                 raise VoteRefused(
                     "this subject was not served to you: votes count only on subjects Blink handed you",
                     status=409,
@@ -218,7 +236,6 @@ _LOCKED_FIELDS = ("id", "campaign_id", "alert_id", "gold_answer", "gold_note", "
                   "retired")  # fmt: skip
 _VOTE_FIELDS = ("subject_id", "campaign_id", "volunteer_id", "answer", "idempotency_key", "created_at",
                 "duration_ms", "was_gold", "user_agent", "weight")  # fmt: skip
-_SERVED = Served._meta.db_table
 
 
 def _prep(model, field: str, value):

@@ -25,7 +25,7 @@ from labeling.api.classify import REFUSALS, JSONOnly, campaign_for
 from labeling.cards import subject_cards
 from labeling.models import Subject
 from labeling.queue import MAX_BATCH, MAX_EXCLUDE, next_subjects
-from labeling.votes import subjects_mark_served
+from labeling.votes import served_token
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,9 @@ SUBJECT_CARD_FIELDS = {
     "alert_url": serializers.CharField(),
     "fields": serializers.DictField(),
     "model": serializers.DictField(allow_null=True),
+    "served": serializers.CharField(
+        help_text="Signed proof that this subject was served to you; send it back as the vote's served field"
+    ),
 }
 
 
@@ -105,10 +108,12 @@ class NextSubjects(APIView):
         campaign = campaign_for(request, slug)
         n, exclude = parse_next_query(request.query_params)
         subjects = next_subjects(campaign=campaign, volunteer=request.user, n=n, exclude_ids=exclude, with_alert=True)
-        # A write on a GET, deliberately: what was served is a record kept as it is served (as an access log
-        # is), and the vote API counts a vote only on a subject served to its voter.
-        subjects_mark_served(volunteer=request.user, subject_ids=[s.pk for s in subjects])
-        return Response({"subjects": cards_with_verdicts(subjects), "exhausted": len(subjects) < n})
+        cards = cards_with_verdicts(subjects)
+        # The vote API counts a vote only on a subject served to its voter; the proof travels with the card,
+        # signed, so serving writes nothing.
+        for card, subject in zip(cards, subjects, strict=True):
+            card["served"] = served_token(volunteer=request.user, subject=subject)
+        return Response({"subjects": cards, "exhausted": len(subjects) < n})
 
 
 urlpatterns = [path("campaigns/<slug:slug>/next/", NextSubjects.as_view(), name="classify-next")]

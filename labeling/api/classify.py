@@ -35,7 +35,8 @@ from labeling.progress import campaign_progress, volunteer_stats
 from labeling.votes import can_classify, vote_record
 
 MAX_VOTE_BYTES = 4096
-VOTE_FIELDS = ("subject", "answer", "idempotency_key", "duration_ms")
+VOTE_FIELDS = ("subject", "answer", "idempotency_key", "duration_ms", "served")
+MAX_SERVED_TOKEN = 200
 REQUIRED_VOTE_FIELDS = ("subject", "answer", "idempotency_key")
 
 
@@ -98,7 +99,13 @@ def parse_vote(data) -> dict:
     duration = data.get("duration_ms")
     if duration is not None:
         duration = _strict_int(duration, "duration_ms", low=0, high=86_400_000)
-    return {"subject_id": subject, "answer": answer, "idempotency_key": key, "duration_ms": duration}
+    # Optional here: a missing or wrong token is vote_record's refusal (409 not_served), as for any unserved subject.
+    served = data.get("served")
+    if served is not None and (not isinstance(served, str) or len(served) > MAX_SERVED_TOKEN):
+        raise ServiceError(
+            f"served must be the card's served token (a string of at most {MAX_SERVED_TOKEN})", field="served"
+        )
+    return {"subject_id": subject, "answer": answer, "idempotency_key": key, "duration_ms": duration, "served": served}
 
 
 def _gold_feedback(campaign: Campaign, outcome) -> dict | None:
@@ -119,6 +126,13 @@ VOTE_IN = inline_serializer(
         "answer": serializers.CharField(max_length=64),
         "idempotency_key": serializers.UUIDField(),
         "duration_ms": serializers.IntegerField(min_value=0, max_value=86_400_000, required=False, allow_null=True),
+        "served": serializers.CharField(
+            max_length=MAX_SERVED_TOKEN,
+            required=False,
+            allow_blank=True,
+            help_text="The subject card's served token from GET next: a vote counts only on a subject served to its"
+            " voter (without a valid one, 409 not_served)",
+        ),
     },
 )
 VOTE_OUT = inline_serializer(

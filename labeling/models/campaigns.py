@@ -225,18 +225,6 @@ class Vote(models.Model):
         return self.answer == SKIP
 
 
-class Served(models.Model):
-    """A subject the classify API handed to a volunteer. A vote counts only for a subject served to its voter, so
-    an account cannot pick which subject to push towards a label."""
-
-    subject = models.ForeignKey(Subject, on_delete=models.CASCADE, related_name="+")
-    volunteer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    served_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["subject", "volunteer"], name="served_once_per_volunteer")]
-
-
 class TutorialSeen(models.Model):
     """The tutorial opens by itself on a volunteer's first visit to a campaign, and only then."""
 

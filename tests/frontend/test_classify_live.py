@@ -40,8 +40,8 @@ def vote_through_the_api(campaign, user) -> int:
     client = APIClient()
     client.force_authenticate(user)
     # As the page does: a vote counts only on a subject the next-subject API served.
-    subject_id = client.get(f"/api/campaigns/{campaign.slug}/next/?n=1").json()["subjects"][0]["id"]
-    payload = {"subject": subject_id, "answer": "real", "idempotency_key": str(uuid.uuid4())}
+    card = client.get(f"/api/campaigns/{campaign.slug}/next/?n=1").json()["subjects"][0]
+    payload = {"subject": card["id"], "answer": "real", "idempotency_key": str(uuid.uuid4()), "served": card["served"]}
     r = client.post(f"/api/campaigns/{campaign.slug}/votes/", data=json.dumps(payload), content_type="application/json")
     return r.status_code
 

@@ -80,8 +80,10 @@ def test_next_and_vote_through_asgi_store_the_vote_once(scientist, volunteer):
     base = [(b"host", b"localhost"), cookie, (b"accept", b"application/json")]
     served = request("GET", f"/api/campaigns/{campaign.slug}/next/?n=1", headers=base)
     assert served["status"] == 200, served["body"]
-    subject = json.loads(served["body"])["subjects"][0]["id"]
-    body = json.dumps({"subject": subject, "answer": "real", "idempotency_key": str(uuid.uuid4())}).encode()
+    card = json.loads(served["body"])["subjects"][0]
+    subject = card["id"]
+    vote = {"subject": subject, "answer": "real", "idempotency_key": str(uuid.uuid4()), "served": card["served"]}
+    body = json.dumps(vote).encode()
     post = [*base, csrf, (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     first = request("POST", f"/api/campaigns/{campaign.slug}/votes/", body=body, headers=post)
     again = request("POST", f"/api/campaigns/{campaign.slug}/votes/", body=body, headers=post)

@@ -35,7 +35,12 @@ def vote_on_the_next(client, campaign) -> dict:
     """What the classify page does: ask for the next subject, vote on it; the vote's answer's progress."""
     served = client.get(f"/api/campaigns/{campaign.slug}/next/?n=1").json()["subjects"]
     assert served, "no subject left to serve"
-    payload = {"subject": served[0]["id"], "answer": "real", "idempotency_key": str(uuid.uuid4())}
+    payload = {
+        "subject": served[0]["id"],
+        "answer": "real",
+        "idempotency_key": str(uuid.uuid4()),
+        "served": served[0]["served"],
+    }
     r = client.post(f"/api/campaigns/{campaign.slug}/votes/", data=json.dumps(payload), content_type="application/json")
     assert r.status_code == 201, r.content
     return r.json()["progress"]

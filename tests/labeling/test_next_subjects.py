@@ -201,6 +201,24 @@ class TestNextApi:
         assert "drb" not in card["fields"]
         assert "gold_answer" not in card  # never revealed before voting
 
+    def test_each_card_carries_its_served_token_and_serving_writes_no_row(
+        self, ranked, volunteer, other_volunteer, api_for
+    ):
+        from django.apps import apps
+
+        from labeling.votes import served_token_valid
+
+        def rows():
+            return {m._meta.db_table: m.objects.count() for m in apps.get_app_config("labeling").get_models()}
+
+        before = rows()
+        cards = api_for(volunteer).get(f"/api/campaigns/{ranked.slug}/next/?n=3").json()["subjects"]
+        assert rows() == before  # no writes on GET: the proof of serving is the signed token
+        for card in cards:
+            mine = {"campaign_id": ranked.pk, "subject_id": card["id"]}
+            assert served_token_valid(card["served"], volunteer_id=volunteer.pk, **mine)
+            assert not served_token_valid(card["served"], volunteer_id=other_volunteer.pk, **mine)
+
     def test_each_card_carries_the_active_models_verdict_and_explanation_links(self, ranked, volunteer, api_for):
         from classifiers.models import ModelVersion, Score
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from labeling.votes import subjects_mark_served
+from labeling.votes import served_token
 from tests.security.urlwalk import walk
 
 
@@ -49,7 +49,7 @@ def test_a_session_authenticated_api_post_without_the_csrf_token_is_refused(live
     subject = live_campaign.subjects.first()
     url = f"/api/campaigns/{live_campaign.slug}/votes/"
     payload = {"subject": subject.pk, "answer": "real", "idempotency_key": "5f0c6f4e-9a51-4c3a-8d64-0d3c9b1f2a77"}
-    subjects_mark_served(volunteer=volunteer, subject_ids=[subject.pk])  # as the classify page fetched it
+    payload["served"] = served_token(volunteer=volunteer, subject=subject)  # as the classify page fetched it
     c = Client(enforce_csrf_checks=True)
     c.force_login(volunteer)
     if c.options(url).status_code == 404:
@@ -81,7 +81,7 @@ def test_token_authenticated_api_calls_need_no_csrf_token(live_campaign, volunte
         pytest.skip("the vote API (labeling/api/classify.py) has not landed yet")
     subject = live_campaign.subjects.first()
     payload = {"subject": subject.pk, "answer": "bogus", "idempotency_key": "0a7f7f2e-1b1c-4b7e-9a0f-4d1e2c3b4a59"}
-    subjects_mark_served(volunteer=volunteer, subject_ids=[subject.pk])  # as the script's next/ call did
+    payload["served"] = served_token(volunteer=volunteer, subject=subject)  # as the script's next/ call gave it
     r = c.post(url, payload, content_type="application/json", headers={"Authorization": f"Token {token.key}"})
     assert r.status_code in (200, 201), r.content
     assert Vote.objects.filter(volunteer=volunteer).count() == 1

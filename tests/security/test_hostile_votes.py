@@ -161,14 +161,14 @@ def test_malformed_vote_bodies_are_refused_and_store_nothing(vote_api):
 def test_a_vote_cannot_reuse_another_volunteers_idempotency_key(
     vote_api, live_campaign, volunteer, other_volunteer, client_for
 ):
-    from labeling.votes import subjects_mark_served
+    from labeling.votes import served_token
 
     client, url = vote_api
-    for person in (volunteer, other_volunteer):  # both were served it, as the classify page fetches subjects
-        subjects_mark_served(volunteer=person, subject_ids=[_subject(live_campaign).pk])
+    # Both were served it, as the classify page fetches subjects: each vote carries its card's token.
+    mine, theirs = (served_token(volunteer=p, subject=_subject(live_campaign)) for p in (volunteer, other_volunteer))
     first = client.post(
         url,
-        {"subject": _subject(live_campaign).pk, "answer": "real", "idempotency_key": _key(9)},
+        {"subject": _subject(live_campaign).pk, "answer": "real", "idempotency_key": _key(9), "served": mine},
         content_type="application/json",
     )
     assert first.status_code == 201
@@ -176,7 +176,7 @@ def test_a_vote_cannot_reuse_another_volunteers_idempotency_key(
     before = table_fingerprints()
     r = thief.post(
         url,
-        {"subject": _subject(live_campaign).pk, "answer": "bogus", "idempotency_key": _key(9)},
+        {"subject": _subject(live_campaign).pk, "answer": "bogus", "idempotency_key": _key(9), "served": theirs},
         content_type="application/json",
     )
     assert r.status_code == 409

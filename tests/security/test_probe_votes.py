@@ -7,10 +7,13 @@ import json
 import uuid
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from labeling.consensus import NEWCOMER_WEIGHT, forget_record
-from labeling.models import Campaign, Served, Subject, Vote
+from labeling.models import Campaign, Vote
 from labeling.progress import forget_progress
+from labeling.votes import served_token
 from tests.labeling.classify_helpers import make_alerts, make_campaign
 
 pytestmark = pytest.mark.django_db
@@ -33,41 +36,89 @@ def fresh_accounts(django_user_model, n: int) -> list:
     return [django_user_model.objects.create_user(f"fake{i:02d}", password="fake-account-pw-1") for i in range(n)]
 
 
-def vote(client, campaign, subject_id: int, answer: str = "bogus", key: str | None = None):
+def vote(client, campaign, subject_id: int, answer: str = "bogus", key: str | None = None, served=None):
+    """A vote as the classify page sends it; ``served`` is the token of the subject's card (default: the one the
+    client's last next/ call served for this subject, none if it was not served)."""
+    if served is None:
+        served = getattr(client, "served_tokens", {}).get(subject_id)
     body = {"subject": subject_id, "answer": answer, "idempotency_key": key or str(uuid.uuid4())}
+    if served is not None:
+        body["served"] = served
     return client.post(f"/api/campaigns/{campaign.slug}/votes/", data=json.dumps(body), content_type="application/json")
 
 
 def served_ids(client, campaign, n: int = 20) -> list[int]:
+    """GET next as the page does; the cards' served tokens are kept on the client for ``vote``."""
     r = client.get(f"/api/campaigns/{campaign.slug}/next/?n={n}")
     assert r.status_code == 200, r.content
-    return [card["id"] for card in r.json()["subjects"]]
+    cards = r.json()["subjects"]
+    client.served_tokens = {**getattr(client, "served_tokens", {}), **{c["id"]: c["served"] for c in cards}}
+    return [card["id"] for card in cards]
+
+
+def refused_as_not_served(r) -> None:
+    assert r.status_code == 409, r.content
+    assert r.json()["code"] == "not_served"
+    assert r.json()["field"] == "subject"
+    assert "not served to you" in r.json()["detail"]
+    assert Vote.objects.count() == 0
 
 
 class TestOnlyServedSubjectsTakeVotes:
     def test_a_vote_on_a_subject_never_served_to_the_voter_is_refused(self, api_for, volunteer, campaign):
         target = campaign.subjects.order_by("pk").first()
-        r = vote(api_for(volunteer), campaign, target.pk)
-        assert r.status_code == 409, r.content
-        assert r.json()["code"] == "not_served"
-        assert r.json()["field"] == "subject"
-        assert "not served to you" in r.json()["detail"]
-        assert Vote.objects.count() == 0
+        refused_as_not_served(vote(api_for(volunteer), campaign, target.pk))
         target.refresh_from_db()
         assert (target.n_classifications, target.majority_label) == (0, "")
 
     def test_a_subject_served_through_next_takes_the_vote(self, api_for, volunteer, campaign):
         client = api_for(volunteer)
         first = served_ids(client, campaign, n=1)[0]
-        assert Served.objects.filter(subject_id=first, volunteer=volunteer).exists()
+        assert client.served_tokens[first]
         assert vote(client, campaign, first).status_code == 201
 
     def test_a_subject_served_to_someone_else_does_not_count_for_me(
         self, api_for, volunteer, other_volunteer, campaign
     ):
-        theirs = served_ids(api_for(other_volunteer), campaign, n=1)[0]
-        r = vote(api_for(volunteer), campaign, theirs)
-        assert (r.status_code, r.json()["code"]) == (409, "not_served")
+        theirs_client = api_for(other_volunteer)
+        theirs = served_ids(theirs_client, campaign, n=1)[0]
+        # Neither without a token nor with the one served to them.
+        refused_as_not_served(vote(api_for(volunteer), campaign, theirs))
+        refused_as_not_served(vote(api_for(volunteer), campaign, theirs, served=theirs_client.served_tokens[theirs]))
+
+    @pytest.mark.parametrize("forge", ["", "garbage", "1a2b3c:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "x" * 200])
+    def test_a_forged_token_is_refused(self, api_for, volunteer, campaign, forge):
+        target = campaign.subjects.order_by("pk").first()
+        refused_as_not_served(vote(api_for(volunteer), campaign, target.pk, served=forge))
+
+    def test_a_token_for_another_subject_or_campaign_is_refused(self, api_for, volunteer, scientist, campaign):
+        client = api_for(volunteer)
+        first, second = served_ids(client, campaign, n=2)
+        refused_as_not_served(vote(client, campaign, second, served=client.served_tokens[first]))
+        # The same subject id signed for another campaign (the campaign is part of what is signed).
+        other = make_campaign(scientist, make_alerts(2, start=70, stamps=False), slug="probe-other", gold_share=0.0)
+        subject = campaign.subjects.get(pk=second)
+        subject.campaign_id = other.pk
+        refused_as_not_served(vote(client, campaign, second, served=served_token(volunteer=volunteer, subject=subject)))
+
+    def test_a_token_older_than_its_max_age_is_refused(self, api_for, volunteer, campaign, monkeypatch):
+        from labeling import votes
+
+        client = api_for(volunteer)
+        first = served_ids(client, campaign, n=1)[0]
+        monkeypatch.setattr(votes, "SERVED_MAX_AGE_S", -1)
+        refused_as_not_served(vote(client, campaign, first))
+        monkeypatch.undo()
+        assert vote(client, campaign, first).status_code == 201
+
+    def test_a_stored_vote_replayed_without_its_token_is_still_the_stored_vote(self, api_for, volunteer, campaign):
+        """The outbox may resend a vote whose answer was lost: the replay answers with the stored vote."""
+        client = api_for(volunteer)
+        first = served_ids(client, campaign, n=1)[0]
+        key = str(uuid.uuid4())
+        assert vote(client, campaign, first, key=key).status_code == 201
+        assert vote(client, campaign, first, key=key, served="").status_code == 200
+        assert Vote.objects.count() == 1
 
 
 class TestFreshAccountsCannotSettleALabel:
@@ -145,11 +196,13 @@ def test_an_exclude_id_out_of_range_is_a_400_naming_exclude(api_for, volunteer, 
     r = api_for(volunteer).get(f"/api/campaigns/{campaign.slug}/next/?exclude={exclude}")
     assert r.status_code == 400, r.content
     assert r.json()["field"] == "exclude"
-    assert not Served.objects.exists()
 
 
-def test_subjects_stay_served_once_however_often_they_are_fetched(api_for, volunteer, campaign):
+def test_serving_subjects_writes_nothing(api_for, volunteer, campaign):
+    """No writes on GET: the proof of serving travels in the card, signed."""
     client = api_for(volunteer)
-    for _ in range(3):
-        served_ids(client, campaign)
-    assert Served.objects.filter(volunteer=volunteer).count() == Subject.objects.filter(campaign=campaign).count()
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(3):
+            assert len(served_ids(client, campaign)) == campaign.subjects.count()
+    writes = [q["sql"] for q in queries if q["sql"].lstrip().split(" ", 1)[0].upper() in {"INSERT", "UPDATE", "DELETE"}]
+    assert writes == []

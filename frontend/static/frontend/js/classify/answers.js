@@ -40,6 +40,9 @@
       answer: state.answer,
       idempotency_key: Outbox.uuid(),
       duration_ms: Math.max(0, Math.min(86400000, Math.round(performance.now() - state.shownAt))),
+      // The card's proof that Blink served this subject to this volunteer: without it the vote does not count.
+      // Kept in the outbox with the rest of the body, so a resend after a while offline still carries it.
+      served: subject.served,
     };
     C.rememberVoted(subject.id);
     Outbox.add({
