@@ -1,7 +1,8 @@
-"""Faults under load: what holds when PostgreSQL restarts, Redis stops, daphne is killed -9 and the
-background worker is killed mid-training. Scripted scenarios that print what held, as JSON lines.
+"""Faults under load: what holds when PostgreSQL restarts, Redis stops, daphne is killed -9, the background
+worker is killed mid-training and the worker's model cache sits on a full disk. Scripted scenarios that print
+what held, as JSON lines.
 
-    python bench/faults.py [--scenario all|postgres_restart|redis_stop|daphne_kill|worker_kill]
+    python bench/faults.py [--scenario all|postgres_restart|redis_stop|daphne_kill|worker_kill|cache_full]
                            [--volunteers 30] [--seconds 35] [--subjects 2000]
 
 Everything runs on a PostgreSQL cluster and a Redis server of the bench's own (temporary directory, free
@@ -10,34 +11,43 @@ at the end. Two daphne processes serve a live campaign (retire after 3 votes); s
 the classify page's outbox: a vote that fails is retried with the same idempotency key until acknowledged.
 
 Each scenario prints ``{"bench": "faults", "scenario": ..., "metric": "held", "value": true|false, ...}`` with
-what was checked: votes lost (acknowledged, not stored) and doubled, counters and retirement exact, and the
-scenario's own facts (recovery time, votes stored during a Redis outage, live messages after it, the active
-model version and the retried run). Exits non-zero if anything did not hold.
+what was checked: votes lost (acknowledged, not stored) and doubled, counters and retirement exact, the votes
+acknowledged and stored, its ``recovery_s`` (how long after the fault ended things worked again) and the
+scenario's own facts (votes stored during a Redis outage, live counts reaching a classify page left open through
+it, the active model version, the retried run, the disk). Exits non-zero if anything did not hold.
+
+The full disk is a tmpfs of a few MiB, filled, mounted for the worker's ``BLINK_MODEL_CACHE_DIR`` when the bench
+runs as root; otherwise the worker runs with RLIMIT_FSIZE below a model file's size, so its cache writes fail
+(EFBIG rather than ENOSPC). The ``disk`` fact says which.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import blinkbench as bb  # noqa: E402
+import live_pages  # noqa: E402
 import simulated_volunteers as sv  # noqa: E402
+import worker_faults  # noqa: E402
 
-SCENARIOS = ("postgres_restart", "redis_stop", "daphne_kill", "worker_kill")
+SCENARIOS = ("postgres_restart", "redis_stop", "daphne_kill", "worker_kill", "cache_full")
+# Open classify pages join their groups again this often (blink_setting("LIVE_REJOIN_SECONDS"), 30 s by default):
+# shorter here so a page left open through the Redis outage shows its live counts coming back within the run.
+REJOIN_S = 5
 INVARIANTS = ("votes_lost", "votes_doubled", "counter_mismatches", "retirement_mismatches", "shown_twice")
 
 
 def report(scenario: str, checks: dict, facts: dict, extra_ok: bool = True) -> bool:
-    held = extra_ok and all(checks[k] == 0 for k in INVARIANTS)
+    """The scenario's line; ``facts["recovery_s"]`` is None when it never recovered (which does not hold)."""
+    held = extra_ok and all(checks[k] == 0 for k in INVARIANTS) and facts.get("recovery_s") is not None
     bb.emit("faults", "held", held, scenario=scenario, **{k: checks[k] for k in INVARIANTS},
             votes_acked=checks["votes_acked"], votes_stored=checks["votes_stored"], **facts)  # fmt: skip
     return held
@@ -66,7 +76,7 @@ def postgres_restart(ctx, volunteers) -> bool:
         sv.run_volunteers(volunteers, ctx.servers.ports, ctx.seconds, 1000, retry_for=60, during=fault)
     )
     back = facts.pop("_back_at")
-    facts["first_ack_after_restart_s"] = first_ack_after(tally, back)
+    facts["first_ack_after_restart_s"] = facts["recovery_s"] = first_ack_after(tally, back)
     facts["failed_attempts_retried"] = sum(v for k, v in tally.errors.items() if k.startswith("vote:"))
     facts["errors"] = dict(tally.errors)
     checks = sv.verify(ctx.campaign_id, tally)
@@ -93,9 +103,13 @@ def redis_stop(ctx, volunteers) -> bool:
             if message.get("type") == "campaign.count":
                 into.append(time.monotonic())
 
+    page = live_pages.Listener("page left open")
+
     async def fault(tally, started):
         layer = get_channel_layer()
         end = started + ctx.seconds + 5
+        # A classify page open through the outage (its socket reconnects as the page's script does; no reload).
+        socket = asyncio.create_task(live_pages.page_socket(page, lambda: ctx.servers.ports[1], ctx.page_session, end))
         before_channel = await layer.new_channel()
         await layer.group_add(group, before_channel)
         before_msgs: list[float] = []
@@ -115,6 +129,8 @@ def redis_stop(ctx, volunteers) -> bool:
         after_msgs: list[float] = []
         await listen(after_channel, after_msgs, min(end, back + 15))
         await listener
+        await socket
+        facts["_back"] = back
         facts["live_count_messages_before_outage"] = sum(t < stopped for t in before_msgs)
         facts["live_counts_resume_after_s"] = round(min(after_msgs) - back, 2) if after_msgs else None
         # A raw layer subscription made before the outage: Redis kept no state, so it is gone (classify-page
@@ -124,6 +140,13 @@ def redis_stop(ctx, volunteers) -> bool:
     tally, _ = asyncio.run(
         sv.run_volunteers(volunteers, ctx.servers.ports, ctx.seconds, 1000, retry_for=60, during=fault)
     )
+    back = facts.pop("_back")
+    # Live counts on the open page after Redis is back (not the fresh count a reconnect starts with).
+    firsts = {start for start, _ in page.windows}
+    later = [t for t, _ in page.received if t > back and not any(0 <= t - s < 0.3 for s in firsts)]
+    facts["open_page_counts_resume_after_s"] = facts["recovery_s"] = round(min(later) - back, 2) if later else None
+    facts["open_page_reconnects"] = max(0, len(page.windows) - 1)
+    facts["rejoin_s"] = REJOIN_S
     facts["errors"] = dict(tally.errors)
     checks = sv.verify(ctx.campaign_id, tally)
     ok = facts["votes_acked_during_outage"] > 0 and facts["live_counts_resume_after_s"] is not None
@@ -139,13 +162,15 @@ def daphne_kill(ctx, volunteers) -> bool:
         ctx.servers.kill9(0)
         await asyncio.sleep(2)
         await asyncio.get_running_loop().run_in_executor(None, ctx.servers.respawn, 0)
-        facts["_killed"] = killed
+        facts["_killed"], facts["_respawned"] = killed, time.monotonic()
         facts["down_s"] = round(time.monotonic() - killed, 1)
 
     tally, _ = asyncio.run(
         sv.run_volunteers(volunteers, ctx.servers.ports, ctx.seconds, 1000, retry_for=60, during=fault)
     )
-    facts.pop("_killed")
+    killed, respawned = facts.pop("_killed"), facts.pop("_respawned")
+    after = first_ack_after(tally, respawned)
+    facts["recovery_s"] = round(respawned - killed + after, 2) if after is not None else None
     facts["errors"] = dict(tally.errors)
     checks = sv.verify(ctx.campaign_id, tally)
     # No transaction of the killed process was left open (PostgreSQL rolled back what it had begun).
@@ -157,112 +182,20 @@ def daphne_kill(ctx, volunteers) -> bool:
     return report("daphne_kill", checks, facts, facts["transactions_left_open"] == 0 and checks["gave_up"] == 0)
 
 
-def worker_kill(ctx, volunteers) -> bool:
-    """A retraining runs in db_worker while volunteers vote; the worker is killed -9 after its first epoch."""
-    from activelearning.policy import request_retraining
-    from classifiers.models import ModelVersion, TrainingRun
-    from classifiers.runs.worker import reap_stale_runs
-
-    campaign = prepare_training_campaign()
-    from tests.conftest import register_untrained_braai
-
-    active = register_untrained_braai(seed=0, promote=True)
-    n_versions = ModelVersion.objects.count()
-    run, _ = request_retraining(
-        task="real_bogus", campaign=campaign, user=None, options={"epochs": 40, "patience": 40, "batch_size": 4}
-    )
-    facts: dict = {"active_before": active.label}
-    worker = start_worker(ctx)
-
-    async def fault(tally, started):
-        loop = asyncio.get_running_loop()
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            progress = await loop.run_in_executor(None, lambda: TrainingRun.objects.get(pk=run.pk).progress)
-            if any(e.get("step") == "epoch" for e in progress):
-                break
-            await asyncio.sleep(0.5)
-        facts["reached_first_epoch"] = time.monotonic() < deadline
-        os.kill(worker.pid, signal.SIGKILL)
-        worker.wait(timeout=30)
-        facts["killed_at_epoch"] = True
-
-    tally, _ = asyncio.run(
-        sv.run_volunteers(volunteers, ctx.servers.ports, max(ctx.seconds, 60), 1000, retry_for=60, during=fault)
-    )
-    active.refresh_from_db()
-    run.refresh_from_db()
-    facts["active_after_kill"] = active.label if active.status == "active" else None
-    facts["versions_added_by_killed_run"] = ModelVersion.objects.count() - n_versions
-    facts["run_status_after_kill"] = run.status
-    # The reaper (at the next trigger or task start, after TRAINING_STALE_SECONDS) fails the run and queues one
-    # retry; called here at once instead of waiting two minutes.
-    reaped = reap_stale_runs(stale_after=0)
-    run.refresh_from_db()
-    retry = TrainingRun.objects.filter(options__retry_of=run.pk).first()
-    facts["reaped"] = [r.pk for r in reaped] == [run.pk]
-    facts["run_status_after_reap"] = run.status
-    if retry is not None:
-        TrainingRun.objects.filter(pk=retry.pk).update(options={**retry.options, "epochs": 1})
-        worker = start_worker(ctx)
-        try:
-            deadline = time.monotonic() + 600
-            while time.monotonic() < deadline:
-                retry.refresh_from_db()
-                if retry.status in ("succeeded", "failed", "diverged"):
-                    break
-                time.sleep(1)
-        finally:
-            worker.kill()
-            worker.wait(timeout=30)
-        facts["retry_status"] = retry.status
-        facts["retry_attempts"] = retry.attempts
-    facts["errors"] = dict(tally.errors)
-    checks = sv.verify(ctx.campaign_id, tally)
-    ok = (
-        facts["active_after_kill"] == facts["active_before"]
-        and facts["versions_added_by_killed_run"] == 0
-        and facts["reaped"]
-        and facts.get("retry_status") == "succeeded"
-    )
-    return report("worker_kill", checks, facts, ok)
-
-
-def prepare_training_campaign():
-    """Demo alerts through the real ingest, in a campaign whose subjects are settled to their truth."""
-    from django.contrib.auth import get_user_model
-
-    from fixtures.demo_alerts import write_demo_alerts
-    from labeling.ingest import ingest_paths
-    from labeling.models import REAL_BOGUS_CLASSES, Alert, Campaign, Subject
-    from tests.activelearning.helpers import settle_with_truth
-
-    with tempfile.TemporaryDirectory() as tmp:
-        report = ingest_paths(write_demo_alerts(Path(tmp), n=60, seed=7))
-    owner = get_user_model().objects.get(username="bench-scientist")
-    campaign = Campaign.objects.create(
-        name="Training", slug="training", owner=owner, classes=REAL_BOGUS_CLASSES, state=Campaign.State.LIVE
-    )
-    alerts = Alert.objects.filter(pk__in=report.new_alert_ids).order_by("candid")
-    Subject.objects.bulk_create([Subject(campaign=campaign, alert=a) for a in alerts])
-    settle_with_truth(list(campaign.subjects.select_related("alert").order_by("pk"))[10:])
-    return campaign
-
-
-def start_worker(ctx) -> subprocess.Popen:
-    log = open(ctx.servers.log_dir / "worker.log", "ab")  # noqa: SIM115 - lives as long as the worker
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "db_worker", "--queue-name", "*", "--no-reload", "--no-startup-delay",
-         "--interval", "0.2"],
-        cwd=bb.ROOT, env={**ctx.servers.env, "BLINK_TF_THREADS": "1"}, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-
-
 # ------------------------------------------------------------------------------------------ main
 
 
 class Context:
     pass
+
+
+SCENARIO_RUNS = {
+    "postgres_restart": postgres_restart,
+    "redis_stop": redis_stop,
+    "daphne_kill": daphne_kill,
+    "worker_kill": partial(worker_faults.worker_kill, report=report),
+    "cache_full": partial(worker_faults.cache_full, report=report),
+}
 
 
 def main() -> None:
@@ -288,7 +221,9 @@ def main() -> None:
         bb.migrate()
         ctx.campaign_id = bb.seed_campaign(n_subjects=args.subjects, retire_after=3)
         warm = bb.sessions_for("warm", 1)[0]
-        ctx.servers = bb.Servers(bb.server_env(db_url, ctx.redis.url), Path(tempfile.mkdtemp(prefix="blink-faults-")))
+        env = {**bb.server_env(db_url, ctx.redis.url), "BLINK_LIVE_REJOIN_SECONDS": str(REJOIN_S)}
+        ctx.servers = bb.Servers(env, Path(tempfile.mkdtemp(prefix="blink-faults-")))
+        ctx.page_session = bb.sessions_for("page", 1)[0]["session"]
         from django.db import connection
 
         connection.close()
@@ -299,7 +234,7 @@ def main() -> None:
             bb.note(f"scenario {name}")
             volunteers = bb.sessions_for(name, args.volunteers)
             connection.close()
-            results[name] = globals()[name](ctx, volunteers)
+            results[name] = SCENARIO_RUNS[name](ctx, volunteers)
             connection.close()
     finally:
         if getattr(ctx, "servers", None) is not None:

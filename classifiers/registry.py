@@ -13,6 +13,7 @@ queue up instead of colliding.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import tempfile
 import threading
@@ -28,6 +29,8 @@ from classifiers.preprocessing import DEFAULT_RECIPE, InputRecipe
 from classifiers.signals import version_activated
 from core.conf import blink_setting
 from core.errors import ServiceError
+
+log = logging.getLogger(__name__)
 
 LRU_SIZE = 4
 _ACTIVATING = (RegistryEvent.Action.PROMOTE, RegistryEvent.Action.AUTO_PROMOTE)
@@ -231,12 +234,24 @@ def model_bytes(version: ModelVersion) -> bytes:
     data = bytes(stored)
     if sha256_of(data) != version.sha256:
         raise CorruptModel(f"{version.label}: stored weights do not match sha256 {version.sha256}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, path)  # atomic: a reader never sees half a file
+    _write_cache(path, data)
     return data
+
+
+def _write_cache(path: Path, data: bytes) -> None:
+    """Keep a copy on disk. The weights are in the database: a full or read-only disk costs a database read the
+    next time, never the model (a training or scoring that needs it goes on)."""
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)  # atomic: a reader never sees half a file
+    except OSError as exc:
+        log.warning("model cache %s not written (%s): the model is loaded without it", path.parent, exc)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
 
 
 def load_model(version: ModelVersion):
@@ -255,7 +270,13 @@ def load_model(version: ModelVersion):
         from classifiers.runtime import keras
 
         path = cache_path(version)
-        model = keras().models.load_model(path, compile=False)
+        if path.exists():
+            model = keras().models.load_model(path, compile=False)
+        else:  # the cache could not be written: Keras reads a file, so a private one elsewhere
+            with tempfile.TemporaryDirectory(prefix="blink-model-") as tmp:
+                copy = Path(tmp) / path.name
+                copy.write_bytes(data)
+                model = keras().models.load_model(copy, compile=False)
     with _loaded_lock:
         _loaded[version.sha256] = model
         _loaded.move_to_end(version.sha256)

@@ -115,10 +115,18 @@ def forget_record(*, campaign: Campaign, volunteer) -> None:
 def vote_weight(*, campaign: Campaign, volunteer) -> float:
     """How much a vote ``volunteer`` casts now in ``campaign`` counts towards majority and retirement."""
     key = _record_key(campaign, volunteer)
-    known = cache.get(key)
+    # The cache only spares a query: with Redis down a vote must still be stored (bench/faults.py redis_stop).
+    try:
+        known = cache.get(key)
+    except Exception as exc:  # noqa: BLE001 - any cache failure: ask the database instead
+        log.warning("vote weight cache unreachable: %s", exc or type(exc).__name__)
+        return 1.0 if has_record(campaign=campaign, volunteer=volunteer) else NEWCOMER_WEIGHT
     if known is None:
         known = has_record(campaign=campaign, volunteer=volunteer)
-        cache.set(key, known, RECORD_CACHE_SECONDS if known else NO_RECORD_CACHE_SECONDS)
+        try:
+            cache.set(key, known, RECORD_CACHE_SECONDS if known else NO_RECORD_CACHE_SECONDS)
+        except Exception as exc:  # noqa: BLE001 - not cached this time
+            log.warning("vote weight not cached: %s", exc or type(exc).__name__)
     return 1.0 if known else NEWCOMER_WEIGHT
 
 

@@ -125,12 +125,17 @@ def read_avro(data: bytes) -> tuple[list[dict], dict[str, bytes]]:
         if count < 0:
             count = -count
             _, pos = _zigzag_long(buf, pos)  # block size in bytes, unused
+        # A corrupt count or a negative length would loop (for ever, stepping back) over bytes that are not there.
+        if count > len(buf) - pos:
+            raise FileUnreadable("corrupt Avro header (metadata count beyond the file)")
         for _ in range(count):
             klen, pos = _zigzag_long(buf, pos)
+            if klen < 0 or pos + klen > len(buf):
+                raise FileUnreadable("truncated Avro header")
             key = bytes(buf[pos : pos + klen]).decode("utf-8", "replace")
             pos += klen
             vlen, pos = _zigzag_long(buf, pos)
-            if pos + vlen > len(buf):
+            if vlen < 0 or pos + vlen > len(buf):
                 raise FileUnreadable("truncated Avro header")
             meta[key] = bytes(buf[pos : pos + vlen])
             pos += vlen

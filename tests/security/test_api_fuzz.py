@@ -6,7 +6,8 @@ Bounded: a few generated examples per operation, each sent as anonymous, volunte
 and admin (API tokens), through the Django request handler in-process (the same middleware and views
 daphne serves; WSGI here so each request sees the test's database). One module-wide world of fixture
 objects is committed up front and flushed at the end, so the examples hit real alerts, campaigns, subjects,
-versions and runs rather than only 404s.
+versions and runs rather than only 404s. The machinery is ``tests/security/api_fuzzing.py``'s, shared with
+``bench/fuzz_api.py`` (``make fuzz``), which sends a hundred and more examples per operation and role.
 """
 
 from __future__ import annotations
@@ -14,65 +15,20 @@ from __future__ import annotations
 import os
 
 import pytest
-import schemathesis
 from django.core.management import call_command
-from hypothesis import HealthCheck, Phase, settings
-from hypothesis.errors import Unsatisfiable
-from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
-from tests.security.rolematrix_world import ROLES
+from tests.security import api_fuzzing as fz
 
 # Per operation: valid requests (the schema's own shapes) and invalid ones (schemathesis' negative mode).
 MAX_EXAMPLES = int(os.environ.get("BLINK_FUZZ_EXAMPLES", "3"))
 MAX_NEGATIVE_EXAMPLES = int(os.environ.get("BLINK_FUZZ_NEGATIVE_EXAMPLES", "2"))
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-NEGATIVE_CHECKS = [not_a_server_error, content_type_conformance, response_schema_conformance]
 
 
 @pytest.fixture(scope="module")
 def fuzz_world(django_db_setup, django_db_blocker, tmp_path_factory):
     """Committed fixture objects shared by every example (created once: ingest is not free)."""
-    from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
-
-    from core.roles import ADMIN, MLLEAD, SCIENTIST, grant_role
-    from fixtures.demo_alerts import write_demo_alerts
-    from labeling.ingest import ingest_paths
-    from labeling.models import REAL_BOGUS_CLASSES, Alert, Campaign, Subject
-    from tests.security.rolematrix_world import build_role_world
-
     with django_db_blocker.unblock():
-        User = get_user_model()
-        users = {}
-        for role, grants in (("volunteer", ()), ("scientist", (SCIENTIST,)), ("mllead", (MLLEAD,)),
-                             ("admin", (ADMIN,)), ("other_scientist", (SCIENTIST,))):  # fmt: skip
-            user = User.objects.create_user(username=f"fuzz-{role}", password="fuzz-password-123")
-            for g in grants:
-                grant_role(user, g)
-            if role == "admin":
-                user.is_staff = user.is_superuser = True
-                user.save()
-            users[role] = user
-        report = ingest_paths(write_demo_alerts(tmp_path_factory.mktemp("fuzz"), n=20, seed=13))
-        assert report.rejected == 0, report.errors
-        alerts = list(Alert.objects.order_by("candid"))
-        campaign = Campaign.objects.create(
-            name="Fuzz", slug="demo-real-bogus", owner=users["scientist"], classes=REAL_BOGUS_CLASSES,
-            state=Campaign.State.LIVE, retire_after=3,
-        )  # fmt: skip
-        Subject.objects.bulk_create([Subject(campaign=campaign, alert=a) for a in alerts])
-        build_role_world(
-            live_campaign=campaign, demo_alerts=alerts, scientist=users["scientist"],
-            other_scientist=users["other_scientist"], volunteer=users["volunteer"], mllead=users["mllead"],
-            admin_user=users["admin"],
-        )  # fmt: skip
-        tokens = {role: Token.objects.create(user=users[role]).key for role in ROLES if role != "anon"}
+        tokens = fz.build_fuzz_world(tmp_path_factory.mktemp("fuzz"))
     yield tokens
     with django_db_blocker.unblock():
         # Leave the database as every other test expects it: empty.
@@ -92,59 +48,27 @@ def keep_test_connection():
     request_finished.connect(close_old_connections)
 
 
-def _summary(exc: BaseException) -> str:
-    text = str(exc)
-    return text[:3000]
-
-
-def _operations(schema):
-    for result in schema.get_all_operations():
-        yield result.ok()
+def _report(findings: fz.Findings) -> str:
+    return "\n".join(f"{n} x {failure}" for failure, n in sorted(findings.failures.items()))
 
 
 @pytest.mark.django_db
 def test_the_api_answers_every_role_as_its_schema_says(fuzz_world, keep_test_connection):
     """Every operation, MAX_EXAMPLES generated requests, each as the five roles. Failures are collected
-    across operations and reported together (one line per operation and check)."""
-    from django.core.handlers.wsgi import WSGIHandler
-    from hypothesis import given
+    across operations and reported together (one line per operation, role and check)."""
+    findings = fz.fuzz_all(fz.wsgi_schema(), fuzz_world, examples=MAX_EXAMPLES, negative_examples=MAX_NEGATIVE_EXAMPLES)
+    print(f"schemathesis: {findings.operations} operations, {findings.requests} requests")
+    assert findings.operations > 40
+    assert findings.server_errors == 0, _report(findings)
+    assert not findings.failures, _report(findings)
 
-    schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", WSGIHandler())
-    failures: list[str] = []
-    stats = {"operations": 0, "requests": 0}
 
-    for operation, mode, examples in (
-        (op, mode, n)
-        for op in _operations(schema)
-        for mode, n in ((GenerationMode.POSITIVE, MAX_EXAMPLES), (GenerationMode.NEGATIVE, MAX_NEGATIVE_EXAMPLES))
-    ):
-        stats["operations"] += mode == GenerationMode.POSITIVE
-        # Invalid input must be refused cleanly, in the one refusal shape the schema documents; whether each one
-        # is refused is the views' own tests' job.
-        checks = CHECKS if mode == GenerationMode.POSITIVE else [*NEGATIVE_CHECKS]
-
-        @given(case=operation.as_strategy(generation_mode=mode))
-        @settings(
-            max_examples=examples,
-            deadline=None,
-            phases=[Phase.explicit, Phase.generate],
-            suppress_health_check=list(HealthCheck),
-            derandomize=True,
-            database=None,
-        )
-        def run(case):
-            for role in ROLES:
-                headers = {"Authorization": f"Token {fuzz_world[role]}"} if role != "anon" else {}
-                stats["requests"] += 1
-                case.call_and_validate(headers=headers, checks=checks)  # noqa: B023 - run() is called at once
-
-        try:
-            run()
-        except Unsatisfiable:
-            continue  # nothing to make invalid (a bare slug): the positive run covered it
-        except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - collected, reported below
-            failures.append(f"{operation.method.upper()} {operation.path}: {_summary(exc)}")
-
-    print(f"schemathesis: {stats['operations']} operations, {stats['requests']} requests")
-    assert stats["operations"] > 40
-    assert failures == [], "\n\n".join(failures)
+@pytest.mark.django_db
+def test_call_sequences_along_the_schemas_links_answer_as_the_schema_says(fuzz_world, keep_test_connection):
+    """schemathesis' stateful mode, short: a few sequences of calls that pass one answer's ids and slugs on
+    to the next operation, as the scientist (the role whose calls create and change the most)."""
+    findings, links = fz.fuzz_stateful(fz.wsgi_schema(), fuzz_world, role="scientist", scenarios=5, max_steps=5)
+    assert links > 10
+    assert findings.requests > 5
+    assert findings.server_errors == 0, _report(findings)
+    assert not findings.failures, _report(findings)
