@@ -275,11 +275,11 @@ REPLICATE = """
 INSERT INTO labeling_alert (candid, object_id, schemavsn, publisher, jd, night, nid, fid, ra, dec, gal_l, gal_b,
     magpsf, sigmapsf, diffmaglim, isdiffpos, rb, drb, fwhm, elong, classtar, nbad, magdiff, sgscore1, distpsnr1,
     ssdistnr, ssnamenr, ssmagnr, ndethist, ncovhist, jdstarthist, programid, field, rcid, candidate, source,
-    demo_truth, ingested_at)
+    demo_truth, ingested_at, survey)
 SELECT 8000000000000000000 + %(k)s * 1000000 + row_number() OVER (ORDER BY id), object_id || 'r' || %(k)s,
     schemavsn, publisher, jd, night, nid, fid, ra, dec, gal_l, gal_b, magpsf, sigmapsf, diffmaglim, isdiffpos, rb,
     drb, fwhm, elong, classtar, nbad, magdiff, sgscore1, distpsnr1, ssdistnr, ssnamenr, ssmagnr, ndethist, ncovhist,
-    jdstarthist, programid, field, rcid, '{}'::jsonb, 'bench replica', demo_truth, now()
+    jdstarthist, programid, field, rcid, '{}'::jsonb, 'bench replica', demo_truth, now(), survey
 FROM labeling_alert WHERE candid < 8000000000000000000 ORDER BY id
 """
 REPLICATE_STAMPS = """

@@ -12,7 +12,9 @@ the classify page's outbox: a vote that fails is retried with the same idempoten
 
 Each scenario prints ``{"bench": "faults", "scenario": ..., "metric": "held", "value": true|false, ...}`` with
 what was checked: votes lost (acknowledged, not stored) and doubled, counters and retirement exact, the votes
-acknowledged and stored, its ``recovery_s`` (how long after the fault ended things worked again) and the
+acknowledged and stored, its ``recovery_s`` (how long after the fault ended volunteers' votes went through again;
+for the worker's faults, which votes never pass through, the longest pause between acknowledged votes from the
+fault on, with the training's own recovery in ``training_resumed_s`` / ``retrain_after_freed_s``) and the
 scenario's own facts (votes stored during a Redis outage, live counts reaching a classify page left open through
 it, the active model version, the retried run, the disk). Exits non-zero if anything did not hold.
 

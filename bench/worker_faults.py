@@ -21,6 +21,15 @@ import blinkbench as bb
 import simulated_volunteers as sv
 
 
+# The volunteers' side of a worker fault: their votes never go through the worker, so how long they stopped is the
+# longest pause between acknowledged votes from the fault's start to the end of the run.
+def longest_vote_pause(tally: sv.Tally, since: float) -> float | None:
+    times = sorted(t for t in tally.ack_times if t >= since)
+    if len(times) < 2:
+        return None
+    return round(max(b - a for a, b in zip([since, *times], times, strict=False)), 2)
+
+
 def worker_kill(ctx, volunteers, report) -> bool:
     """A retraining runs in db_worker while volunteers vote; the worker is killed -9 after its first epoch."""
     from activelearning.policy import request_retraining
@@ -81,8 +90,10 @@ def worker_kill(ctx, volunteers, report) -> bool:
         facts["retry_status"] = retry.status
         facts["retry_attempts"] = retry.attempts
         if retry.status == "succeeded":
-            facts["recovery_s"] = round(time.monotonic() - facts.pop("_killed_at"), 1)
-    facts.pop("_killed_at", None)
+            # Kill to retry succeeded, with the reaper called at once: in service the reaper waits for the
+            # heartbeat to be TRAINING_STALE_SECONDS old first.
+            facts["training_resumed_s"] = round(time.monotonic() - facts["_killed_at"], 1)
+    facts["recovery_s"] = longest_vote_pause(tally, facts.pop("_killed_at"))
     facts["errors"] = dict(tally.errors)
     checks = sv.verify(ctx.campaign_id, tally)
     ok = (
@@ -128,25 +139,33 @@ def cache_full(ctx, volunteers, report) -> bool:
 
         async def fault(tally, started):
             loop = asyncio.get_running_loop()
+            fault_started = time.monotonic()
             run = await loop.run_in_executor(None, retrain_and_wait, disk["env"], disk["preexec_fn"])
             facts["run_status_on_full_disk"] = run.status
             facts["run_error_on_full_disk"] = run.error[:300]
             disk["free"]()
             freed = time.monotonic()
+            facts["_fault_started"] = fault_started
             after = await loop.run_in_executor(
                 None, retrain_and_wait, {"BLINK_MODEL_CACHE_DIR": disk["dir"]}, None, "worker-cache-freed.log"
             )
             facts["run_status_after_freed"] = after.status
-            facts["recovery_s"] = round(time.monotonic() - freed, 1) if after.status == "succeeded" else None
+            facts["retrain_after_freed_s"] = round(time.monotonic() - freed, 1) if after.status == "succeeded" else None
 
         tally, _ = asyncio.run(
             sv.run_volunteers(volunteers, ctx.servers.ports, ctx.seconds, 1000, retry_for=60, during=fault)
         )
+    fault_started = facts.pop("_fault_started", None)
+    facts["recovery_s"] = longest_vote_pause(tally, fault_started) if fault_started else None
     active.refresh_from_db()
     facts["active_after"] = active.label if active.status == "active" else None
     facts["errors"] = dict(tally.errors)
     checks = sv.verify(ctx.campaign_id, tally)
-    ok = facts["run_status_on_full_disk"] == "succeeded" and facts["active_after"] == facts["active_before"]
+    ok = (
+        facts["run_status_on_full_disk"] == "succeeded"
+        and facts.get("retrain_after_freed_s") is not None
+        and facts["active_after"] == facts["active_before"]
+    )
     return report("cache_full", checks, facts, ok)
 
 

@@ -29,7 +29,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='alert',
             name='survey',
-            field=models.CharField(choices=[('ztf', 'ZTF'), ('rubin', 'Rubin')], default='ztf', max_length=8),
+            field=models.CharField(choices=[('ztf', 'ZTF'), ('rubin', 'Rubin')], db_default='ztf', default='ztf', max_length=8),
         ),
         migrations.AddField(
             model_name='alert',

@@ -90,8 +90,9 @@ class Alert(models.Model):
     ``candidate`` record stays in ``candidate`` so nothing the survey sent is lost. A Rubin alert's columns
     are mapped from its diaSource as the module docstring's table says."""
 
-    # Not indexed: two values (see Meta). ZTF rows, all of them before Rubin, take the default.
-    survey = models.CharField(max_length=8, choices=SURVEYS, default="ztf")
+    # Not indexed: two values (see Meta). ZTF rows, all of them before Rubin, take the default; a database default
+    # too, so bulk SQL that copies or fills alerts (the benches) needs no survey column.
+    survey = models.CharField(max_length=8, choices=SURVEYS, default="ztf", db_default="ztf")
     candid = models.BigIntegerField(unique=True)
     object_id = models.CharField(max_length=32)
     schemavsn = models.CharField(max_length=16, blank=True)
