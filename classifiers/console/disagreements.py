@@ -167,7 +167,10 @@ def send_to_gold_review(
         alert_id: expert_review_note(sender=actor.username, source=SOURCE, reasons=_reasons(version, alert_id, task))
         for alert_id in ids
     }
-    return {"campaign_name": campaign.name, **subjects_send_for_expert_answer(actor=actor, campaign=campaign, notes=notes)}
+    return {
+        "campaign_name": campaign.name,
+        **subjects_send_for_expert_answer(actor=actor, campaign=campaign, notes=notes),
+    }
 
 
 def campaign_owner_choices():
