@@ -55,6 +55,17 @@ def _fresh_rate_limits():
     forget_counts()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_progress():
+    """Campaign progress is counted once a second per process and votes this process stored are added to it:
+    each test starts and ends with no count left from another test's campaigns (ids come round again)."""
+    from labeling.progress import forget_progress
+
+    forget_progress()
+    yield
+    forget_progress()
+
+
 def _make_user(django_user_model, username: str, *roles: str):
     user = django_user_model.objects.create_user(
         username=username, password=PASSWORD, email=f"{username}@blink.invalid"

@@ -35,8 +35,9 @@ def _end_leftover_sessions(django_db_setup, django_db_blocker):
         )
 
 
-@pytest.fixture
-def browser():
+def launched_chromium():
+    """Debian's chromium, headless, driven by Playwright (skips the test when it is not installed): the one way
+    every browser fixture starts it, whatever its scope."""
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"Debian's chromium is not installed at {CHROMIUM} (make chromium installs it)")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop in this thread
@@ -46,6 +47,11 @@ def browser():
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def browser():
+    yield from launched_chromium()
 
 
 @pytest.fixture

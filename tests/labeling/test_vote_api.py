@@ -8,18 +8,10 @@ import uuid
 import pytest
 
 from labeling.models import Campaign, Subject, TutorialSeen, Vote
-from labeling.progress import forget_progress
 from labeling.votes import served_token
 from tests.labeling.classify_helpers import make_alerts, make_campaign
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_counts():
-    forget_progress()
-    yield
-    forget_progress()
 
 
 @pytest.fixture

@@ -12,18 +12,10 @@ from django.test.utils import CaptureQueriesContext
 
 from labeling.consensus import NEWCOMER_WEIGHT, forget_record
 from labeling.models import Campaign, Vote
-from labeling.progress import forget_progress
 from labeling.votes import served_token
 from tests.labeling.classify_helpers import make_alerts, make_campaign
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_counts():
-    forget_progress()
-    yield
-    forget_progress()
 
 
 @pytest.fixture
