@@ -184,6 +184,23 @@ def migrate() -> None:
 
 
 @contextlib.contextmanager
+def bench_servers(private: bool):
+    """``(admin_url, redis_url)``: a PostgreSQL cluster and a Redis of the bench's own, removed afterwards
+    (``private``), or DATABASE_URL's server and REDIS_URL."""
+    if not private:
+        yield shared_server_url(), os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+        return
+    pg, redis = PrivatePostgres(), PrivateRedis()
+    try:
+        admin = pg.init()
+        redis.start()
+        yield admin, redis.url
+    finally:
+        redis.stop()
+        pg.destroy()
+
+
+@contextlib.contextmanager
 def bench_database(name: str, *, keep: bool = False, admin_url: str = "", redis_url: str = ""):
     """Django set up on a fresh, migrated database ``name`` (on DATABASE_URL's server, or ``admin_url``'s);
     yields its URL and drops it afterwards unless ``keep``."""

@@ -97,24 +97,12 @@ def main() -> None:
     )  # fmt: skip
     args = parser.parse_args()
 
-    pg = redis = None
-    if args.private:
-        pg, redis = bb.PrivatePostgres(), bb.PrivateRedis()
-        admin = pg.init()
-        redis.start()
-        redis_url = redis.url
-    else:
-        admin = bb.shared_server_url()
-        redis_url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
     ok = False
-    try:
-        with bb.bench_database(BENCH_DB, keep=args.keep_db, admin_url=admin, redis_url=redis_url) as db_url:
-            ok = run(args, db_url, redis_url)
-    finally:
-        if redis is not None:
-            redis.stop()
-        if pg is not None:
-            pg.destroy()
+    with (
+        bb.bench_servers(args.private) as (admin, redis_url),
+        bb.bench_database(BENCH_DB, keep=args.keep_db, admin_url=admin, redis_url=redis_url) as db_url,
+    ):
+        ok = run(args, db_url, redis_url)
     if not ok:
         sys.exit("a check failed: see the JSON lines above")
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from labeling.ingest.avro import AVRO_MAGIC, POINT_FIELDS, read_avro, truth_by_candid
-from labeling.ingest.packets import FileUnreadable, RawAlert
+from labeling.ingest.packets import FileUnreadable, RawAlert, parquet_rows
 from labeling.ingest.rubin_files import is_rubin_table, read_rubin_parquet
 from labeling.ingest.rubin_schemas import is_framed, read_framed
 
@@ -128,13 +128,4 @@ def _read_parquet(path: Path) -> Iterator[RawAlert]:
         ]
         if leaves:
             wanted = [c for c in wanted if c != "prv_candidates"] + leaves
-    row = 0
-    try:
-        # One thread: Arrow's pool (a thread per core) cost more CPU on tables of a few dozen rows, and
-        # ingest already keeps every core busy with its own worker processes.
-        for batch in pf.iter_batches(batch_size=256, columns=wanted, use_threads=False):
-            for record in batch.to_pylist():
-                yield RawAlert(record, f"{path}#row={row}")
-                row += 1
-    except Exception as exc:
-        raise FileUnreadable(f"unreadable Parquet after {row} row(s) ({exc})") from exc
+    yield from parquet_rows(pf, path, wanted)

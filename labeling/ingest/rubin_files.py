@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from labeling.ingest.packets import FileUnreadable, RawAlert
+from labeling.ingest.packets import FileUnreadable, RawAlert, parquet_rows
 from labeling.ingest.rubin_schemas import CONTEXT_FIELDS, ID_FIELDS, RECORD_FIELDS
 
 
@@ -37,11 +37,4 @@ def read_rubin_parquet(pf, path: Path) -> Iterator[RawAlert]:
         raise FileUnreadable(
             f"identifier column {', '.join(bad)} is floating point: 64-bit IDs stored so cannot be exact"
         )
-    row = 0
-    try:
-        for batch in pf.iter_batches(batch_size=256, columns=wanted, use_threads=False):
-            for record in batch.to_pylist():
-                yield RawAlert(record, f"{path}#row={row}")
-                row += 1
-    except Exception as exc:
-        raise FileUnreadable(f"unreadable Parquet after {row} row(s) ({exc})") from exc
+    yield from parquet_rows(pf, path, wanted)
