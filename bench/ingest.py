@@ -141,24 +141,34 @@ def bench_rubin(lsst_dir: Path, replicas: int) -> None:
     with tempfile.TemporaryDirectory(prefix="blink-bench-rubin-") as tmp:
         out = Path(tmp)
         n = sum(write_rubin_replicas(lsst_dir, out, k) for k in range(1, replicas + 1))
-        used = _workers_used(None, out)
-        elapsed, cpu, report = timed_ingest([out], workers=used)
-        assert report.rejected == 0, report.errors[:5]
-        assert report.new == n, (report.new, n)
-        cpu_ms = 1000 * cpu / report.new
-        emit_rate(
-            "alerts_per_s",
-            report.new,
-            elapsed,
+        ingest_replicas(
+            out,
+            n,
+            None,
             survey="rubin",
-            replicated=True,
             source=f"{replicas} copies of the real Rubin alerts with new diaSourceId/diaObjectId",
-            seconds=round(elapsed, 2),
-            workers=used,
-            cpu_ms_per_alert=round(cpu_ms, 3),
-            cpu_ms_split=dict(LAST_SPLIT),
-            cpu_bound_alerts_per_s_on_2_cores=round(2000 / cpu_ms, 1),
         )
+
+
+def ingest_replicas(out: Path, n: int, workers: int | None, **context) -> None:
+    """Ingest the ``n`` replicated packets in ``out`` (all new) and print their ``alerts_per_s``."""
+    used = _workers_used(workers, out)  # chosen now: the default depends on the load average
+    elapsed, cpu, report = timed_ingest([out], workers=used)
+    assert report.rejected == 0, report.errors[:5]
+    assert report.new == n, (report.new, n)
+    cpu_ms = 1000 * cpu / report.new
+    emit_rate(
+        "alerts_per_s",
+        report.new,
+        elapsed,
+        replicated=True,
+        **context,
+        seconds=round(elapsed, 2),
+        workers=used,
+        cpu_ms_per_alert=round(cpu_ms, 3),
+        cpu_ms_split=dict(LAST_SPLIT),
+        cpu_bound_alerts_per_s_on_2_cores=round(2000 / cpu_ms, 1),
+    )
 
 
 def postgres_cpu_seconds() -> float:
@@ -319,22 +329,8 @@ def main() -> None:
             for i, workers in enumerate(modes):
                 if i:  # the same packets again, as new alerts: clear the previous mode's rows first
                     clear_alerts()
-                used = _workers_used(workers, out)  # chosen now: the default depends on the load average
-                elapsed, cpu, report = timed_ingest([out], workers=used)
-                assert report.rejected == 0, report.errors[:5]
-                assert report.new == n, (report.new, n)
-                cpu_ms = 1000 * cpu / report.new
-                emit_rate(
-                    "alerts_per_s",
-                    report.new,
-                    elapsed,
-                    replicated=True,
-                    source=f"{args.replicas} copies of the real packets with new candid/objectId",
-                    seconds=round(elapsed, 2),
-                    workers=used,
-                    cpu_ms_per_alert=round(cpu_ms, 3),
-                    cpu_ms_split=dict(LAST_SPLIT),
-                    cpu_bound_alerts_per_s_on_2_cores=round(2000 / cpu_ms, 1),
+                ingest_replicas(
+                    out, n, workers, source=f"{args.replicas} copies of the real packets with new candid/objectId"
                 )
             elapsed, cpu, report = timed_ingest([out])
             emit_rate("alerts_per_s_already_present", report.present, elapsed)
