@@ -59,3 +59,20 @@ def wait_for_images(page, selector: str, at_least: int = 0, timeout: float | Non
         arg=[selector, at_least],
         timeout=timeout,  # None: the page's default
     )
+
+
+def shown_candid(page) -> str:
+    """The candid of the candidate the classify page shows."""
+    return page.locator("#candidate-link").inner_text().strip()
+
+
+def wait_for_new_candidate(page, previous: str, *, timeout_ms: int = 10_000) -> str:
+    """Wait until the classify page shows a candidate other than ``previous``; its candid."""
+    page.wait_for_function(
+        "prev => { const t = document.querySelector('#candidate-link').textContent.trim();"
+        " return /^[0-9]+$/.test(t) && t !== prev; }",
+        arg=previous,
+        timeout=timeout_ms,
+        polling=20,
+    )
+    return shown_candid(page)

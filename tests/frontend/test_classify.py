@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.frontend.helpers import SCREENSHOTS, log_in, wait_for_images
+from tests.frontend.helpers import SCREENSHOTS, log_in, wait_for_images, wait_for_new_candidate
 
 VOTES_BY_KEYBOARD = 20
 KEYS = ["r", "b", "s", "r", "b"]
@@ -58,20 +58,6 @@ def explanation_png() -> bytes:
     buffer = io.BytesIO()
     canvas.save(buffer, format="PNG")
     return buffer.getvalue()
-
-
-def shown_candid(page) -> str:
-    return page.locator("#candidate-link").inner_text().strip()
-
-
-def wait_for_new_candidate(page, previous: str) -> str:
-    page.wait_for_function(
-        "prev => { const t = document.querySelector('#candidate-link').textContent.trim();"
-        " return /^[0-9]+$/.test(t) && t !== prev; }",
-        arg=previous,
-        timeout=10_000,
-    )
-    return shown_candid(page)
 
 
 def wait_until(page, condition, timeout=15.0):

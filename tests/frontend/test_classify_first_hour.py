@@ -15,13 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.frontend.helpers import log_in, wait_for_images
+from tests.frontend.helpers import log_in, shown_candid, wait_for_images, wait_for_new_candidate
 from tests.frontend.test_classify import (
     activate_a_scored_model,
     demo_world,  # noqa: F401 - the fixture
     explanation_png,
-    shown_candid,
-    wait_for_new_candidate,
     wait_until,
 )
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.frontend.helpers import log_in
+from tests.frontend.helpers import log_in, wait_for_new_candidate
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -67,21 +67,6 @@ def stored_votes(make_run, campaign: int) -> int:
 def truth_of(make_run, candid: str) -> str:
     rows = make_run.query("SELECT demo_truth FROM labeling_alert WHERE candid = ?", (int(candid),))
     return rows[0][0] if rows else ""
-
-
-def shown_candid(page) -> str:
-    return page.locator("#candidate-link").inner_text().strip()
-
-
-def wait_for_new_candidate(page, previous: str) -> str:
-    page.wait_for_function(
-        "prev => { const t = document.querySelector('#candidate-link').textContent.trim();"
-        " return /^[0-9]+$/.test(t) && t !== prev; }",
-        arg=previous,
-        timeout=15_000,
-        polling=20,
-    )
-    return shown_candid(page)
 
 
 def live_count(page) -> int:
@@ -130,7 +115,7 @@ def test_100_votes_by_keyboard_are_all_stored_and_counted_live(make_run, chromiu
             page.keyboard.press("Enter")
         tutorial.wait_for(state="hidden")
 
-    current = wait_for_new_candidate(page, "")
+    current = wait_for_new_candidate(page, "", timeout_ms=15_000)
     lags = []
     started = time.monotonic()
     for i in range(1, VOTES + 1):
@@ -140,7 +125,7 @@ def test_100_votes_by_keyboard_are_all_stored_and_counted_live(make_run, chromiu
         if i == 5:
             shot(page, "makerun_classify")
         if i < VOTES:
-            current = wait_for_new_candidate(page, current)
+            current = wait_for_new_candidate(page, current, timeout_ms=15_000)
         # The campaign's live counter catches up with what is stored (no vote lost, none counted twice).
         t0 = time.monotonic()
         agreed = wait_until(
