@@ -10,6 +10,15 @@ from django.db.models import Q
 class Task(models.TextChoices):
     REAL_BOGUS = "real_bogus", "Real / bogus (braai)"
     STREAKS = "streaks", "Streaks (DeepStreaks ensemble)"
+    # Kept apart from the ZTF classifier: its own versions, active version, scores, drift and comparisons. A
+    # Rubin stamp is another instrument's picture (0.2"/px, 30x30 to 71x71), so a ZTF score means nothing there.
+    RUBIN_REAL_BOGUS = "rubin_real_bogus", "Rubin real / bogus (braai, fine-tuned)"
+
+
+# The survey whose alerts each task scores and learns from (``labeling.models.Alert.survey``).
+TASK_SURVEY = {Task.REAL_BOGUS: "ztf", Task.STREAKS: "ztf", Task.RUBIN_REAL_BOGUS: "rubin"}
+# The real/bogus task of each survey: which classifier scores and explains an alert of that survey.
+REAL_BOGUS_TASK_OF_SURVEY = {"ztf": Task.REAL_BOGUS, "rubin": Task.RUBIN_REAL_BOGUS}
 
 
 class ModelVersion(models.Model):

@@ -7,6 +7,12 @@ than fluxes; cutouts cut short by a CCD edge are padded to 63x63 at their end. H
 what the padding holds differ between published versions, and the same weights fed another recipe silently
 become another classifier: so the recipe (:class:`InputRecipe`) belongs to each model version and is a
 parameter of every function here that makes network input.
+
+Another survey's cutouts come in other sizes (Rubin: 30x30 to 71x71, centred on the source). The recipe's
+``fit`` says how they become 63x63: ``"edge"`` (ZTF's) pads a short cutout at its end and refuses a larger one;
+``"centre"`` crops a larger cutout about its centre and pads a smaller one evenly around it, so the source stays
+in the middle of the input where braai learnt to look. :func:`input_window` says which stamp pixels land where,
+so an explanation can be drawn back over the stamp.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ NORMALISE_CHUNK = 256
 
 Triplet = tuple[np.ndarray, np.ndarray, np.ndarray]
 NORMALISATIONS = ("cutout", "row")
+FITS = ("edge", "centre")
 
 
 @dataclass(frozen=True)
@@ -38,17 +45,21 @@ class InputRecipe:
     ``normalisation``: ``"cutout"`` divides each cutout by its own L2 norm; ``"row"`` divides each row of a cutout
     by that row's L2 norm (``tf.keras.utils.normalize`` on the 2-D cutout, as braai d6_m7 and earlier were
     trained). ``pad_value``: what fills the part of a 63x63 input that an edge cutout does not cover, set after
-    normalising so it never enters a norm.
+    normalising so it never enters a norm. ``fit``: how a cutout of another size becomes 63x63 (the module
+    docstring); normalisation then applies to what the input holds.
     """
 
     normalisation: str = "cutout"
     pad_value: float = 0.0
+    fit: str = "edge"
 
     def __post_init__(self):
         if self.normalisation not in NORMALISATIONS:
             raise ValueError(
                 f"unknown normalisation {self.normalisation!r}; expected one of {', '.join(NORMALISATIONS)}"
             )
+        if self.fit not in FITS:
+            raise ValueError(f"unknown fit {self.fit!r}; expected one of {', '.join(FITS)}")
         object.__setattr__(self, "pad_value", float(self.pad_value))
 
     def to_dict(self) -> dict:
@@ -62,7 +73,8 @@ class InputRecipe:
         return cls(**data)
 
     def describe(self) -> str:
-        return f"{self.normalisation} L2 norm, pad {self.pad_value:g}"
+        text = f"{self.normalisation} L2 norm, pad {self.pad_value:g}"
+        return text + (", centre-crop or pad to 63x63" if self.fit == "centre" else "")
 
 
 # What every Blink-trained model has seen: whole-cutout normalisation, zero padding.
@@ -76,11 +88,46 @@ class StampError(ValueError):
     """A stamp that cannot become network input (wrong number of dimensions, larger than 63x63, missing)."""
 
 
-# (item, channel, height, width) of each cutout smaller than 63x63: where the padding goes once normalised.
-Short = list[tuple[int, int, int, int]]
+def input_window(height: int, width: int, recipe: InputRecipe = DEFAULT_RECIPE) -> tuple[slice, slice, slice, slice]:
+    """Where a ``height`` x ``width`` cutout goes in the 63x63 input: ``(stamp_rows, stamp_cols, input_rows,
+    input_cols)``, so that ``input[input_rows, input_cols] = stamp[stamp_rows, stamp_cols]``. Raises
+    :class:`StampError` for a cutout larger than 63x63 under the ``"edge"`` fit."""
+    if recipe.fit == "edge":
+        if height > STAMP_SIZE or width > STAMP_SIZE:
+            raise StampError(f"{height}x{width} is larger than 63x63")
+        return slice(0, height), slice(0, width), slice(0, height), slice(0, width)
+    windows = []
+    for size in (height, width):
+        kept = min(size, STAMP_SIZE)
+        first = (size - kept) // 2  # cropped off the start of a larger cutout
+        placed = (STAMP_SIZE - kept) // 2  # padding before a smaller one
+        windows.append((slice(first, first + kept), slice(placed, placed + kept)))
+    (stamp_rows, input_rows), (stamp_cols, input_cols) = windows
+    return stamp_rows, stamp_cols, input_rows, input_cols
 
 
-def _place(block: np.ndarray, short: Short, index: int, offset: int, triplet: Sequence[np.ndarray]) -> None:
+# (item, channel, input rows, input cols) of each cutout that does not fill 63x63: once normalised, everything
+# outside its window is padding.
+Short = list[tuple[int, int, slice, slice]]
+FULL = slice(0, STAMP_SIZE)
+
+
+def _put(plane: np.ndarray, stamp: np.ndarray, recipe: InputRecipe, where: str):
+    """Copy one cutout into its 63x63 plane as the recipe fits it, zero elsewhere; the window it covers when that
+    is not the whole plane, else None."""
+    try:
+        stamp_rows, stamp_cols, rows, cols = input_window(*stamp.shape, recipe)
+    except StampError as exc:
+        raise StampError(f"{where}: {exc}") from None
+    if rows == FULL and cols == FULL:
+        plane[:] = stamp[stamp_rows, stamp_cols]
+        return None
+    plane[:] = 0.0
+    plane[rows, cols] = stamp[stamp_rows, stamp_cols]
+    return rows, cols
+
+
+def _place(block: np.ndarray, short: Short, index: int, offset: int, triplet, recipe: InputRecipe) -> None:
     if len(triplet) != N_CHANNELS:
         raise StampError(
             f"item {offset + index}: expected 3 stamps (science, template, difference), got {len(triplet)}"
@@ -89,18 +136,12 @@ def _place(block: np.ndarray, short: Short, index: int, offset: int, triplet: Se
         stamp = np.asarray(stamp)
         if stamp.ndim != 2:
             raise StampError(f"item {offset + index}, stamp {channel}: expected a 2-D image, got shape {stamp.shape}")
-        height, width = stamp.shape
-        if height > STAMP_SIZE or width > STAMP_SIZE:
-            raise StampError(f"item {offset + index}, stamp {channel}: {height}x{width} is larger than 63x63")
-        plane = block[index, channel]
-        plane[:height, :width] = stamp
-        if height < STAMP_SIZE or width < STAMP_SIZE:
-            plane[height:, :] = 0.0
-            plane[:height, width:] = 0.0
-            short.append((index, channel, height, width))
+        window = _put(block[index, channel], stamp, recipe, f"item {offset + index}, stamp {channel}")
+        if window is not None:
+            short.append((index, channel, *window))
 
 
-def _channels_first(batch: np.ndarray) -> np.ndarray:
+def _channels_first(batch: np.ndarray, recipe: InputRecipe) -> np.ndarray:
     """A (N, 3, H, W) view of a batch given channels first or last."""
     if batch.ndim != 4:
         raise StampError(f"expected a batch of shape (N, 3, H, W) or (N, H, W, 3), got {batch.shape}")
@@ -108,25 +149,26 @@ def _channels_first(batch: np.ndarray) -> np.ndarray:
         batch = np.moveaxis(batch, -1, 1)
     elif batch.shape[1] != N_CHANNELS:
         raise StampError(f"expected 3 channels on axis 1 or 3, got shape {batch.shape}")
-    height, width = batch.shape[2:]
-    if height > STAMP_SIZE or width > STAMP_SIZE:
-        raise StampError(f"stamps of {height}x{width} are larger than 63x63")
+    try:
+        input_window(*batch.shape[2:], recipe)
+    except StampError as exc:
+        raise StampError(f"stamps of {exc}") from None
     return batch
 
 
-def _fill(block: np.ndarray, items, offset: int) -> Short:
-    """Copy a chunk of stamps into ``block`` (n, 3, 63, 63), zero where a short cutout leaves room."""
+def _fill(block: np.ndarray, items, offset: int, recipe: InputRecipe) -> Short:
+    """Copy a chunk of stamps into ``block`` (n, 3, 63, 63) as the recipe fits them, zero where a cutout leaves
+    room."""
     short: Short = []
     if isinstance(items, np.ndarray):
-        height, width = items.shape[2:]
-        block[:, :, :height, :width] = items
-        if height < STAMP_SIZE or width < STAMP_SIZE:
-            block[:, :, height:, :] = 0.0
-            block[:, :, :height, width:] = 0.0
-            short = [(i, c, height, width) for i in range(len(block)) for c in range(N_CHANNELS)]
+        stamp_rows, stamp_cols, rows, cols = input_window(*items.shape[2:], recipe)
+        if rows != FULL or cols != FULL:
+            block[:] = 0.0
+            short = [(i, c, rows, cols) for i in range(len(block)) for c in range(N_CHANNELS)]
+        block[:, :, rows, cols] = items[:, :, stamp_rows, stamp_cols]
         return short
     for index, triplet in enumerate(items):
-        _place(block, short, index, offset, triplet)
+        _place(block, short, index, offset, triplet, recipe)
     return short
 
 
@@ -158,12 +200,14 @@ def _normalise(block: np.ndarray, scratch: np.ndarray, usable: np.ndarray, per_r
 
 
 def _pad(block: np.ndarray, short: Short, value: float) -> None:
-    """Fill what each short cutout left uncovered (bottom rows, right columns) with the recipe's pad value."""
+    """Fill what each short cutout left uncovered with the recipe's pad value."""
     if value == 0.0:
         return  # already zero
-    for index, channel, height, width in short:
-        block[index, channel, height:, :] = value
-        block[index, channel, :height, width:] = value
+    for index, channel, rows, cols in short:
+        plane = block[index, channel]
+        inside = plane[rows, cols].copy()
+        plane[:] = value
+        plane[rows, cols] = inside
 
 
 def preprocess(
@@ -172,11 +216,11 @@ def preprocess(
     """Network input, (N, 63, 63, 3) float32, from a batch of stamp triplets, made with ``recipe``.
 
     ``stamps_batch`` is either a sequence of (science, template, difference) 2-D arrays (``alert.stamps.arrays()``,
-    possibly smaller than 63x63 and with NaN), or one array of shape (N, 3, H, W) or (N, H, W, 3). Applying it to
-    already preprocessed 63x63 input changes nothing (each cutout, or row, already has unit norm).
+    of any size the recipe's fit takes, possibly with NaN), or one array of shape (N, 3, H, W) or (N, H, W, 3).
+    Applying it to already preprocessed 63x63 input changes nothing (each cutout, or row, already has unit norm).
     """
     if isinstance(stamps_batch, np.ndarray):
-        items = _channels_first(stamps_batch)
+        items = _channels_first(stamps_batch, recipe)
     else:
         items = stamps_batch if isinstance(stamps_batch, Sequence) else list(stamps_batch)
     out = np.empty((len(items), *INPUT_SHAPE), dtype=np.float32)
@@ -189,7 +233,7 @@ def preprocess(
     for start in range(0, len(items), NORMALISE_CHUNK):
         n = min(NORMALISE_CHUNK, len(items) - start)
         block = buffer[:n]
-        short = _fill(block, items[start : start + n], start)
+        short = _fill(block, items[start : start + n], start, recipe)
         _normalise(block, scratch[:n], usable[:n], per_row)
         _pad(block, short, recipe.pad_value)
         out[start : start + n] = block.transpose(0, 2, 3, 1)
