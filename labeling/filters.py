@@ -11,7 +11,10 @@ A filter is a JSON object whose keys are ANDed::
 * ``isdiffpos``: true/false; ``no_sso``: true keeps alerts with no known solar-system object nearby, false only
   those with one;
 * ``night``: a UTC date ``"2018-11-15"`` or ``{"from": "...", "to": "..."}`` (inclusive);
-* ``object_id``, ``candid``, ``demo_truth``: a value or a list; ``is_demo``: true/false.
+* ``object_id``, ``candid``, ``demo_truth``: a value or a list; ``is_demo``: true/false;
+* ``survey`` (``"ztf"``, ``"rubin"`` or a list) and Rubin's own conditions: ``reliability`` (its real/bogus
+  score; Rubin alerts only), ``snr``, and the diaSource's ``extendedness``, ``trailLength``, ``isDipole``,
+  ``glint_trail`` and ``pixelFlags_*`` (``labeling.filters_rubin`` compiles them).
 
 Ranges never match NULL: ZTF sends -999 for "no PS1 / solar-system match", stored as NULL, so ``ssdistnr > 8``
 keeps only alerts whose nearest known solar-system object is more than 8" away; add ``"no_sso": true`` in a
@@ -33,6 +36,7 @@ from django.db.models import CharField, Q, QuerySet, Value
 from django.db.models.functions import MD5, Cast, Concat
 
 from core.errors import ServiceError
+from labeling import filters_rubin as rubin
 from labeling.models import FILTER_NAMES, Alert
 
 # Each field filters the Alert column of its name. Floats take ranges only.
@@ -47,6 +51,8 @@ TEXT_FIELDS = ("object_id", "demo_truth")
 # How a summary names a field, where not by its own name.
 LABELS = {"gal_b": "b", "object_id": "objectId", "demo_truth": "demo truth"}
 SPECIAL_FIELDS = ("abs_gal_b", "night")
+# survey, reliability, snr and the diaSource fields; pixelFlags_* as the shipped schemas name them (read once).
+RUBIN_FIELDS = rubin.rubin_fields()
 FIELD_ORDER = (
     "night",
     "nid",
@@ -55,8 +61,11 @@ FIELD_ORDER = (
     *[f for f in INT_FIELDS if f != "nid"],
     *BOOL_FIELDS,
     *TEXT_FIELDS,
+    *RUBIN_FIELDS,
 )
 ALL_FIELDS = frozenset(FIELD_ORDER)
+# The unknown-field error lists these, with the pixel flags as one entry: twenty flag names would bury the rest.
+_KNOWN_TEXT = ", ".join(sorted(f for f in ALL_FIELDS if not rubin.is_pixel_flag_name(f))) + ", pixelFlags_*"
 RANGE_OPS = ("gt", "gte", "lt", "lte")
 NIGHT_KEYS = ("from", "to")
 MAX_KEYS = 40
@@ -203,11 +212,10 @@ def compile_filter(spec: Any) -> CompiledFilter:
     if len(spec) > MAX_KEYS:
         raise FilterError("", f"at most {MAX_KEYS} conditions")
     for name in spec:
+        if rubin.is_pixel_flag_name(name) and name not in ALL_FIELDS:
+            raise FilterError(_shown(name), "unknown field: " + rubin.unknown_pixel_flag(_shown(name)))
         if not isinstance(name, str) or name not in ALL_FIELDS:
-            raise FilterError(
-                _shown(name),
-                "unknown field; known fields: " + ", ".join(sorted(ALL_FIELDS)),
-            )
+            raise FilterError(_shown(name), "unknown field; known fields: " + _KNOWN_TEXT)
     q = Q()
     normal: dict[str, Any] = {}
     parts: list[str] = []
@@ -269,6 +277,8 @@ def compile_filter(spec: Any) -> CompiledFilter:
                 q &= Q(**{column: text})
                 normal[name] = text
                 parts.append(f"{label} = {text}")
+        elif name in RUBIN_FIELDS:
+            q &= _compile_rubin(name, value, normal, parts)
         elif name == "night":
             if isinstance(value, dict):
                 unknown = [k for k in value if k not in NIGHT_KEYS]
@@ -289,7 +299,27 @@ def compile_filter(spec: Any) -> CompiledFilter:
                 q &= Q(night=night)
                 normal[name] = str(night)
                 parts.append(f"night {night}")
+    q &= rubin.rubin_condition(normal)
     return CompiledFilter(spec=normal, q=q, summary=", ".join(parts) if parts else "all alerts")
+
+
+def _compile_rubin(name: str, value: Any, normal: dict[str, Any], parts: list[str]) -> Q:
+    """One survey or Rubin condition: its Q, with its normalised value and words added to ``normal``/``parts``."""
+    if name == "survey":
+        normal[name] = rubin.surveys_of(value, FilterError)
+        parts.append(rubin.survey_text(normal[name]))
+        return rubin.survey_q(normal[name])
+    if name in ("reliability", "snr", *rubin.JSON_RANGE_FIELDS):
+        bounds = normal[name] = _range(name, value)
+        parts.append(_range_text(name, bounds))
+        if name == "reliability":
+            return rubin.reliability_q(bounds)
+        return _range_q("snr", bounds) if name == "snr" else rubin.json_range_q(name, bounds)
+    if not isinstance(value, bool):
+        raise FilterError(name, f"expected true or false, got {_shown(value)}")
+    normal[name] = value
+    parts.append(f"{name} = {'true' if value else 'false'}")
+    return rubin.json_bool_q(name, value)
 
 
 def _int_label(name: str, value: int) -> str:

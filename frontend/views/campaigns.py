@@ -28,6 +28,7 @@ from labeling.campaigns.services import subject_set_gold
 from labeling.campaigns.validation import CampaignError
 from labeling.cards import stamp_urls
 from labeling.filters import FIELD_ORDER
+from labeling.filters_rubin import pixel_flag_fields
 from labeling.inspect import (
     SORTS,
     InspectError,
@@ -36,6 +37,7 @@ from labeling.inspect import (
     subject_votes,
 )
 from labeling.models import REAL_BOGUS_CLASSES, SKIP, STREAK_CLASSES, Campaign, Subject
+from labeling.models.alerts import SURVEYS
 
 PAGE_SIZE = 50
 EXPORT_LABELS = {
@@ -79,6 +81,10 @@ def _builder_context(campaign: Campaign | None) -> dict:
         },
         "question_types": Campaign.QuestionType.choices,
         "access_choices": Campaign.Access.choices,
+        "surveys": SURVEYS,
+        # Rubin's pixel flags as the shipped schemas name them (a new schema version's flags get their boxes),
+        # each shown without the prefix the fieldset's title already says.
+        "pixel_flags": [(flag, flag.removeprefix("pixelFlags_")) for flag in pixel_flag_fields()],
     }
 
 

@@ -74,7 +74,9 @@ def filter_preview(spec: Any, *, sample_size: int | None, seed: int, n: int) -> 
     if sample_size is not None:
         # The grid shows members of the sample itself: the first n of it in its seeded order.
         return FilterPreview(compiled, counted, list(select_alerts(spec, sample_size=n, seed=seed)))
-    newest = Alert.objects.filter(compiled.q).only("candid", "object_id", "magpsf", "fid", "night", "demo_truth")
+    newest = Alert.objects.filter(compiled.q).only(
+        "candid", "object_id", "magpsf", "fid", "night", "demo_truth", "survey"
+    )
     return FilterPreview(compiled, counted, list(newest.order_by("-jd", "-candid")[:n]))
 
 

@@ -14,6 +14,7 @@ from django.utils.text import slugify
 from core.errors import ServiceError
 from core.roles import SCIENTIST, has_role
 from labeling.filters import FilterError, compile_filter, validate_sample
+from labeling.filters_rubin import keeps_only_rubin
 from labeling.models import REAL_BOGUS_CLASSES, SKIP, STREAK_CLASSES, Alert, Campaign
 
 MAX_CLASSES = 20
@@ -193,6 +194,22 @@ EDITABLE = (
 SELECTION_FIELDS = ("selection", "sample_size", "sample_seed")
 
 
+# The classifier task of a real/bogus campaign whose filter keeps only Rubin alerts (classifiers defines it;
+# labeling names it as a plain string, since labeling never imports classifiers).
+RUBIN_REAL_BOGUS_TASK = "rubin_real_bogus"
+
+
+def model_task_for(question_type: str, selection: dict[str, Any] | None) -> str:
+    """The classifier task whose scores order a campaign's queue: the streak ensemble for streak campaigns,
+    Rubin's real/bogus model for a real/bogus campaign of Rubin alerts only, braai for everything else (ZTF
+    and mixed selections, custom questions)."""
+    if question_type == Campaign.QuestionType.STREAK:
+        return "streaks"
+    if question_type == Campaign.QuestionType.REAL_BOGUS and keeps_only_rubin(selection or {}):
+        return RUBIN_REAL_BOGUS_TASK
+    return "real_bogus"
+
+
 def apply_changes(campaign: Campaign, changes: dict[str, Any], *, creating: bool) -> tuple[list | None, list | None]:
     """Validate ``changes`` onto ``campaign`` (unsaved); return volunteer and collaborator lists to set."""
     unknown = set(changes) - set(EDITABLE)
@@ -212,8 +229,7 @@ def apply_changes(campaign: Campaign, changes: dict[str, Any], *, creating: bool
         if changes["question_type"] not in Campaign.QuestionType.values:
             raise CampaignError("question_type", f"one of {', '.join(Campaign.QuestionType.values)}")
         campaign.question_type = changes["question_type"]
-        # The streak ensemble scores streak campaigns; braai everything else.
-        campaign.model_task = "streaks" if campaign.question_type == Campaign.QuestionType.STREAK else "real_bogus"
+        campaign.model_task = model_task_for(campaign.question_type, campaign.selection)
     if "classes" in changes and changes["classes"] is not None:
         classes = validate_classes(changes["classes"])
         if not creating and campaign.votes.exists():
@@ -235,6 +251,9 @@ def apply_changes(campaign: Campaign, changes: dict[str, Any], *, creating: bool
             campaign.selection = compile_filter(changes["selection"] or {}).spec
         except FilterError as exc:
             raise CampaignError(f"selection.{exc.field}" if exc.field else "selection", exc.message) from exc
+        if campaign.question_type == Campaign.QuestionType.REAL_BOGUS:
+            # A real/bogus campaign follows its alerts' survey: narrowing it to Rubin hands it to Rubin's model.
+            campaign.model_task = model_task_for(campaign.question_type, campaign.selection)
     if "sample_size" in changes or "sample_seed" in changes:
         size = changes.get("sample_size", campaign.sample_size)
         seed = changes.get("sample_seed", campaign.sample_seed)

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from core.urls import cutout_url
 from labeling.api.campaigns.common import REFUSALS, ScientistsOnly, parse
 from labeling.campaigns.selectors import filter_preview
+from labeling.models.alerts import SURVEYS
 
 PREVIEW_MAX = 100
 
@@ -33,6 +34,7 @@ class PreviewView(ScientistsOnly):
         night = serializers.DateField()
         stamp_url = serializers.CharField()
         is_demo = serializers.BooleanField(help_text="A synthetic demo alert, not one from the survey")
+        survey = serializers.ChoiceField(choices=SURVEYS, help_text="The survey that sent the alert")
 
         class Meta:
             ref_name = "PreviewAlert"
@@ -45,6 +47,11 @@ class PreviewView(ScientistsOnly):
         )
         count_demo = serializers.IntegerField(
             allow_null=True, help_text="How many of the matches are synthetic demo alerts (null with an estimate)"
+        )
+        count_by_survey = serializers.DictField(
+            child=serializers.IntegerField(),
+            allow_null=True,
+            help_text='Matches per survey, every survey named, e.g. {"ztf": 112, "rubin": 127} (null with an estimate)',
         )
         summary = serializers.CharField()
         selection = serializers.DictField()
@@ -67,6 +74,7 @@ class PreviewView(ScientistsOnly):
                 "count_exact": preview.counted.exact,
                 "count_survey": preview.counted.survey,
                 "count_demo": preview.counted.demo,
+                "count_by_survey": preview.counted.by_survey,
                 "summary": preview.compiled.summary,
                 "selection": preview.compiled.spec,
                 "alerts": [
@@ -78,6 +86,7 @@ class PreviewView(ScientistsOnly):
                         "night": a.night.isoformat(),
                         "stamp_url": cutout_url(a.candid, "difference"),
                         "is_demo": a.is_demo,
+                        "survey": a.survey,
                     }
                     for a in preview.alerts
                 ],

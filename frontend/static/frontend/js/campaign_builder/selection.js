@@ -14,9 +14,12 @@
       return JSON.parse(text); // a syntax error is reported by the caller
     }
     var spec = {};
+    var rubinHidden = $("rubin-fields").hidden;
     document.querySelectorAll("#selection-card [data-filter]").forEach(function (el) {
       var field = el.dataset.filter;
       var kind = el.dataset.kind || "number";
+      // With "ZTF only" the Rubin boxes are hidden, and what they still hold must not filter unseen.
+      if (rubinHidden && $("rubin-fields").contains(el)) return;
       if (kind === "bool-check") {
         if (el.checked) spec[field] = true;
         return;
@@ -30,7 +33,7 @@
         spec[field] = parseInt(raw, 10);
       } else if (kind === "bool") {
         spec[field] = raw === "true";
-      } else if (kind === "date") {
+      } else if (kind === "date" || kind === "text") {
         spec[field] = raw;
       } else if (kind === "date-from" || kind === "date-to") {
         if (typeof spec[field] === "string") return; // a single night wins over a range
@@ -65,8 +68,24 @@
         if (box.type === "checkbox") box.checked = !!value; else box.value = String(value);
       }
     });
+    // "ZTF only" hides the Rubin boxes: a stored filter with both is shown as JSON, not half hidden.
+    var rubinSet = Object.keys(spec || {}).some(function (f) { return $("rubin-fields").querySelector('[data-filter="' + f + '"]'); });
+    if (spec && spec.survey === "ztf" && rubinSet) representable = false;
     $("selection-json").value = JSON.stringify(spec || {}, null, 1);
+    updateSurveyFields();
+    if (flagsSet()) $("pixel-flags").open = true;
     if (!representable) setJsonMode(true);
+  }
+
+  function flagsSet() {
+    return [].filter.call($("pixel-flags").querySelectorAll("select"), function (el) { return el.value !== ""; }).length;
+  }
+
+  // Rubin's own boxes show for "all" and "Rubin only"; the pixel flags' summary says how many are set while closed.
+  function updateSurveyFields() {
+    $("rubin-fields").hidden = $("f-survey").value === "ztf";
+    var n = flagsSet();
+    $("pixel-flags-count").textContent = n ? "(" + n + " set)" : "(any)";
   }
 
   function setJsonMode(on) {
@@ -106,6 +125,7 @@
     $("preview-count-label").textContent = "alerts: fix the filter to see how many match";
     $("preview-summary").textContent = "";
     $("preview-split").textContent = "";
+    $("preview-surveys").textContent = "";
     $("preview-error").textContent = message;
     renderGrid([]);
   }
@@ -127,9 +147,19 @@
       " (dashed frames below).";
   }
 
+  // "By survey: 112 ZTF, 127 Rubin": where a selection's matches come from, each survey named (0 included).
+  function surveysText(body) {
+    var by = body.count_by_survey;
+    if (!by || !body.count) return "";
+    return "By survey: " + [["ztf", "ZTF"], ["rubin", "Rubin"]].map(function (s) {
+      return count(by[s[0]] || 0) + " " + s[1];
+    }).join(", ") + (sampleSize() ? " in the sample" : "");
+  }
+
   function runPreview() {
     var seq = ++previewSeq; // answers to earlier filters are dropped from here on
     var selection;
+    updateSurveyFields();
     var selectionCard = $("selection-card");
     B.clearErrors(selectionCard);
     $("preview-error").textContent = "";
@@ -157,6 +187,7 @@
       $("preview-count-label").textContent = res.body.count === 1 ? "alert" : "alerts" + (sampleSize() ? " (sample)" : " match");
       $("preview-summary").textContent = res.body.summary;
       $("preview-split").textContent = splitText(res.body);
+      $("preview-surveys").textContent = surveysText(res.body);
       renderGrid(res.body.alerts);
     });
   }
@@ -167,8 +198,10 @@
     alerts.forEach(function (a) {
       var button = document.createElement("button");
       button.type = "button";
-      button.className = "preview-item" + (a.is_demo ? " demo" : "");
-      button.title = (a.is_demo ? "synthetic demo alert · " : "") + a.object_id + " · candid " + a.candid + " · " +
+      var rubin = a.survey === "rubin";
+      button.className = "preview-item" + (a.is_demo ? " demo" : "") + (rubin ? " rubin" : "");
+      button.dataset.survey = a.survey;
+      button.title = (a.is_demo ? "synthetic demo alert · " : "") + (rubin ? "Rubin · " : "ZTF · ") + a.object_id + " · candid " + a.candid + " · " +
         a.night + " · " + a.filter + " " + (a.magpsf === null ? "" : a.magpsf.toFixed(2));
       button.dataset.candid = String(a.candid);
       var img = document.createElement("img");
@@ -177,6 +210,13 @@
       img.alt = "Difference cutout of " + a.object_id + ", linear stretch";
       img.src = a.stamp_url;
       button.appendChild(img);
+      if (rubin) {
+        var mark = document.createElement("span");
+        mark.className = "survey-mark";
+        mark.setAttribute("aria-hidden", "true");
+        mark.textContent = "R";
+        button.appendChild(mark);
+      }
       button.addEventListener("click", function () { useAsExample(String(a.candid)); });
       grid.appendChild(button);
     });
@@ -207,6 +247,7 @@
     sampleSize: sampleSize,
     sampleSeed: sampleSeed,
     schedulePreview: schedulePreview,
+    updateSurveyFields: updateSurveyFields,
     runPreview: runPreview,
   });
 })(window.BlinkBuilder);
