@@ -21,7 +21,7 @@ import time
 from django.db.models import F
 
 from activelearning.queue import campaigns_for_task, reorder_campaign
-from classifiers.models import ModelVersion, Score, Task, TrainingRun
+from classifiers.models import BRAAI_TASKS, ModelVersion, Score, Task, TrainingRun, task_survey
 from classifiers.registry import active_version
 from classifiers.runs import events
 from classifiers.runs.requests import NothingToTrainOn, request_run
@@ -33,10 +33,19 @@ from labeling.models import Campaign, Subject
 log = logging.getLogger(__name__)
 
 
-def retraining_options(task: str, *, epochs: int | None = None, auto_promote: bool = True) -> dict:
-    """The loop's defaults: a short fine-tune of the task's active version (from scratch while none is active)."""
-    epochs = epochs or blink_setting("RETRAIN_EPOCHS")
+def starting_point(task: str) -> ModelVersion | None:
+    """What a retraining of ``task`` fine-tunes: the task's active version; for the Rubin task while it has none,
+    ZTF's active braai (its weights adapted to Rubin stamps, centre-fitted); else None (from scratch)."""
     active = active_version(task)
+    if active is None and task == Task.RUBIN_REAL_BOGUS:
+        active = active_version(Task.REAL_BOGUS)
+    return active
+
+
+def retraining_options(task: str, *, epochs: int | None = None, auto_promote: bool = True) -> dict:
+    """The loop's defaults: a short fine-tune of :func:`starting_point` (from scratch while there is none)."""
+    epochs = epochs or blink_setting("RETRAIN_EPOCHS")
+    active = starting_point(task)
     return {
         "epochs": epochs,
         "patience": max(2, min(4, epochs)),
@@ -86,10 +95,10 @@ def count_new_label(campaign: Campaign) -> TrainingRun | None:
 
 
 def pool_alert_ids(task: str) -> list[int]:
-    """Alerts of unretired subjects in the campaigns whose queues follow this task: what a rescoring must cover
-    before the queues can be reordered."""
+    """Alerts of unretired subjects in the campaigns whose queues follow this task, of the task's survey only (a
+    model scores its own survey's stamps): what a rescoring must cover before the queues can be reordered."""
     ids = (
-        Subject.objects.filter(campaign__in=campaigns_for_task(task), retired=False)
+        Subject.objects.filter(campaign__in=campaigns_for_task(task), retired=False, alert__survey=task_survey(task))
         .values_list("alert_id", flat=True)
         .distinct()
     )
@@ -114,7 +123,7 @@ def rescore_and_reorder(version_id: int, *, run_id: int | None = None) -> dict:
     already = set(Score.objects.filter(version=version, alert_id__in=pool).values_list("alert_id", flat=True))
     todo = [a for a in pool if a not in already]
     campaigns = list(campaigns_for_task(version.task))
-    embeddings = version.task == Task.REAL_BOGUS and any(c.strategy == "ranked_batch" for c in campaigns)
+    embeddings = version.task in BRAAI_TASKS and any(c.strategy == "ranked_batch" for c in campaigns)
 
     def report_rescoring(done: int) -> None:
         emit("rescoring", done=done, total=len(todo), version_id=version.pk, version=version.version)

@@ -168,7 +168,9 @@ def _labeled_embeddings(version, campaign: Campaign) -> np.ndarray | None:
 
 def _computed_embeddings(version, alert_ids: np.ndarray) -> np.ndarray | None:
     """Penultimate-layer embeddings computed now (background work only) when the scores stored none."""
-    if version.task != "real_bogus" or len(alert_ids) == 0:
+    from classifiers.models import BRAAI_TASKS
+
+    if version.task not in BRAAI_TASKS or len(alert_ids) == 0:
         return None
     from classifiers.inference import predictor_for
     from classifiers.preprocessing import load_inputs
@@ -203,8 +205,12 @@ def _embeddings(version, campaign, alert_ids, proba, blobs):
         return None, None
     pool = np.full((len(alert_ids), emb.shape[1]), np.nan, dtype=np.float32)
     pool[shortlist] = emb
+    from classifiers.models import task_survey
+
+    # The shortlist was scored by the version, so it is of the model's survey; labelled subjects of another
+    # survey (a campaign that mixes them) have no place in its embedding.
     labeled_ids = list(
-        Subject.objects.filter(campaign=campaign)
+        Subject.objects.filter(campaign=campaign, alert__survey=task_survey(version.task))
         .exclude(majority_label="")
         .order_by("pk")
         .values_list("alert_id", flat=True)[:MAX_LABELED_EMBEDDINGS]

@@ -18,6 +18,12 @@
    ``drb`` before and after (``forgetting_spearman``, keys ``stage`` and ``freeze_conv``). KEY: ``drb`` IS d6_m7's
    own output, so these lines measure agreement with braai (a model), not truth.
 
+5. Rubin (bench/evaluate_rubin.py): the real Rubin alerts of ../shared/data/lsst (ingested into the database
+   first when absent), scored by braai imported into the Rubin task (centre fit) and by braai fine-tuned on
+   reliability-derived labels, against Rubin's ``reliability`` (``rubin_spearman_vs_reliability``; the fine-tune
+   measured on test objects only). KEY: reliability is Rubin's own real/bogus model, a model's opinion.
+   ``--rubin-only`` runs this section alone; ``--skip-rubin`` leaves it out.
+
 ``--active`` also evaluates the database's active real/bogus version on the real packets.
 """
 
@@ -32,6 +38,7 @@ from functools import partial
 from pathlib import Path
 
 from blinkbench import emit as blinkbench_emit  # bench/ is the running script's folder, so on sys.path
+from evaluate_rubin import add_rubin_arguments, rubin_section
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -324,15 +331,21 @@ def main() -> None:
     )
     parser.add_argument("--real-limit", type=int, help="read only the first N real files of each format")
     parser.add_argument("--active", action="store_true", help="also evaluate the database's active braai version")
+    add_rubin_arguments(parser)
     args = parser.parse_args()
 
     import django
 
     django.setup()
-    import numpy as np
     from django.conf import settings
 
     from classifiers.braai_import import published_braai_dir
+
+    if args.rubin_only:
+        rubin_section(args, emit)
+        return
+    import numpy as np
+
     from classifiers.datasets import read_packets
     from classifiers.inference import Predictor
     from fixtures.datasets import demo_packets
@@ -355,6 +368,8 @@ def main() -> None:
     real_dir = Path(settings.SHARED_DATA_DIR) / "ztf"
     if not real_dir.exists():
         emit("roc_auc_vs_drb_labels", None, data="real", note=f"no real packets at {real_dir}")
+        if not args.skip_rubin:
+            rubin_section(args, emit)
         return
     if braai is not None:
         real = read_packets([real_dir / "avro", real_dir / "parquet"])
@@ -378,6 +393,8 @@ def main() -> None:
                 real,
                 f"{version.label} (active; trained on {trained_on})",
             )
+    if not args.skip_rubin:
+        rubin_section(args, emit)
 
 
 if __name__ == "__main__":

@@ -6,12 +6,16 @@ single weight is set: a file that differs anywhere is refused as a whole, and no
 
 The input recipe is the caller's to give (``D6_M7_RECIPE`` for d6_m7 and earlier, ``D6_M9_RECIPE`` for d6_m9):
 the weights file does not record it, and the same weights fed another recipe are another classifier.
+
+Imported into the Rubin task, the same weights become a Rubin version with the published recipe and the
+``"centre"`` fit (a Rubin stamp is centre-cropped or padded to 63x63): braai without any fine-tuning on Rubin
+stamps, the baseline a Rubin fine-tune starts from and is compared with.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +23,7 @@ from django.conf import settings
 from django.db import transaction
 
 from classifiers.architectures import BRAAI_VGG6, BraaiHyperparameters, braai_vgg6
-from classifiers.models import ModelVersion, Task
+from classifiers.models import BRAAI_TASKS, ModelVersion, Task, task_survey
 from classifiers.preprocessing import D6_M7_RECIPE, D6_M9_RECIPE, InputRecipe
 from classifiers.reference_sets import evaluate_version
 from classifiers.registry import keras_bytes, promote, register
@@ -156,8 +160,12 @@ def import_keras2_braai(
 
     Refuses with :class:`ModelFileRefused`, storing nothing, when the file is not a complete Keras 2 HDF5 braai
     with the expected layer shapes."""
-    if task != Task.REAL_BOGUS:
-        raise ModelFileRefused(f"a braai weights file is a real_bogus model, not {task}", field="task")
+    if task not in BRAAI_TASKS:
+        raise ModelFileRefused(
+            f"a braai weights file is a real/bogus model ({', '.join(sorted(BRAAI_TASKS))}), not {task}", field="task"
+        )
+    if task_survey(task) == "rubin":
+        recipe = replace(recipe, fit="centre")  # the only fit that takes every Rubin stamp size
     name = (name or "").strip()
     if not name:
         raise ModelFileRefused("a name is required (e.g. d6_m7)", field="name")
@@ -175,13 +183,16 @@ def import_keras2_braai(
     }
     if licence_text:
         provenance["licence_text"] = licence_text
+    description = f"{name}: trained outside Blink ({source})"
+    if task_survey(task) == "rubin":
+        description += " on ZTF stamps; not fine-tuned on Rubin stamps"
     with transaction.atomic():  # registered and activated together, or neither
         version = register(
             task=task,
             architecture=BRAAI_VGG6,
             model_bytes=keras_bytes(model),
             hyperparameters=hyperparameters.to_dict(),
-            training_set={"imported": True, "n_labels": 0, "description": f"{name}: trained outside Blink ({source})"},
+            training_set={"imported": True, "n_labels": 0, "description": description},
             metrics={},
             thresholds={"operating": OPERATING_THRESHOLD},
             created_by=actor,
@@ -202,15 +213,23 @@ def published_braai_dir() -> Path | None:
 
 
 def import_published_braai(
-    name: str, *, folder: Path, actor=None, activate: bool = False, reason: str = ""
+    name: str,
+    *,
+    folder: Path,
+    task: str = Task.REAL_BOGUS,
+    actor=None,
+    activate: bool = False,
+    reason: str = "",
 ) -> ModelVersion:
-    """Import one of the published versions (``d6_m7`` or ``d6_m9``) from ``folder`` with its own recipe, its
-    source and the licence kept beside it."""
+    """Import one of the published versions (``d6_m7`` or ``d6_m9``) from ``folder`` as a version of ``task``
+    with its own recipe (and, for the Rubin task, the ``"centre"`` fit), its source and the licence kept beside
+    it."""
     file, recipe = PUBLISHED_BRAAI[name]
     licence_file = Path(folder) / "LICENSE"
     licence_text = licence_file.read_text() if licence_file.exists() else ""
     return import_keras2_braai(
         Path(folder) / file,
+        task=task,
         name=name,
         recipe=recipe,
         source=BRAAI_SOURCE,

@@ -11,6 +11,11 @@ explained version's own input recipe: a map of inputs the model never sees expla
 show and the cache keeps is the explanation of the model's verdict (see :class:`Explainer`), stored per
 (alert, version, kind) as float16, zlib-compressed, normalised to a maximum absolute value of 1
 (raw gradients of a confident sigmoid are tiny and would underflow float16).
+
+An alert is explained by its own survey's real/bogus model (:func:`explaining_version`): a ZTF model never
+explains a Rubin stamp. The network sees every cutout as 63x63 (the recipe's ``fit``); the maps are cut back to the
+cutout's own size (:func:`map_on_stamp`) before they are stored, so they lie over the stamp the page draws: a
+smaller cutout's padding is cropped away, and a larger cutout's border, which the network never saw, is zero.
 """
 
 from __future__ import annotations
@@ -22,12 +27,63 @@ from collections.abc import Sequence
 import numpy as np
 
 from classifiers.architectures import last_conv_layer_name
-from classifiers.models import Explanation, ModelVersion, Task
-from classifiers.preprocessing import INPUT_SHAPE, load_inputs, load_stamp_batch
+from classifiers.models import REAL_BOGUS_TASK_OF_SURVEY, TASK_SURVEY, Explanation, ModelVersion, Task
+from classifiers.preprocessing import (
+    DEFAULT_RECIPE,
+    INPUT_SHAPE,
+    InputRecipe,
+    input_window,
+    load_stamp_batch,
+    preprocess,
+)
 from classifiers.runtime import keras, tensorflow
+from core.errors import ServiceError
 
 KINDS = (Explanation.Kind.SALIENCY, Explanation.Kind.GRADCAM)
 BATCH_SIZE = 256
+
+
+class ExplanationRefused(ServiceError):
+    """An explanation asked of a model that cannot give it (another survey's model, or no active model)."""
+
+    code = "explanation_refused"
+
+
+def explaining_version(alert, version: ModelVersion | None = None) -> ModelVersion:
+    """The version that explains ``alert``: ``version`` when it is a model of the alert's survey, else the active
+    version of that survey's real/bogus task (``REAL_BOGUS_TASK_OF_SURVEY``) when none is named. A version of
+    another survey is refused rather than replaced: its map of another instrument's pixels explains nothing, and
+    a silent substitute would answer a question nobody asked."""
+    from classifiers.registry import active_version
+
+    survey = getattr(alert, "survey", "ztf") or "ztf"
+    task = REAL_BOGUS_TASK_OF_SURVEY.get(survey, Task.REAL_BOGUS)
+    if version is None:
+        version = active_version(task)
+        if version is None:
+            raise ExplanationRefused(
+                f"no {Task(task).label} model is active yet, so there is nothing to explain", status=404
+            )
+        return version
+    if TASK_SURVEY.get(version.task) != survey:
+        raise ExplanationRefused(
+            f"{version.label} is a model of {TASK_SURVEY.get(version.task, '?')} alerts; a {survey} alert is "
+            f"explained by a {task} version",
+            field="version",
+        )
+    return version
+
+
+def map_on_stamp(amap: np.ndarray, height: int, width: int, recipe: InputRecipe = DEFAULT_RECIPE) -> np.ndarray:
+    """A 63x63 (x channels) input map drawn back over a ``height`` x ``width`` cutout, undoing the recipe's fit:
+    the part of the input the cutout filled goes back where it came from, and a cutout's pixels the network never
+    saw (the border cropped off a larger one) get zero. A map already at the cutout's size is returned as is."""
+    if amap.shape[:2] == (height, width):
+        return amap
+    stamp_rows, stamp_cols, rows, cols = input_window(height, width, recipe)
+    out = np.zeros((height, width, *amap.shape[2:]), dtype=amap.dtype)
+    out[stamp_rows, stamp_cols] = amap[rows, cols]
+    return out
 
 
 def explained_model(version: ModelVersion):
@@ -141,8 +197,8 @@ def unpack(explanation: Explanation) -> np.ndarray:
 
 
 def explain_alerts(alert_ids: Sequence[int], version: ModelVersion, kind: str) -> dict[int, np.ndarray]:
-    """Explanation maps (normalised to max |value| 1) for these alerts by ``version``: read from the cache,
-    computing and storing the missing ones in batches."""
+    """Explanation maps (normalised to max |value| 1) for these alerts by ``version``, each at its cutout's own
+    size (:func:`map_on_stamp`): read from the cache, computing and storing the missing ones in batches."""
     if kind not in KINDS:
         raise ValueError(f"unknown explanation kind {kind!r}; expected one of {', '.join(KINDS)}")
     ids = [int(i) for i in alert_ids]
@@ -156,8 +212,10 @@ def explain_alerts(alert_ids: Sequence[int], version: ModelVersion, kind: str) -
         rows = []
         for start in range(0, len(missing), BATCH_SIZE * 4):
             part = missing[start : start + BATCH_SIZE * 4]
-            maps = explainer.compute(kind, load_inputs(part, recipe))
-            for alert_id, amap in zip(part, maps, strict=True):
+            triplets = load_stamp_batch(part)
+            maps = explainer.compute(kind, preprocess(triplets, recipe))
+            for alert_id, triplet, full in zip(part, triplets, maps, strict=True):
+                amap = map_on_stamp(full, *triplet[0].shape, recipe)
                 data = pack(amap)
                 rows.append(
                     Explanation(alert_id=alert_id, version=version, kind=kind, data=data, shape=list(amap.shape))
@@ -189,19 +247,17 @@ def _heat(values: np.ndarray) -> np.ndarray:
 
 def overlay_png(stamps: Sequence[np.ndarray], maps: np.ndarray, kind: str, *, stretch: str = "linear") -> bytes:
     """PNG of the three stamps (science, reference, difference) with the explanation laid over each: Grad-CAM's one
-    map on all three, saliency's per-channel magnitude on its own stamp. Each stamp is drawn by the alert page's
-    own renderer (ZScale, rows flipped so north is up, NaN in magenta) after padding to 63x63 as the network saw
-    it, and the map is flipped the same way so it sits on the pixels it explains."""
+    map on all three, saliency's per-channel magnitude on its own stamp. Each stamp is drawn at its own size by the
+    alert page's own renderer (ZScale, rows flipped so north is up, NaN in magenta), and the map, at the same size
+    (:func:`map_on_stamp`), is flipped the same way so it sits on the pixels it explains."""
     from PIL import Image
 
     from labeling.stamps import stamp_rgb
 
-    size = INPUT_SHAPE[0]
+    height, width = stamps[0].shape
     panels = []
     for channel, stamp in enumerate(stamps):
-        padded = np.full((size, size), np.nan, dtype=np.float32)
-        padded[: stamp.shape[0], : stamp.shape[1]] = stamp
-        base = stamp_rgb(padded, stretch=stretch).astype(np.float32) / 255.0
+        base = stamp_rgb(np.asarray(stamp, dtype=np.float32), stretch=stretch).astype(np.float32) / 255.0
         importance = (
             np.abs(maps[..., channel]) if (kind == Explanation.Kind.SALIENCY and maps.ndim == 3) else np.abs(maps)
         )
@@ -213,18 +269,25 @@ def overlay_png(stamps: Sequence[np.ndarray], maps: np.ndarray, kind: str, *, st
         alpha = (OVERLAY_OPACITY * np.clip((importance - floor) / max(1 - floor, 1e-6), 0, 1))[..., None]
         rgb = (1 - alpha) * base + alpha * _heat(importance)
         panels.append((np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8))
-    side = size * PANEL_SCALE
-    canvas = Image.new("RGB", (3 * side + 2 * GAP, side), (255, 255, 255))
+    side_h, side_w = height * PANEL_SCALE, width * PANEL_SCALE
+    canvas = Image.new("RGB", (3 * side_w + 2 * GAP, side_h), (255, 255, 255))
     for i, panel in enumerate(panels):
-        image = Image.fromarray(panel, "RGB").resize((side, side), Image.Resampling.NEAREST)
-        canvas.paste(image, (i * (side + GAP), 0))
+        image = Image.fromarray(panel, "RGB").resize((side_w, side_h), Image.Resampling.NEAREST)
+        canvas.paste(image, (i * (side_w + GAP), 0))
     buffer = io.BytesIO()
     canvas.save(buffer, format="PNG", compress_level=3)
     return buffer.getvalue()
 
 
-def explanation_png(alert, version: ModelVersion, kind: str) -> bytes:
-    """The overlay PNG of one alert's explanation by ``version`` (computed and cached on first request)."""
+def explanation_png(alert, version: ModelVersion | None, kind: str) -> bytes:
+    """The overlay PNG of one alert's explanation (computed and cached on first request) by ``version``, or by the
+    active real/bogus version of the alert's survey when None; a version of another survey is refused
+    (:func:`explaining_version`)."""
+    from classifiers.registry import recipe_of
+
+    version = explaining_version(alert, version)
     maps = explain_alerts([alert.pk], version, kind)[alert.pk]
     stamps = load_stamp_batch([alert.pk])[0]
+    # A map cached before maps were kept at the cutout's size is still 63x63: cut it back here.
+    maps = map_on_stamp(maps, *stamps[0].shape, recipe_of(version))
     return overlay_png(stamps, maps, kind)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from classifiers.ensemble import PLAUSIBLE_CLASSES, STREAK_TARGETS
-from classifiers.models import Task
+from classifiers.models import Task, task_survey
 from core.conf import blink_setting
 from labeling.models import SKIP, Alert, Campaign, Subject
 
@@ -34,10 +34,14 @@ BOGUS = "bogus"
 CONSENSUS = "consensus"
 DEMO_TRUTH = "demo_truth"
 GOLD = "gold"
+# Rubin's own real/bogus score (diaSource.reliability, stored in ``drb``) made a label: a model's opinion, never
+# human truth, read only where a Rubin reference is needed and nobody has answered (the Rubin held-out set).
+RELIABILITY = "reliability"
 SOURCE_LABELS = {
     CONSENSUS: "volunteer consensus (retired subjects)",
     DEMO_TRUTH: "demo truth (generated alerts)",
     GOLD: "gold-standard expert answers",
+    RELIABILITY: "Rubin's reliability (a model's opinion, not human labels)",
 }
 
 SPLITS = ("all", "train", "heldout")
@@ -46,15 +50,26 @@ SPLIT_SALT = "blink-train-split-{seed}"
 
 # The answers that count as the positive class. Real/bogus: a genuine astrophysical source. Streaks: DeepStreaks'
 # goal, a streaking near-Earth asteroid, is what an ML lead must not lose (the ensemble's "plausible" classes).
-POSITIVE_LABELS = {Task.REAL_BOGUS: frozenset({REAL}), Task.STREAKS: PLAUSIBLE_CLASSES}
+POSITIVE_LABELS = {
+    Task.REAL_BOGUS: frozenset({REAL}),
+    Task.STREAKS: PLAUSIBLE_CLASSES,
+    Task.RUBIN_REAL_BOGUS: frozenset({REAL}),
+}
 # The answers a task can learn from: a streak campaign's types (and demo truth) are bogus kinds for braai, and a
 # real point source is a non-streak for the streak ensemble; "bogus" says nothing about which streak type.
 KNOWN_LABELS = {
     Task.REAL_BOGUS: frozenset({REAL, BOGUS, *STREAK_TARGETS}),
     Task.STREAKS: frozenset(STREAK_TARGETS),
+    Task.RUBIN_REAL_BOGUS: frozenset({REAL, BOGUS, *STREAK_TARGETS}),
 }
-# Which campaigns' answers label which task.
-QUESTION_TYPES = {Task.REAL_BOGUS: Campaign.QuestionType.REAL_BOGUS, Task.STREAKS: Campaign.QuestionType.STREAK}
+# Which campaigns' answers label which task. A Rubin campaign asks the real/bogus question; which task its
+# answers label is the survey of its alerts (every source below is restricted to the task's survey), so ZTF
+# labels never train the Rubin model and Rubin labels never train ZTF's.
+QUESTION_TYPES = {
+    Task.REAL_BOGUS: Campaign.QuestionType.REAL_BOGUS,
+    Task.STREAKS: Campaign.QuestionType.STREAK,
+    Task.RUBIN_REAL_BOGUS: Campaign.QuestionType.REAL_BOGUS,
+}
 
 
 def _task(task: str) -> Task:
@@ -88,13 +103,23 @@ DRB_REAL = 0.9
 DRB_BOGUS = 0.1
 
 
-def drb_targets(drb) -> np.ndarray:
-    """1.0 where ``drb > DRB_REAL``, 0.0 where ``drb < DRB_BOGUS``, NaN in between or where drb is missing."""
+# Rubin's reliability spreads wider and lower (0.10 to 1.00, median 0.44 on the shared alerts; none below 0.1):
+# ZTF's cuts would leave no bogus alert, so Rubin's confident ends are wider.
+RELIABILITY_REAL = 0.8
+RELIABILITY_BOGUS = 0.2
+# The survey's own model score (Alert.drb) and the cuts that make it a label: (real above, bogus below).
+OPINION_CUTS = {"ztf": (DRB_REAL, DRB_BOGUS), "rubin": (RELIABILITY_REAL, RELIABILITY_BOGUS)}
+
+
+def drb_targets(drb, survey: str = "ztf") -> np.ndarray:
+    """1.0 where the survey's own score is above its real cut (ZTF ``drb > 0.9``, Rubin ``reliability > 0.8``),
+    0.0 below its bogus cut (0.1, Rubin 0.2), NaN in between or where it is missing."""
+    real, bogus = OPINION_CUTS[survey]
     drb = np.asarray(drb, dtype=np.float64)
     out = np.full(drb.shape, np.nan)
-    safe = np.where(np.isfinite(drb), drb, 0.5)  # missing or infinite: no label
-    out[safe > DRB_REAL] = 1.0
-    out[safe < DRB_BOGUS] = 0.0
+    safe = np.where(np.isfinite(drb), drb, (real + bogus) / 2)  # missing or infinite: no label
+    out[safe > real] = 1.0
+    out[safe < bogus] = 0.0
     return out
 
 
@@ -195,7 +220,8 @@ class LabelledSet:
 
     def origin_counts(self) -> dict[str, int]:
         counts = Counter(self.origins)
-        return {origin: counts[origin] for origin in SOURCE_LABELS}
+        # Reliability labels only appear in Rubin's held-out set: named only where they are.
+        return {origin: counts[origin] for origin in SOURCE_LABELS if origin != RELIABILITY or counts[origin]}
 
     def describe(self) -> dict:
         out = {
@@ -254,20 +280,34 @@ def _consensus_rows(subjects) -> Iterable[tuple[int, str, float]]:
         yield alert_id, label, 1.0 if weight is None else float(weight)
 
 
+def _reliability_rows(survey: str, alerts) -> Iterable[tuple[int, str, float]]:
+    """Rubin alerts whose reliability is confident either way, as real/bogus: a model's opinion."""
+    if survey != "rubin":
+        return
+    queryset = alerts if alerts is not None else Alert.objects.all()
+    rows = list(queryset.filter(survey=survey, drb__isnull=False).order_by("pk").values_list("pk", "drb"))
+    for (pk, _), target in zip(rows, drb_targets([drb for _, drb in rows], survey), strict=True):
+        if np.isfinite(target):
+            yield pk, REAL if target == 1.0 else BOGUS, 1.0
+
+
 def _source_rows(task: Task, source: str, alerts, gold_campaign=None) -> Iterable[tuple[int, str, float]]:
     question = QUESTION_TYPES[task]
+    survey = task_survey(task)
     if source == CONSENSUS:
-        yield from _consensus_rows(Subject.objects.filter(campaign__question_type=question))
+        yield from _consensus_rows(Subject.objects.filter(campaign__question_type=question, alert__survey=survey))
     elif source == DEMO_TRUTH:
         queryset = alerts if alerts is not None else Alert.objects.all()
-        for pk, truth in queryset.exclude(demo_truth="").values_list("pk", "demo_truth"):
+        for pk, truth in queryset.filter(survey=survey).exclude(demo_truth="").values_list("pk", "demo_truth"):
             yield pk, truth, 1.0
     elif source == GOLD:
-        gold = Subject.objects.exclude(gold_answer="").filter(campaign__question_type=question).order_by("pk")
+        gold = Subject.objects.exclude(gold_answer="").filter(campaign__question_type=question, alert__survey=survey)
         if gold_campaign is not None:
             gold = gold.filter(campaign=gold_campaign)
-        for alert_id, answer in gold.values_list("alert_id", "gold_answer"):
+        for alert_id, answer in gold.order_by("pk").values_list("alert_id", "gold_answer"):
             yield alert_id, answer, 1.0
+    elif source == RELIABILITY:
+        yield from _reliability_rows(survey, alerts)
     else:
         raise ValueError(f"unknown label source {source!r}; expected some of {', '.join(SOURCE_LABELS)}")
 
@@ -283,6 +323,8 @@ def labelled_alerts(
 ) -> LabelledSet:
     """The labelled alerts of ``task``, sorted by alert id.
 
+    Only alerts of the task's survey (``TASK_SURVEY``) are ever labelled for it, whatever the source.
+
     ``campaign``: that campaign's consensus alone (what a retraining learns from), labels kept as volunteers
     gave them. Otherwise ``sources`` in order of trust: an alert takes the label of the first source that has
     one, and answers the task cannot learn from are left out. ``alerts`` narrows the demo truth to a queryset,
@@ -294,7 +336,8 @@ def labelled_alerts(
         raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
     chosen: dict[int, tuple[str, float, str]] = {}
     if campaign is not None:
-        for alert_id, label, weight in _consensus_rows(Subject.objects.filter(campaign=campaign)):
+        subjects = Subject.objects.filter(campaign=campaign, alert__survey=task_survey(task))
+        for alert_id, label, weight in _consensus_rows(subjects):
             chosen[alert_id] = (label, weight, CONSENSUS)
         source, campaigns = "campaign", [campaign.slug]
     else:
@@ -332,7 +375,16 @@ def labelled_alerts(
     )
 
 
+def heldout_sources(task: str) -> tuple[str, ...]:
+    """Where the held-out set's answers come from: demo truth, then gold. Rubin alerts have neither demo truth
+    nor (so far) human labels, so the Rubin set takes Rubin's reliability where no expert answered: a model's
+    opinion, and every page that shows it says so."""
+    if task_survey(task) == "rubin":
+        return (DEMO_TRUTH, GOLD, RELIABILITY)
+    return (DEMO_TRUTH, GOLD)
+
+
 def heldout_set(task: str) -> LabelledSet:
-    """The task's fixed held-out alerts with known truth: demo truth first, else a gold-standard answer. Every
-    worker computes the same set from the objectIds alone; its alerts never enter a retraining set."""
-    return labelled_alerts(task, sources=(DEMO_TRUTH, GOLD), split="heldout")
+    """The task's fixed held-out alerts with known truth (:func:`heldout_sources`). Every worker computes the
+    same set from the objectIds alone; its alerts never enter a retraining set."""
+    return labelled_alerts(task, sources=heldout_sources(task), split="heldout")

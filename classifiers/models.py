@@ -19,6 +19,28 @@ class Task(models.TextChoices):
 TASK_SURVEY = {Task.REAL_BOGUS: "ztf", Task.STREAKS: "ztf", Task.RUBIN_REAL_BOGUS: "rubin"}
 # The real/bogus task of each survey: which classifier scores and explains an alert of that survey.
 REAL_BOGUS_TASK_OF_SURVEY = {"ztf": Task.REAL_BOGUS, "rubin": Task.RUBIN_REAL_BOGUS}
+# Tasks answered by one braai network (one sigmoid): same architecture, same training code, same score panel.
+BRAAI_TASKS = frozenset({Task.REAL_BOGUS, Task.RUBIN_REAL_BOGUS})
+# The tasks whose versions a version of each task may be fine-tuned from (its parent): its own, and for Rubin
+# also ZTF's braai, which is how a Rubin model starts when none has been trained on Rubin stamps yet.
+PARENT_TASKS = {
+    Task.REAL_BOGUS: frozenset({Task.REAL_BOGUS}),
+    Task.STREAKS: frozenset({Task.STREAKS}),
+    Task.RUBIN_REAL_BOGUS: frozenset({Task.RUBIN_REAL_BOGUS, Task.REAL_BOGUS}),
+}
+
+
+# One line per task for command-line help (``--task``).
+TASK_HELP = (
+    "real_bogus: ZTF's braai real/bogus CNN (scores and learns ZTF alerts); streaks: ZTF's streak ensemble; "
+    "rubin_real_bogus: braai for Rubin LSSTCam alerts, kept apart from ZTF's (scores and learns Rubin alerts only; "
+    "its stamps, 30x30 to 71x71 at 0.2\"/px, are centre-cropped or padded to 63x63; starts from braai's weights)"
+)
+
+
+def task_survey(task: str) -> str:
+    """The survey whose alerts ``task`` scores and learns from (``"ztf"`` for an unknown task, as before Rubin)."""
+    return TASK_SURVEY.get(task, "ztf")
 
 
 class ModelVersion(models.Model):

@@ -9,7 +9,8 @@ from labeling.signals import alerts_ingested
 # up, and scoring and drift bring numpy-heavy modules that an ingest without new alerts never needs.
 @receiver(alerts_ingested)
 def score_ingested_alerts(sender, *, alert_ids, **kwargs):
-    """Score the new alerts with each task's active version, here and now (nothing when no model is active)."""
+    """Score the new alerts with the active version of each task of their own survey (ZTF's braai never scores a
+    Rubin alert, nor the reverse), here and now (nothing when no model is active)."""
     from classifiers.scoring import score_new_alerts
 
     score_new_alerts(alert_ids)

@@ -4,9 +4,11 @@ A set an ML lead names is one of two kinds:
 
 * ``gold``: a campaign's gold-standard subjects, labelled by an expert (through :mod:`classifiers.labelled`, so
   the positive class is the task's own);
-* ``braai_agreement``: real survey alerts (never generated demo alerts, which carry a made-up ``drb``) that ZTF's
-  deployed braai scored confidently, ``drb > 0.9`` against ``drb < 0.1``. These labels are a model's opinion,
-  not human truth, and every page that shows the figures says so (:data:`KIND_NOTES`).
+* ``braai_agreement``: real survey alerts (never generated demo alerts, which carry a made-up ``drb``) that the
+  survey's own real/bogus model scored confidently: for the ZTF task ZTF's deployed braai, ``drb > 0.9`` against
+  ``drb < 0.1``; for the Rubin task Rubin's ``reliability`` (stored in ``drb``), above 0.8 against below 0.2.
+  These labels are a model's opinion, not human truth, and every page that shows the figures says so, naming
+  whose opinion (:func:`classifiers.reference_rows.kind_note`).
 
 A third kind is built in, one per task: the fixed held-out set (:func:`classifiers.labelled.heldout_set`). Every
 version is evaluated on it beside the active one when its training ends (:func:`evaluate_heldout`): that figure
@@ -32,33 +34,44 @@ from classifiers.evaluation import binary_metrics
 from classifiers.evaluation_data import operating_threshold
 from classifiers.labelled import (
     BOGUS,
-    DRB_BOGUS,
-    DRB_REAL,
     GOLD,
+    OPINION_CUTS,
     QUESTION_TYPES,
     REAL,
     drb_targets,
     heldout_set,
     labelled_alerts,
 )
-from classifiers.models import ModelVersion, ReferenceSet, Score, Task, VersionEvaluation
+from classifiers.models import BRAAI_TASKS, ModelVersion, ReferenceSet, Score, Task, VersionEvaluation, task_survey
 from classifiers.preprocessing import load_inputs
+from classifiers.reference_rows import (  # noqa: F401 - what the pages read, re-exported where they import it
+    BRAAI_NOTE,
+    FIGURES,
+    HELDOUT_NOTE,
+    KIND_NOTES,
+    RELIABILITY_NOTE,
+    figure_row,
+    heldout_figures,
+    kind_note,
+    reference_figures,
+    reference_sets_list,
+    set_row,
+    sets_of_tasks,
+)
 from classifiers.registry import recipe_of
 from classifiers.scoring import score_alerts, score_inputs
-from core.conf import blink_setting
 from core.errors import ServiceError
 from labeling.models import Alert, Campaign
 
 Kind = ReferenceSet.Kind
 
-BRAAI_NOTE = "agreement with braai's drb — a model's opinion, not human labels"
-HELDOUT_NOTE = "known truth on the objects no training run learns from"
-KIND_NOTES = {Kind.GOLD: "gold-standard expert answers", Kind.BRAAI_AGREEMENT: BRAAI_NOTE, Kind.HELDOUT: HELDOUT_NOTE}
-HELDOUT_NAMES = {Task.REAL_BOGUS: "Held-out set (real/bogus)", Task.STREAKS: "Held-out set (streaks)"}
+HELDOUT_NAMES = {
+    Task.REAL_BOGUS: "Held-out set (real/bogus)",
+    Task.STREAKS: "Held-out set (streaks)",
+    Task.RUBIN_REAL_BOGUS: "Held-out set (Rubin real/bogus)",
+}
 # The kinds an ML lead may name; the held-out set is built in.
 NAMED_KINDS = (Kind.GOLD, Kind.BRAAI_AGREEMENT)
-# What a version's evaluation keeps: enough to show and to compare, not the curves.
-FIGURES = ("n", "n_positive", "roc_auc", "accuracy", "precision", "recall", "fpr", "fnr", "threshold")
 
 
 class ReferenceSetRefused(ServiceError):
@@ -82,8 +95,10 @@ def _checked_margin(margin) -> float:
 
 def _checked_campaign(kind: str, task: str, campaign: Campaign | None) -> Campaign | None:
     if kind == Kind.BRAAI_AGREEMENT:
-        if task != Task.REAL_BOGUS:
-            raise ReferenceSetRefused("braai's drb answers the real/bogus question only", field="task")
+        if task not in BRAAI_TASKS:
+            raise ReferenceSetRefused(
+                "braai's drb (Rubin's reliability) answers the real/bogus question only", field="task"
+            )
         if campaign is not None:
             raise ReferenceSetRefused("a braai-agreement set takes real alerts, not a campaign", field="campaign")
         return None
@@ -201,18 +216,21 @@ def _fingerprint(candids: Iterable[int], labels: Iterable[str]) -> str:
     return digest.hexdigest()
 
 
-def braai_agreement_alerts():
-    """Real alerts braai scored confidently either way; generated demo alerts (known ``demo_truth``) never."""
-    confident = Q(drb__gt=DRB_REAL) | Q(drb__lt=DRB_BOGUS)
-    real = Alert.objects.filter(demo_truth="", drb__isnull=False, stamps__isnull=False)
+def braai_agreement_alerts(task: str = Task.REAL_BOGUS):
+    """Real alerts of the task's survey that the survey's own model scored confidently either way (ZTF's braai
+    ``drb``, Rubin's ``reliability``); generated demo alerts (known ``demo_truth``) never."""
+    survey = task_survey(task)
+    real_cut, bogus_cut = OPINION_CUTS[survey]
+    confident = Q(drb__gt=real_cut) | Q(drb__lt=bogus_cut)
+    real = Alert.objects.filter(survey=survey, demo_truth="", drb__isnull=False, stamps__isnull=False)
     return real.filter(confident).order_by("pk")
 
 
 def set_content(reference_set: ReferenceSet) -> SetContent:
     """The alerts of a set, their targets (1 for the task's positive class) and the set's fingerprint."""
     if reference_set.kind == Kind.BRAAI_AGREEMENT:
-        rows = list(braai_agreement_alerts().values_list("pk", "candid", "drb"))
-        y = drb_targets([drb for _, _, drb in rows])
+        rows = list(braai_agreement_alerts(reference_set.task).values_list("pk", "candid", "drb"))
+        y = drb_targets([drb for _, _, drb in rows], task_survey(reference_set.task))
         labels = [REAL if target == 1.0 else BOGUS for target in y]
         return SetContent([pk for pk, _, _ in rows], y, _fingerprint([c for _, c, _ in rows], labels))
     if reference_set.kind == Kind.HELDOUT:
@@ -301,7 +319,7 @@ def _loss_reason(reference_set: ReferenceSet, candidate_auc: float, active_auc: 
         f"({candidate_auc:.3f} vs {active_auc:.3f}), more than its margin {reference_set.margin:g}"
     )
     if reference_set.kind == Kind.BRAAI_AGREEMENT:
-        reason += f" ({BRAAI_NOTE})"
+        reason += f" ({kind_note(reference_set.kind, reference_set.task)})"
     return reason
 
 
@@ -325,76 +343,3 @@ def promotion_guard(candidate: ModelVersion, active: ModelVersion | None) -> tup
             return False, _loss_reason(reference_set, cand, act)
     names = ", ".join(repr(s.name) for s in guarding)
     return True, f"within the margin on every guarding reference set ({names})"
-
-
-# ------------------------------------------------------------------------------------------------------------
-# What the pages read
-# ------------------------------------------------------------------------------------------------------------
-
-
-def set_row(reference_set: ReferenceSet) -> dict:
-    heldout = reference_set.kind == Kind.HELDOUT
-    return {
-        "id": reference_set.pk,
-        "name": reference_set.name,
-        "task": reference_set.task,
-        "kind": reference_set.kind,
-        "kind_label": reference_set.get_kind_display(),
-        "note": KIND_NOTES[reference_set.kind],
-        "model_opinion": reference_set.kind == Kind.BRAAI_AGREEMENT,
-        "campaign": reference_set.campaign.slug if reference_set.campaign_id else None,
-        # The held-out set guards every automatic promotion, by the run's own rule and margin.
-        "guards_promotion": True if heldout else reference_set.guards_promotion,
-        "margin": blink_setting("PROMOTE_MARGIN") if heldout else reference_set.margin,
-    }
-
-
-def figure_row(reference_set: ReferenceSet, evaluation: VersionEvaluation | None) -> dict:
-    """One version's figures on one set, as every page shows them (None where it has not been evaluated)."""
-    metrics = evaluation.metrics if evaluation is not None else {}
-    return {
-        **set_row(reference_set),
-        **{k: metrics.get(k) for k in FIGURES},
-        "evaluated": evaluation is not None,
-        "fingerprint": evaluation.fingerprint if evaluation is not None else None,
-        "computed_at": evaluation.computed_at.isoformat(timespec="seconds") if evaluation is not None else None,
-    }
-
-
-def heldout_figures(versions: Iterable[ModelVersion]) -> dict[int, dict | None]:
-    """``{version id: its stored figures on its task's held-out set}``, None for a version never evaluated on
-    it. Reads only."""
-    versions = list(versions)
-    sets = {s.task: s for s in ReferenceSet.objects.filter(kind=Kind.HELDOUT, task__in={v.task for v in versions})}
-    stored = {
-        e.version_id: e
-        for e in VersionEvaluation.objects.filter(version__in=[v.pk for v in versions], reference_set__in=sets.values())
-    }
-    out: dict[int, dict | None] = {}
-    for version in versions:
-        evaluation = stored.get(version.pk)
-        out[version.pk] = None if evaluation is None else figure_row(sets[version.task], evaluation)
-    return out
-
-
-def reference_figures(versions: Iterable[ModelVersion]) -> dict[int, list[dict]]:
-    """``{version id: [figures per named reference set of its task]}`` from the stored evaluations. Reads only: a
-    version not yet evaluated shows its sets with empty figures."""
-    versions = list(versions)
-    tasks = {v.task for v in versions}
-    sets = list(sets_of_tasks(tasks))
-    stored = {
-        (e.version_id, e.reference_set_id): e
-        for e in VersionEvaluation.objects.filter(version__in=[v.pk for v in versions], reference_set__in=sets)
-    }
-    return {v.pk: [figure_row(s, stored.get((v.pk, s.pk))) for s in sets if s.task == v.task] for v in versions}
-
-
-def sets_of_tasks(tasks: Iterable[str]):
-    named = ReferenceSet.objects.filter(task__in=set(tasks)).exclude(kind=Kind.HELDOUT)
-    return named.select_related("campaign").order_by("name")
-
-
-def reference_sets_list(task: str | None = None) -> list[dict]:
-    sets = ReferenceSet.objects.exclude(kind=Kind.HELDOUT).select_related("campaign").order_by("name")
-    return [set_row(s) for s in (sets.filter(task=task) if task else sets)]

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from django.db import connection, transaction
 
-from classifiers.models import ModelVersion, RegistryEvent, Task
+from classifiers.models import PARENT_TASKS, ModelVersion, RegistryEvent, Task, task_survey
 from classifiers.preprocessing import DEFAULT_RECIPE, InputRecipe
 from classifiers.signals import version_activated
 from core.conf import blink_setting
@@ -100,7 +100,7 @@ def register(
     _check_task(task)
     if not model_bytes:
         raise RegistryError("model_bytes is empty")
-    if parent is not None and parent.task != task:
+    if parent is not None and parent.task not in PARENT_TASKS[Task(task)]:
         raise RegistryError(f"parent {parent.label} belongs to another task than {task}")
     versions = _lock_task(task)
     number = max((v.version for v in versions), default=0) + 1
@@ -132,10 +132,15 @@ def register(
 
 
 def recipe_of(version: ModelVersion) -> InputRecipe:
-    """How stamps become this version's input: its ``hyperparameters["input_recipe"]``, or the recipe every
-    Blink-trained model has used when it records none."""
+    """How stamps become this version's input, ``fit`` included (what ``preprocessing.input_window`` needs to draw
+    an explanation back over the stamp): its ``hyperparameters["input_recipe"]``, or the recipe every
+    Blink-trained model has used when it records none. A recipe stored before fits existed reads as ``"edge"``
+    (ZTF's); a Rubin version's is always ``"centre"``, the only fit that takes every Rubin stamp size."""
     stored = (version.hyperparameters or {}).get("input_recipe")
-    return InputRecipe.from_dict(stored) if stored else DEFAULT_RECIPE
+    recipe = InputRecipe.from_dict(stored) if stored else DEFAULT_RECIPE
+    if task_survey(version.task) == "rubin" and recipe.fit != "centre":
+        recipe = InputRecipe(normalisation=recipe.normalisation, pad_value=recipe.pad_value, fit="centre")
+    return recipe
 
 
 def active_version(task: str) -> ModelVersion | None:
@@ -216,7 +221,7 @@ def rollback(task: str, *, actor, reason: str) -> ModelVersion:
 
 
 def cache_path(version: ModelVersion) -> Path:
-    suffix = ".keras" if version.task == Task.REAL_BOGUS else ".ensemble.zip"
+    suffix = ".ensemble.zip" if version.task == Task.STREAKS else ".keras"
     return Path(blink_setting("MODEL_CACHE_DIR")) / f"{version.sha256}{suffix}"
 
 

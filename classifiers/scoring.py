@@ -14,7 +14,7 @@ import numpy as np
 from django.db import connection, connections, transaction
 from django.db.models import QuerySet
 
-from classifiers.models import ModelVersion, Score, Task
+from classifiers.models import REAL_BOGUS_TASK_OF_SURVEY, ModelVersion, Score, Task, task_survey
 from classifiers.preprocessing import load_inputs
 from classifiers.registry import recipe_of
 
@@ -51,13 +51,23 @@ def score_inputs(version: ModelVersion, x: np.ndarray, *, embeddings: bool = Fal
     return predictor.scores(x), None, None
 
 
-def _alert_ids(alerts: QuerySet | Iterable) -> list[int]:
+# Alert ids per query when checking their survey: a primary-key lookup, cheap beside scoring them.
+SURVEY_CHUNK = 20_000
+
+
+def _alert_ids(alerts: QuerySet | Iterable, survey: str) -> tuple[list[int], int]:
+    """The ids of the alerts of ``survey`` among ``alerts``, and how many others were left out."""
     if isinstance(alerts, QuerySet):
-        return list(alerts.order_by("pk").values_list("pk", flat=True))
-    ids = []
-    for item in alerts:
-        ids.append(int(getattr(item, "pk", item)))
-    return ids
+        # The survey column is not indexed (two values): filtered in the same SQL, never counted apart.
+        return list(alerts.filter(survey=survey).order_by("pk").values_list("pk", flat=True)), 0
+    from labeling.models import Alert
+
+    ids = [int(getattr(item, "pk", item)) for item in alerts]
+    other: set[int] = set()
+    for start in range(0, len(ids), SURVEY_CHUNK):
+        chunk = ids[start : start + SURVEY_CHUNK]
+        other.update(Alert.objects.filter(pk__in=chunk).exclude(survey=survey).values_list("pk", flat=True))
+    return ([i for i in ids if i not in other] if other else ids), len(other)
 
 
 def score_alerts(
@@ -70,9 +80,19 @@ def score_alerts(
 ) -> int:
     """Score alerts (a queryset, alerts or alert ids) by ``version`` and store one ``Score`` per alert.
 
+    Only alerts of the survey the version's task learnt (``TASK_SURVEY``) are scored: a ZTF model's score of a
+    Rubin stamp (or the reverse) would mean nothing. Others are skipped, and the log says how many and why.
     Returns the number of scores written. ``progress`` gets ``{"event": "scored", "done": n, "total": N}``
     after each chunk."""
-    ids = _alert_ids(alerts)
+    survey = task_survey(version.task)
+    ids, skipped = _alert_ids(alerts, survey)
+    if skipped:
+        log.warning(
+            "%s scores %s alerts only: %d alert(s) of another survey skipped (scored by their own survey's task)",
+            version.label,
+            survey,
+            skipped,
+        )
     total = len(ids)
     done = 0
     recipe = recipe_of(version)
@@ -151,31 +171,38 @@ def _store(
 
 
 def score_new_alerts(alert_ids: Sequence[int]) -> dict[str, int]:
-    """Score freshly ingested alerts by each task's active version (nothing, and no TensorFlow import, when no
-    model is active). Returns ``{task: n_scored}``. A scoring failure is logged, never raised: ingest must not
-    lose alerts because a model could not run."""
+    """Score freshly ingested alerts, each survey's by the active version of each task of that survey (ZTF alerts
+    by the ZTF real/bogus and streak models, Rubin alerts by the Rubin model); nothing, and no TensorFlow import,
+    when no model is active. Returns ``{task: n_scored}`` for the tasks that had alerts of their survey. A
+    scoring failure is logged, never raised: ingest must not lose alerts because a model could not run."""
     versions = list(ModelVersion.objects.defer("weights").filter(status=ModelVersion.Status.ACTIVE))
     result: dict[str, int] = {}
     if not versions or not alert_ids:
         return result
     from labeling.models import Alert
 
-    # Every version so far learned ZTF stamps (63x63 at 1"): a Rubin stamp is another instrument's picture at
-    # another size, so its score would mean nothing, and one stamp over 63x63 would fail the whole batch.
-    alert_ids = list(Alert.objects.filter(pk__in=list(alert_ids), survey="ztf").values_list("pk", flat=True))
-    if not alert_ids:
-        return result
+    # A stamp is scored only by a model of its own survey: a ZTF braai on a Rubin stamp (another instrument's
+    # picture, 0.2"/px) or the reverse would give a score that means nothing.
+    by_survey: dict[str, list[int]] = {}
+    for pk, survey in Alert.objects.filter(pk__in=list(alert_ids)).order_by("pk").values_list("pk", "survey"):
+        by_survey.setdefault(survey, []).append(pk)
     for version in versions:
+        ids = by_survey.get(task_survey(version.task))
+        if not ids:
+            continue
         try:
-            result[version.task] = score_alerts(list(alert_ids), version)
+            result[version.task] = score_alerts(ids, version)
         except Exception:
-            log.exception("scoring %d new alerts with %s failed", len(alert_ids), version.label)
+            log.exception("scoring %d new alerts with %s failed", len(ids), version.label)
             result[version.task] = 0
     return result
 
 
-def current_score(alert, task: str = Task.REAL_BOGUS) -> Score | None:
-    """The alert's score by the task's active version, or None (no active model, or not scored yet)."""
+def current_score(alert, task: str | None = None) -> Score | None:
+    """The alert's score by the task's active version (by default the real/bogus task of the alert's survey), or
+    None (no active model, or not scored yet)."""
+    if task is None:
+        task = REAL_BOGUS_TASK_OF_SURVEY.get(getattr(alert, "survey", "ztf"), Task.REAL_BOGUS)
     return (
         Score.objects.select_related("version")
         .defer("version__weights", "embedding")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from classifiers.models import ModelVersion, Score, Task
+from classifiers.models import BRAAI_TASKS, ModelVersion, Score, Task
 from core.rows import fetch
 from core.urls import explanation_url
 
@@ -70,7 +70,7 @@ def score_panels(alerts: Iterable) -> dict[int, dict]:
         version = by_version[version_id]
         candid = by_pk[alert_id].candid
         panel = panels.setdefault(alert_id, {})
-        if version.task == Task.REAL_BOGUS:
+        if version.task in BRAAI_TASKS:  # an alert is scored by its own survey's real/bogus model only
             threshold = float((version.thresholds or {}).get("operating", 0.5))
             panel.update(
                 {

@@ -14,8 +14,8 @@ from core.db_retry import retry_when_locked
 @retry_when_locked()  # scores are upserted: running it again after a locked database rewrites the same rows
 def score_alerts_task(version_id: int | None = None, task_name: str = "real_bogus", alert_ids: list[int] | None = None,
                       only_unscored: bool = True, embeddings: bool = False) -> int:  # fmt: skip
-    """Score alerts (the given ids, else every alert not yet scored) by a version (default: the task's active one).
-    Returns the number of scores written."""
+    """Score alerts (the given ids, else every alert not yet scored) by a version (default: the task's active one),
+    alerts of the version's own survey only. Returns the number of scores written."""
     from classifiers.models import ModelVersion
     from classifiers.registry import active_version
     from classifiers.scoring import score_alerts, unscored_alerts

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -47,11 +47,13 @@ from classifiers.labelled import (
     real_bogus_targets,
     split_by_object,
 )
-from classifiers.preprocessing import DEFAULT_RECIPE, load_inputs
+from classifiers.models import BRAAI_TASKS, PARENT_TASKS, Task, task_survey
+from classifiers.preprocessing import DEFAULT_RECIPE, InputRecipe, load_inputs
 from classifiers.runtime import keras
 
 TASK_REAL_BOGUS = "real_bogus"
 TASK_STREAKS = "streaks"
+TASK_RUBIN_REAL_BOGUS = "rubin_real_bogus"
 
 
 def _fit_network(
@@ -278,6 +280,18 @@ def _headline(metrics: dict) -> dict:
 # ------------------------------------------------------------------------------------------------------------
 
 
+def task_recipe(task: str, from_version=None) -> InputRecipe:
+    """The input recipe a new version of ``task`` learns on: its parent's (the weights only mean something on the
+    input they learnt from), else Blink's default. A Rubin stamp (30x30 to 71x71) is always centre-cropped or
+    padded to 63x63, so the source sits where braai learnt to look, whatever fit the parent had for ZTF."""
+    from classifiers import registry
+
+    recipe = registry.recipe_of(from_version) if from_version is not None else DEFAULT_RECIPE
+    if task_survey(task) == "rubin":
+        recipe = replace(recipe, fit="centre")
+    return recipe
+
+
 def train(
     *,
     task: str,
@@ -292,24 +306,27 @@ def train(
     """Train a model for ``task`` on ``labelled`` and register it as a candidate version.
 
     From random weights, or, given ``from_version``, from that version's weights (a fine-tune): the new version
-    records it as its parent and takes its input recipe, since the weights only mean something on the input
-    they learnt from. ``freeze_conv`` keeps the parent's convolutions and trains only the dense layers.
+    records it as its parent and takes its input recipe (:func:`task_recipe`). ``freeze_conv`` keeps the
+    parent's convolutions and trains only the dense layers. A Rubin version may start from a ZTF braai version
+    (``PARENT_TASKS``): braai's weights, adapted to Rubin's stamps.
     """
     from classifiers import registry
 
-    if task not in (TASK_REAL_BOGUS, TASK_STREAKS):
-        raise ValueError(f"unknown task {task!r}; expected real_bogus or streaks")
+    if task not in Task.values:
+        raise ValueError(f"unknown task {task!r}; expected one of {', '.join(Task.values)}")
     if len(labelled) == 0:
         raise NotEnoughLabels("no labelled alerts to train on")
     if freeze_conv and from_version is None:
         raise ValueError("freezing the convolutions needs a version to start from")
-    recipe = registry.recipe_of(from_version) if from_version is not None else DEFAULT_RECIPE
+    if from_version is not None and from_version.task not in PARENT_TASKS[Task(task)]:
+        raise ValueError(f"a {task} version cannot be fine-tuned from {from_version.label} ({from_version.task})")
+    recipe = task_recipe(task, from_version)
     emit_progress(progress, {"event": "loading", "n": len(labelled)})
     x = load_inputs(labelled.alert_ids, recipe=recipe)
     started = time.perf_counter()
     training_set = labelled.describe()
     initial = registry.load_model(from_version) if from_version is not None else None
-    if task == TASK_REAL_BOGUS:
+    if task in BRAAI_TASKS:
         hp = hp or BraaiHyperparameters()
         result = fit_braai(
             x,

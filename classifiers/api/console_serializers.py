@@ -103,6 +103,18 @@ class ChangedCandidateSerializer(CandidateSerializer):
     truth = serializers.CharField(allow_null=True)
 
 
+class ReliabilityComparisonSerializer(serializers.Serializer):
+    label = serializers.CharField(help_text="What the figures are measured against, as pages say it")
+    note = serializers.CharField()
+    n = serializers.IntegerField(help_text="Rubin alerts both versions scored whose reliability is confident")
+    n_real = serializers.IntegerField(required=False, help_text="Of them, those Rubin's reliability calls real")
+    n_scored = serializers.IntegerField(help_text="Rubin alerts with a reliability that both versions scored")
+    real_above = serializers.FloatField(help_text="Reliability above this counts as real")
+    bogus_below = serializers.FloatField(help_text="Reliability below this counts as bogus")
+    metrics_a = MetricsSerializer(allow_null=True)
+    metrics_b = MetricsSerializer(allow_null=True)
+
+
 class CompareSerializer(serializers.Serializer):
     task = serializers.CharField()
     a = VersionRowSerializer()
@@ -121,6 +133,12 @@ class CompareSerializer(serializers.Serializer):
         child=serializers.DictField(),
         help_text="Each reference set with both versions' stored figures (a, b); braai agreement is agreement "
         "with a model (braai's drb), not human labels",
+    )
+    reliability = ReliabilityComparisonSerializer(
+        allow_null=True,
+        help_text="Rubin versions only: both against Rubin's own reliability score (confident calls: above "
+        "real_above real, below bogus_below bogus) on the Rubin alerts both scored; a model's opinion, not human "
+        "labels. Null for ZTF tasks.",
     )
 
 

@@ -210,7 +210,8 @@ class Rollback(MLLeadsOnly):
     summary="Train a model in the background",
     description="Records a queued TrainingRun and enqueues it for `manage.py db_worker`. One training per task at "
     "a time: a second request while one is queued or running is refused (409) with the run in flight as `run`. `from_version` "
-    "fine-tunes a version of the same task (an unknown one, or another task's, is refused naming the field).",
+    "fine-tunes a version of the same task, or for rubin_real_bogus also a real_bogus (ZTF braai) version (an "
+    "unknown one, or another task's, is refused naming the field).",
     request=TrainRequestSerializer,
     responses={
         202: TrainingRunSerializer,

@@ -13,7 +13,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from classifiers.models import Explanation, ModelVersion, Task
+from classifiers.models import REAL_BOGUS_TASK_OF_SURVEY, Explanation, ModelVersion, Task
 from classifiers.selectors import alert_scores
 from core.roles import VOLUNTEER, HasRole
 from labeling.api.alerts import AUTHENTICATION, ImagesIgnoreAccept, png_response, png_responses
@@ -52,12 +52,15 @@ class AlertScores(APIView):
         return Response({"candid": alert.candid, "scores": alert_scores(alert)})
 
 
-def _version_for(request) -> ModelVersion:
+def _version_for(request, alert) -> ModelVersion:
     raw = request.query_params.get("version")
     if raw is None:
-        version = ModelVersion.objects.defer("weights").filter(task=Task.REAL_BOGUS, status="active").first()
+        # The real/bogus model of the alert's own survey: ZTF's braai never explains a Rubin stamp.
+        task = REAL_BOGUS_TASK_OF_SURVEY.get(alert.survey, Task.REAL_BOGUS)
+        version = ModelVersion.objects.defer("weights").filter(task=task, status="active").first()
         if version is None:
-            raise NotFound("no real/bogus model is active yet, so there is nothing to explain")
+            what = "Rubin real/bogus" if task == Task.RUBIN_REAL_BOGUS else "real/bogus"
+            raise NotFound(f"no {what} model is active yet, so there is nothing to explain")
         return version
     try:
         pk = int(raw)
@@ -74,7 +77,8 @@ def _version_for(request) -> ModelVersion:
     description="Science, reference and difference stamps (as the alert page draws them) with the model's "
     "explanation laid over them: `gradcam` (Grad-CAM at the last convolutional layer) or `saliency` (gradient "
     "of the score with respect to each input pixel, per stamp). Computed on first request and cached per "
-    "(alert, version, kind). `version` is a model version id (default: the active real/bogus version).",
+    "(alert, version, kind). `version` is a model version id (default: the active real/bogus version of the "
+    "alert's survey, ZTF's or Rubin's).",
     parameters=[
         OpenApiParameter("kind", str, OpenApiParameter.PATH, enum=KINDS),
         OpenApiParameter("version", int, description="model version id (default: the active real/bogus one)"),
@@ -91,8 +95,8 @@ class AlertExplanation(APIView):
     def get(self, request, candid: int, kind: str):
         if kind not in KINDS:
             raise NotFound(f"unknown explanation {kind!r}; expected one of {', '.join(KINDS)}")
-        alert = get_object_or_404(Alert.objects.only("pk", "candid"), candid=candid)
-        version = _version_for(request)
+        alert = get_object_or_404(Alert.objects.only("pk", "candid", "survey"), candid=candid)
+        version = _version_for(request, alert)
         etag = f'"{version.sha256[:16]}-{kind}-{alert.candid}-v2"'
         from classifiers.explanations import explanation_png
 

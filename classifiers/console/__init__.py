@@ -6,6 +6,8 @@ and its API (``classifiers/api/console.py``).
 - :mod:`.compare`: two versions on the same labelled candidates, and one version's metrics per slice;
 - :mod:`.disagreements`: where the active model and the volunteers disagree, and sending those candidates for an
   expert answer (the subjects and notes are written by :mod:`labeling.expert_review`);
+- :mod:`.reliability`: Rubin versions against Rubin's own reliability score, the reference where no human label
+  exists (always said to be a model's opinion);
 - :mod:`.cache`: the shared cache of what the reads compute.
 
 Every page's reference-set figures are the stored ones, read by :func:`classifiers.reference_sets.reference_figures`.

@@ -16,6 +16,7 @@ import numpy as np
 
 from classifiers import evaluation
 from classifiers.console.cache import inputs_key, memoized
+from classifiers.console.reliability import reliability_comparison
 from classifiers.console.versions import ConsoleError, version_row
 from classifiers.evaluation_data import EvaluationSet, evaluation_set, operating_threshold
 from classifiers.labelled import SOURCE_LABELS, heldout_set
@@ -31,7 +32,8 @@ def compare_versions(
     a: ModelVersion, b: ModelVersion, *, n_resamples: int = 1000, seed: int = 0, top: int = 12
 ) -> dict:
     """Both versions on the same labelled candidates: metrics, ROC and precision-recall curves, confusion
-    matrices, paired-bootstrap deltas (b - a), and the candidates whose scores changed most."""
+    matrices, paired-bootstrap deltas (b - a), and the candidates whose scores changed most; for Rubin versions
+    also both against Rubin's reliability score (:mod:`classifiers.console.reliability`)."""
     if a.task != b.task:
         raise ConsoleError("b", f"{a.label} and {b.label} answer different tasks; compare versions of one task")
     if a.pk == b.pk:
@@ -39,7 +41,8 @@ def compare_versions(
     key = inputs_key("compare", a.pk, b.pk, n_resamples, seed, top)
     compared = memoized(key, lambda: _compare(a, b, n_resamples=n_resamples, seed=seed, top=top))
     # Read apart from the memo: an evaluation stored since (a new set, an imported version) shows at once.
-    return {**compared, "reference": reference_pairs(a, b)}
+    # Rubin versions also meet Rubin's own reliability score, the one reference where no human label exists.
+    return {**compared, "reference": reference_pairs(a, b), "reliability": reliability_comparison(a, b)}
 
 
 def reference_pairs(a: ModelVersion, b: ModelVersion) -> list[dict]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from classifiers import registry
+from classifiers.console.reliability import RELIABILITY_LABEL, reliability_figures, uses_reliability
 from classifiers.evaluation import HEADLINE_METRICS
 from classifiers.evaluation_data import operating_threshold
 from classifiers.models import ModelVersion, RegistryEvent, Task
@@ -102,22 +103,29 @@ def _provenance(version: ModelVersion) -> dict | None:
     }
 
 
-def versions_by_task() -> list[dict]:
-    """Every version of every task, newest first, with its stored figures on the task's fixed held-out set (the
-    headline) and on each reference set of its task (the same figures the compare and loop pages show)."""
+def versions_by_task(task: str | None = None) -> list[dict]:
+    """Every version of every task (or of ``task`` alone), newest first, with its stored figures on the task's
+    fixed held-out set (the headline) and on each reference set of its task (the same figures the compare and
+    loop pages show); a Rubin version also with its agreement with Rubin's reliability score."""
     versions = list(versions_without_weights().order_by("task", "-version"))
     figures = reference_figures(versions)
     heldout = heldout_figures(versions)
-    rows = [{**version_row(v, heldout=heldout[v.pk]), "reference": figures[v.pk]} for v in versions]
+    reliability = reliability_figures(versions)
+    rows = [
+        {**version_row(v, heldout=heldout[v.pk]), "reference": figures[v.pk], "reliability": reliability[v.pk]}
+        for v in versions
+    ]
+    chosen = [(t, label) for t, label in Task.choices if task is None or t == task]
     return [
         {
-            "task": task,
+            "task": t,
             "label": label,
-            "versions": [r for r in rows if r["task"] == task],
-            "active": next((r for r in rows if r["task"] == task and r["status"] == "active"), None),
-            "reference_sets": next((r["reference"] for r in rows if r["task"] == task), []),
+            "versions": [r for r in rows if r["task"] == t],
+            "active": next((r for r in rows if r["task"] == t and r["status"] == "active"), None),
+            "reference_sets": next((r["reference"] for r in rows if r["task"] == t), []),
+            "reliability_label": RELIABILITY_LABEL if uses_reliability(t) else None,
         }
-        for task, label in Task.choices
+        for t, label in chosen
     ]
 
 

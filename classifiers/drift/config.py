@@ -28,6 +28,8 @@ VARIABLES: dict[str, str] = {
     "fwhm": "Seeing FWHM (pixels)",
     "elong": "Elongation (elong)",
     "sgscore1": "Star/galaxy score of nearest PS1 source (sgscore1)",
+    "snr": "Signal-to-noise ratio (Rubin diaSource.snr)",
+    "drb": "Rubin reliability (diaSource.reliability, a model's opinion)",
     "stamp_diff_std": "Difference stamp pixel std (counts)",
     "stamp_diff_mad": "Difference stamp robust spread (preprocessed, 1.4826 MAD)",
     "stamp_template_mad": "Reference stamp robust spread (preprocessed, 1.4826 MAD)",

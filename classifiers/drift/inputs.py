@@ -3,6 +3,10 @@ volunteers' agreement, and stamp statistics.
 
 Stamp statistics are computed on a seeded sample of each night's stamps (decompressing a million stamps per
 ingest would cost more than it tells) and reused while a night's alert count is unchanged.
+
+Each survey is read on its own (:data:`SURVEY_COLUMNS`): a task's drift summarises its own survey's alerts only,
+so a ZTF night never counts a Rubin alert, and each survey is summarised by the columns it fills (ZTF's seeing and
+star/galaxy score are null for Rubin; Rubin's S/N and its own reliability score are what it sends instead).
 """
 
 from __future__ import annotations
@@ -24,13 +28,14 @@ def robust_spread(stamps: np.ndarray) -> np.ndarray:
     return 1.4826 * np.median(np.abs(flat - med), axis=1)
 
 
-def stamp_statistics(alert_ids: Sequence[int]) -> dict[str, np.ndarray]:
+def stamp_statistics(alert_ids: Sequence[int], recipe=None) -> dict[str, np.ndarray]:
     """``stamp_diff_std``, ``stamp_diff_mad`` and ``stamp_template_mad`` of these alerts' stamps, in order.
 
-    The preprocessed stamps come from the classifiers' own preprocessing, so the statistic sees what the
-    model sees."""
-    from classifiers.preprocessing import load_stamp_batch, preprocess
+    The preprocessed stamps come from the classifiers' own preprocessing (``recipe``: how the survey's cutouts
+    become 63x63; ZTF's by default), so the statistic sees what the model sees."""
+    from classifiers.preprocessing import DEFAULT_RECIPE, load_stamp_batch, preprocess
 
+    recipe = recipe or DEFAULT_RECIPE
     if len(alert_ids) == 0:
         return {name: np.array([], dtype=np.float64) for name in STAMP_VARIABLES}
     triplets = load_stamp_batch(alert_ids)
@@ -39,7 +44,7 @@ def stamp_statistics(alert_ids: Sequence[int]) -> dict[str, np.ndarray]:
         finite = difference[np.isfinite(difference)]
         if finite.size:
             diff_std[i] = finite.std()
-    batch = preprocess(triplets)  # (n, 63, 63, 3): science, template, difference
+    batch = preprocess(triplets, recipe)  # (n, 63, 63, 3): science, template, difference
     return {
         "stamp_diff_std": diff_std,
         "stamp_diff_mad": robust_spread(batch[..., 2]),
@@ -51,6 +56,8 @@ def stamp_statistics(alert_ids: Sequence[int]) -> dict[str, np.ndarray]:
 # Reading the database.
 
 ALERT_COLUMNS = ("magpsf", "fwhm", "elong", "sgscore1")
+# The input columns summarised per survey: those the survey fills (``labeling.models.alerts`` maps Rubin's).
+SURVEY_COLUMNS = {"ztf": ALERT_COLUMNS, "rubin": ("magpsf", "snr", "drb")}
 READ_CHUNK = 50_000
 
 
@@ -67,14 +74,15 @@ class AlertTable:
         return int(self.ids.size)
 
 
-def load_alert_table() -> AlertTable:
-    """Every alert's night and input columns, streamed in chunks so a million alerts never become a million
-    model instances."""
+def load_alert_table(survey: str = "ztf") -> AlertTable:
+    """Every alert of ``survey`` with its night and the survey's input columns (:data:`SURVEY_COLUMNS`), streamed
+    in chunks so a million alerts never become a million model instances."""
     from labeling.models import Alert
 
-    fields = ("id", "night", "nid", *ALERT_COLUMNS)
-    ids, nights, nids, cols = [], [], [], {c: [] for c in ALERT_COLUMNS}
-    rows = Alert.objects.order_by("id").values_list(*fields).iterator(chunk_size=READ_CHUNK)
+    columns_read = SURVEY_COLUMNS[survey]
+    fields = ("id", "night", "nid", *columns_read)
+    ids, nights, nids, cols = [], [], [], {c: [] for c in columns_read}
+    rows = Alert.objects.filter(survey=survey).order_by("id").values_list(*fields).iterator(chunk_size=READ_CHUNK)
     while True:
         chunk = list(_take(rows, READ_CHUNK))
         if not chunk:
@@ -83,11 +91,11 @@ def load_alert_table() -> AlertTable:
         ids.append(np.array(columns[0], dtype=np.int64))
         nights.append(np.fromiter((d.toordinal() for d in columns[1]), dtype=np.int64, count=len(chunk)))
         nids.append(np.array([-1 if x is None else x for x in columns[2]], dtype=np.int64))
-        for name, values in zip(ALERT_COLUMNS, columns[3:], strict=True):
+        for name, values in zip(columns_read, columns[3:], strict=True):
             cols[name].append(np.array(values, dtype=np.float64))  # None becomes NaN
     if not ids:
         empty = np.array([], dtype=np.int64)
-        return AlertTable(empty, empty, empty, {c: np.array([], dtype=np.float64) for c in ALERT_COLUMNS})
+        return AlertTable(empty, empty, empty, {c: np.array([], dtype=np.float64) for c in columns_read})
     return AlertTable(
         ids=np.concatenate(ids),
         nights=np.concatenate(nights),
@@ -135,7 +143,7 @@ def stamp_sample_ids(ids: np.ndarray, seed: int, night: int, size: int) -> np.nd
 
 
 def stamp_columns(
-    table: AlertTable, config: DriftConfig, previous: Mapping[int, dict]
+    table: AlertTable, config: DriftConfig, previous: Mapping[int, dict], recipe=None
 ) -> tuple[dict[str, np.ndarray], dict[int, dict]]:
     """Stamp statistics for a seeded sample of each night's alerts (NaN elsewhere), and the samples to store.
 
@@ -158,7 +166,7 @@ def stamp_columns(
             chosen = stamp_sample_ids(table.ids[order[lo:hi]], config.seed, night, config.stamp_sample_per_night)
             with_stamps = set(Stamps.objects.filter(alert_id__in=chosen.tolist()).values_list("alert_id", flat=True))
             sample = np.array([i for i in chosen.tolist() if i in with_stamps], dtype=np.int64)
-            values = stamp_statistics(sample.tolist())
+            values = stamp_statistics(sample.tolist(), recipe)
         for name in STAMP_VARIABLES:
             filled = align(table.ids, sample, values[name])
             mask = np.isfinite(filled)
@@ -172,9 +180,14 @@ def stamp_columns(
     return out, samples
 
 
-def previous_stamp_samples() -> dict[int, dict]:
+def previous_stamp_samples(tasks: Sequence[str] | None = None) -> dict[int, dict]:
+    """The stamp samples stored with the nights of these tasks (one survey's tasks: another survey's sample of
+    the same night holds other alerts)."""
+    rows = DriftNight.objects.order_by("computed_at")
+    if tasks is not None:
+        rows = rows.filter(task__in=list(tasks))
     samples: dict[int, dict] = {}
-    for night, statistics in DriftNight.objects.order_by("computed_at").values_list("night", "statistics"):
+    for night, statistics in rows.values_list("night", "statistics"):
         sample = (statistics or {}).get(META_KEY, {}).get("stamp_sample")
         if sample:
             samples[night.toordinal()] = sample

@@ -22,7 +22,8 @@ from classifiers.drift.inputs import (
 )
 from classifiers.drift.statistics import NightDrift, compute_drift
 from classifiers.evaluation_data import operating_threshold, volunteer_positive_fraction
-from classifiers.models import DriftNight, ModelVersion, Task
+from classifiers.models import TASK_SURVEY, DriftNight, ModelVersion, Task
+from classifiers.preprocessing import InputRecipe
 from classifiers.signals import drift_recomputed
 from core.db_retry import retry_when_locked
 
@@ -82,39 +83,63 @@ def store_drift(
     return DriftNight.objects.bulk_create(rows)
 
 
+def survey_recipe(survey: str, versions: list[ModelVersion | None]) -> InputRecipe | None:
+    """How the stamp statistics of a survey's alerts make network input: the fit of the survey's models (a
+    Rubin cutout larger than 63x63 is cropped about its centre, never refused), ZTF's default otherwise."""
+    from classifiers.registry import recipe_of
+
+    for version in versions:
+        if version is not None:
+            recipe = recipe_of(version)
+            return InputRecipe(fit=recipe.fit)
+    return InputRecipe(fit="centre") if survey != "ztf" else None
+
+
 def recompute_drift(*, config: DriftConfig | None = None, progress: Callable[[str], None] | None = None) -> dict:
     """Recompute every night's DriftNight row for each task's active version, replacing the previous rows of
-    that (task, version) at once. Returns a summary."""
+    that (task, version) at once. Each task is summarised on its own survey's alerts (``TASK_SURVEY``): the
+    Rubin task on Rubin alerts, the ZTF tasks on ZTF alerts. Returns a summary."""
     config = config or DriftConfig.from_settings()
     say = progress or (lambda _msg: None)
-    say("reading alerts")
-    table = load_alert_table()
-    say(f"{len(table)} alerts; sampling stamps")
-    stamps, samples = stamp_columns(table, config, previous_stamp_samples())
-    # The nights' ids and stamp samples are the same whichever version's scores are summarised.
-    shared = {"nids": nids_by_night(table), "samples": samples}
-    summary = {"alerts": len(table), "tasks": []}
+    by_survey: dict[str, list[tuple[str, ModelVersion | None]]] = {}
     for task_name, version in drift_tasks():
-        say(f"{task_name}: scores and volunteer agreement")
-        scores = load_scores(version, table.ids)
-        vote_ids, fraction = volunteer_positive_fraction(task_name)
-        agreement_per_alert = 1.0 - np.abs(scores - align(table.ids, vote_ids, fraction))
-        variables = {"score": scores, **table.columns, **stamps, "agreement": agreement_per_alert}
-        say(f"{task_name}: percentiles and drift statistics")
-        nights = compute_drift(table.nights, variables, config)
-        agreement = night_agreement(table.ids, table.nights, scores, task_name, operating_threshold(version))
-        rows = store_drift(task=task_name, version=version, nights=nights, config=config, agreement=agreement, **shared)
-        flagged = [r.night.isoformat() for r in rows if r.flagged]
-        summary["tasks"].append(
-            {
-                "task": task_name,
-                "version": version.version if version else None,
-                "nights": len(rows),
-                "flagged": flagged,
-            }
-        )
-        say(f"{task_name}: {len(rows)} nights, {len(flagged)} flagged")
+        by_survey.setdefault(TASK_SURVEY[Task(task_name)], []).append((task_name, version))
+    summary = {"alerts": 0, "tasks": []}
+    for survey, tasks in by_survey.items():
+        say(f"reading {survey} alerts")
+        table = load_alert_table(survey)
+        summary["alerts"] += len(table)
+        say(f"{len(table)} {survey} alerts; sampling stamps")
+        previous = previous_stamp_samples([t for t, _ in tasks])
+        recipe = survey_recipe(survey, [v for _, v in tasks])
+        stamps, samples = stamp_columns(table, config, previous, recipe)
+        # The nights' ids and stamp samples are the same whichever of the survey's versions is summarised.
+        shared = {"nids": nids_by_night(table), "samples": samples}
+        for task_name, version in tasks:
+            summary["tasks"].append(_recompute_task(task_name, version, table, stamps, shared, config, say))
     return summary
+
+
+def _recompute_task(task_name: str, version, table, stamps, shared: dict, config: DriftConfig, say) -> dict:
+    say(f"{task_name}: scores and volunteer agreement")
+    scores = load_scores(version, table.ids)
+    vote_ids, fraction = volunteer_positive_fraction(task_name)
+    agreement_per_alert = 1.0 - np.abs(scores - align(table.ids, vote_ids, fraction))
+    variables = {"score": scores, **table.columns, **stamps, "agreement": agreement_per_alert}
+    say(f"{task_name}: percentiles and drift statistics")
+    nights = compute_drift(table.nights, variables, config)
+    agreement = night_agreement(table.ids, table.nights, scores, task_name, operating_threshold(version))
+    rows = store_drift(task=task_name, version=version, nights=nights, config=config, agreement=agreement, **shared)
+    flagged = [r.night.isoformat() for r in rows if r.flagged]
+    say(f"{task_name}: {len(rows)} nights, {len(flagged)} flagged")
+    return {
+        "task": task_name,
+        "survey": TASK_SURVEY[Task(task_name)],
+        "alerts": len(table),
+        "version": version.version if version else None,
+        "nights": len(rows),
+        "flagged": flagged,
+    }
 
 
 @task()

@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 
 from classifiers.ensemble import GROUPS, streak_targets
 from classifiers.labelled import LabelledSet
-from classifiers.models import ModelVersion, Task, TrainingRun
+from classifiers.models import BRAAI_TASKS, PARENT_TASKS, ModelVersion, Task, TrainingRun
 from classifiers.runs import events, worker
 from classifiers.runs.selectors import in_flight
 from classifiers.runs.steps import HYPERPARAMETER_OPTIONS, PROMOTE_POLICIES, labels_to_learn
@@ -45,12 +45,13 @@ class NothingToTrainOn(RunRefused):
 
 
 def starting_version(task: str, value) -> ModelVersion:
-    """The version a fine-tune of ``task`` starts from: ``value`` is its id; any status, never another task's."""
+    """The version a fine-tune of ``task`` starts from: ``value`` is its id; any status, never another task's,
+    except that a Rubin run may start from ZTF's braai (``PARENT_TASKS``): that is how the Rubin model begins."""
     try:
         version = ModelVersion.objects.defer("weights").get(pk=int(value))
     except (TypeError, ValueError, ModelVersion.DoesNotExist):
         raise RunRefused(f"no model version {value!r} to start from", field="from_version") from None
-    if version.task != task:
+    if version.task not in PARENT_TASKS[Task(task)]:
         raise RunRefused(
             f"{version.label} is a {version.get_task_display()} model: a {task} run cannot start from it",
             field="from_version",
@@ -88,7 +89,7 @@ def _class_objects(task: str, labelled: LabelledSet) -> dict[str, tuple[int, int
     """{(question, positive name, negative name): (positive objects, negative objects)}: one question for braai,
     one per streak group (each group learns from the labels its question applies to)."""
     objects = np.array(labelled.object_ids, dtype=object)
-    if task == Task.REAL_BOGUS:
+    if task in BRAAI_TASKS:
         targets = {("real/bogus", "real", "bogus"): (labelled.y, np.ones(len(labelled), dtype=np.float32))}
     else:
         by_group = streak_targets(labelled.labels)
@@ -188,12 +189,14 @@ def request_fine_tune(
     *, actor, version: ModelVersion, labels: str, epochs=None, freeze_conv: bool = False, trigger: str = "console"
 ) -> tuple[TrainingRun, bool]:
     """Queue a fine-tune of ``version`` (kept as a candidate for the ML lead) on a campaign's consensus labels,
-    ``labels`` being its slug, or on the demo truth (:data:`DEMO_LABELS`). Refusals name the input at fault."""
-    campaign = None
+    ``labels`` being its slug, or on the demo truth (:data:`DEMO_LABELS`). The run trains the campaign's task: a
+    ZTF braai version fine-tuned on a Rubin campaign gives a Rubin version. Refusals name the input at fault."""
+    campaign, task = None, version.task
     if labels != DEMO_LABELS:
-        campaign = Campaign.objects.filter(slug=labels or "", model_task=version.task).first()
-        if campaign is None:
+        campaign = Campaign.objects.filter(slug=labels or "").first()
+        if campaign is None or version.task not in PARENT_TASKS.get(campaign.model_task, ()):
             raise RunRefused(f"choose the labels to learn from (no {version.task} campaign {labels!r})", field="labels")
+        task = campaign.model_task
     try:
         epochs = int(epochs) if str(epochs or "").strip() else None
     except ValueError:
@@ -201,4 +204,4 @@ def request_fine_tune(
     if epochs is not None and not 1 <= epochs <= MAX_EPOCHS:
         raise RunRefused(f"epochs must be between 1 and {MAX_EPOCHS}", field="epochs")
     options = {"epochs": epochs, "from_version": version.pk, "freeze_conv": freeze_conv or None, "promote": "never"}
-    return request_run(task=version.task, campaign=campaign, triggered_by=actor, trigger=trigger, options=options)
+    return request_run(task=task, campaign=campaign, triggered_by=actor, trigger=trigger, options=options)

@@ -32,7 +32,7 @@ from django.utils import timezone
 from classifiers import registry, training
 from classifiers.architectures import BraaiHyperparameters, StreakHyperparameters
 from classifiers.labelled import DEMO_TRUTH, LabelledSet, heldout_set, labelled_alerts
-from classifiers.models import ModelVersion, RegistryEvent, Task, TrainingRun
+from classifiers.models import BRAAI_TASKS, ModelVersion, RegistryEvent, Task, TrainingRun
 from classifiers.reference_sets import evaluate_heldout, evaluate_pair, promotion_guard
 from core.conf import blink_setting
 
@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 HYPERPARAMETER_OPTIONS = ("epochs", "seed", "batch_size", "learning_rate", "patience")
 # A fine-tune starts from weights that already separate the classes: a step this small adapts them to the new
 # labels without first undoing what they learnt (a from-scratch rate would).
-FINE_TUNING_LEARNING_RATE = {Task.REAL_BOGUS: 1e-4, Task.STREAKS: 5e-4}
+FINE_TUNING_LEARNING_RATE = {Task.REAL_BOGUS: 1e-4, Task.STREAKS: 5e-4, Task.RUBIN_REAL_BOGUS: 1e-4}
 PROMOTE_POLICIES = ("never", "always", "if_not_worse")
 HEADLINE = ("n", "n_positive", "roc_auc", "accuracy", "precision", "recall", "fpr", "fnr", "version")
 
@@ -67,7 +67,7 @@ def training_labels(run: TrainingRun) -> LabelledSet:
 def hyperparameters(task: str, options: dict) -> BraaiHyperparameters | StreakHyperparameters:
     """The architecture's defaults, the run's options over them; a fine-tune (``from_version``) learns at
     ``FINE_TUNING_LEARNING_RATE`` unless the run names its own rate."""
-    defaults = BraaiHyperparameters() if task == Task.REAL_BOGUS else StreakHyperparameters()
+    defaults = BraaiHyperparameters() if task in BRAAI_TASKS else StreakHyperparameters()
     if options.get("from_version") is not None:
         defaults = replace(defaults, learning_rate=FINE_TUNING_LEARNING_RATE[task])
     # Cast to the field's own type: jsonb hands a learning rate of 1e38 back as an integer.

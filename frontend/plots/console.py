@@ -44,6 +44,8 @@ AXIS_LABELS = {
     "fwhm": "FWHM (pixels)",
     "elong": "elongation (a/b)",
     "sgscore1": "star/galaxy score (1 = star)",
+    "snr": "signal-to-noise ratio",
+    "drb": "Rubin reliability (0 = bogus, 1 = real)",
     "stamp_diff_std": "pixel std (counts)",
     "stamp_diff_mad": "robust spread (of unit-norm stamp)",
     "stamp_template_mad": "robust spread (of unit-norm stamp)",
@@ -60,6 +62,17 @@ PR_WORDS = (
     "Precision–recall on the same candidates (up and right is better)",
     "recall (share of real candidates found)",
     "precision (share of 'real' calls that are real)",
+)
+# The same figures against Rubin's reliability score, where no human label exists: the titles say whose opinion.
+RELIABILITY_ROC_WORDS = (
+    "ROC against Rubin reliability (a model's opinion, not human labels)",
+    "false-positive rate (Rubin-bogus, reliability < 0.2, called real)",
+    "true-positive rate (Rubin-real, reliability > 0.8, found)",
+)
+RELIABILITY_PR_WORDS = (
+    "Precision–recall vs Rubin reliability (not human labels)",
+    "recall (share of Rubin-real found, reliability > 0.8)",
+    "precision (share of 'real' calls that Rubin calls real)",
 )
 DRIFT_PLOTS_SECONDS = 7 * 24 * 3600  # the key moves with every recompute; this only bounds a forgotten entry
 
@@ -113,7 +126,21 @@ def drift_figure(name: str, title: str, nights: list[dict], *, height: int = 300
     data = _drift_columns(name, rows)
     source = ColumnDataSource(data)
     for low, high, legend, alpha in BANDS:
-        fig.varea(x="x", y1=low, y2=high, source=source, fill_color=BAND, fill_alpha=alpha, legend_label=legend)
+        if len(rows) == 1:
+            # An area over one night has no width (the shared Rubin alerts are one night): a bar shows the spread.
+            fig.vbar(
+                x="x",
+                width=day / 2,
+                bottom=low,
+                top=high,
+                source=source,
+                fill_color=BAND,
+                fill_alpha=alpha,
+                line_color=None,
+                legend_label=legend,
+            )
+        else:
+            fig.varea(x="x", y1=low, y2=high, source=source, fill_color=BAND, fill_alpha=alpha, legend_label=legend)
     fig.line("x", "p50", source=source, line_color=TEXT, line_width=2, legend_label="median")
     medians = fig.scatter("x", "p50", source=source, size=6, color=TEXT, legend_label="median")
     _shade_reference(fig, [n for n in rows if n["reference"]])
@@ -270,18 +297,18 @@ def _with_auc(label: str, metrics: dict) -> str:
     return f"{label} (AUC {auc:.3f})" if auc is not None else label
 
 
-def roc_figure(versions: list[tuple[str, dict]], *, height: int = 380) -> dict:
+def roc_figure(versions: list[tuple[str, dict]], *, height: int = 380, words: tuple = ROC_WORDS) -> dict:
     """ROC curves of the versions (``versions``: (label, metrics) of a, then b), the diagonal for chance."""
-    fig = _curve_figure(*ROC_WORDS, height=height)
+    fig = _curve_figure(*words, height=height)
     fig.line([0, 1], [0, 1], line_color=MUTED, line_dash="dashed", legend_label="chance")
     _version_curves(fig, versions, "roc", ("fpr", "tpr"), ("fpr", "recall"), _with_auc)
     _legend(fig, "bottom_right")
     return json_item(fig)
 
 
-def pr_figure(versions: list[tuple[str, dict]], *, height: int = 380) -> dict:
+def pr_figure(versions: list[tuple[str, dict]], *, height: int = 380, words: tuple = PR_WORDS) -> dict:
     """Precision-recall curves of the versions; chance is the share of positives among the candidates."""
-    fig = _curve_figure(*PR_WORDS, height=height)
+    fig = _curve_figure(*words, height=height)
     first = versions[0][1]
     if first.get("n"):
         base = first.get("n_positive", 0) / first["n"]
@@ -292,10 +319,21 @@ def pr_figure(versions: list[tuple[str, dict]], *, height: int = 380) -> dict:
 
 
 def compare_plot_items(a: ModelVersion, b: ModelVersion, result: dict) -> dict:
-    """The ROC and precision-recall figures of a comparison (``result``: ``compare_versions(a, b)``); none
-    when no candidate was labelled."""
-    if not (result["metrics_a"] and result["metrics_a"]["n"]):
-        return {}
-    versions = [(a.label, result["metrics_a"]), (b.label, result["metrics_b"])]
+    """The ROC and precision-recall figures of a comparison (``result``: ``compare_versions(a, b)``): ``roc`` and
+    ``pr`` on labelled candidates (none when no candidate was labelled), and for Rubin versions ``reliability_roc``
+    and ``reliability_pr`` against Rubin's reliability score (none when they share no scored Rubin alert)."""
     key = inputs_key("compare-plots", a.pk, b.pk)
-    return memoized(key, lambda: {"roc": roc_figure(versions), "pr": pr_figure(versions)})
+    return memoized(key, lambda: _compare_plots(a, b, result))
+
+
+def _compare_plots(a: ModelVersion, b: ModelVersion, result: dict) -> dict:
+    items = {}
+    if result["metrics_a"] and result["metrics_a"]["n"]:
+        versions = [(a.label, result["metrics_a"]), (b.label, result["metrics_b"])]
+        items.update({"roc": roc_figure(versions), "pr": pr_figure(versions)})
+    reliability = result.get("reliability") or {}
+    if reliability.get("n"):
+        versions = [(a.label, reliability["metrics_a"]), (b.label, reliability["metrics_b"])]
+        items["reliability_roc"] = roc_figure(versions, words=RELIABILITY_ROC_WORDS)
+        items["reliability_pr"] = pr_figure(versions, words=RELIABILITY_PR_WORDS)
+    return items

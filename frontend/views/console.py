@@ -37,7 +37,11 @@ from labeling.models import Campaign
 
 TASKS = dict(Task.choices)
 # (positive, negative) class names as the confusion matrices and plot notes say them.
-CLASS_NAMES = {Task.REAL_BOGUS: ("real", "bogus"), Task.STREAKS: ("plausible streak", "other")}
+CLASS_NAMES = {
+    Task.REAL_BOGUS: ("real", "bogus"),
+    Task.STREAKS: ("plausible streak", "other"),
+    Task.RUBIN_REAL_BOGUS: ("real", "bogus"),
+}
 
 
 def _task(request, default: str = Task.REAL_BOGUS) -> str:
@@ -70,15 +74,26 @@ def overview(request):
     )
 
 
+def _task_or_all(request) -> str | None:
+    """The task a page is narrowed to (``?task=``), or None for every task."""
+    task = request.GET.get("task") or None
+    if task is not None and task not in TASKS:
+        raise Http404(f"unknown task {task!r}")
+    return task
+
+
 @role_required(MLLEAD)
 @require_GET
 def versions(request):
+    task = _task_or_all(request)
     return render(
         request,
         "frontend/console/versions.html",
         {
-            "tasks": versions_by_task(),
-            "audit": audit_log(limit=30),
+            "tasks": versions_by_task(task),
+            "task": task,
+            "all_tasks": TASKS,
+            "audit": audit_log(task=task, limit=30),
             "label_sources": {task: list(campaigns_for_task(task)) for task in TASKS},
             "demo_labels": DEMO_LABELS,
             "section": "versions",
@@ -130,7 +145,7 @@ def compare(request):
             "pos_name": CLASS_NAMES[a.task][0],
             "neg_name": CLASS_NAMES[a.task][1],
             "audit": audit_log(task=a.task, limit=10),
-            "active": next((t["active"] for t in versions_by_task() if t["task"] == a.task), None),
+            "active": next((t["active"] for t in versions_by_task(a.task)), None),
             "section": "versions",
         },
     )

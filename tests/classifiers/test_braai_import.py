@@ -183,4 +183,4 @@ def test_the_console_and_the_api_show_an_imported_versions_provenance(d6_m7, mll
     assert "input: row L2 norm, pad 1e-09" in text
     (row,) = api_for(mllead).get(reverse("api-model-versions")).json()
     assert row["provenance"]["name"] == "d6_m7"
-    assert row["input_recipe"] == {"normalisation": "row", "pad_value": 1e-9}
+    assert row["input_recipe"] == {"normalisation": "row", "pad_value": 1e-9, "fit": "edge"}

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from classifiers.preprocessing import StampError, load_stamp_batch, preprocess
+from classifiers.preprocessing import (
+    D6_M7_RECIPE,
+    InputRecipe,
+    StampError,
+    input_window,
+    load_stamp_batch,
+    preprocess,
+)
 
 
 @pytest.fixture
@@ -99,3 +106,134 @@ def test_load_stamp_batch_keeps_the_order_given_and_names_missing_alerts(demo_al
             np.testing.assert_array_equal(got, want)
     with pytest.raises(StampError, match="alert id 999999"):
         load_stamp_batch([ids[0], 999999])
+
+
+# ------------------------------------------------------------------------------------------------------------
+# The recipe's fit: how a cutout of another size (Rubin: 30x30 to 71x71) becomes 63x63
+# ------------------------------------------------------------------------------------------------------------
+
+CENTRE = InputRecipe(fit="centre")
+
+
+def stamps_of(size: int, n: int = 1, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Distinct positive pixels, so any shift of the window shows."""
+    rng = np.random.default_rng(seed)
+    return [tuple(rng.uniform(1, 2, size=(size, size)).astype(np.float32) for _ in range(3)) for _ in range(n)]
+
+
+def unit(a: np.ndarray) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float64)
+    return a / np.linalg.norm(a)
+
+
+def test_the_centre_fit_crops_a_71x71_cutout_about_its_centre_and_normalises_what_it_keeps():
+    (triplet,) = stamps_of(71)
+    (x,) = preprocess([triplet], CENTRE)
+    assert x.shape == (63, 63, 3)
+    for c, stamp in enumerate(triplet):
+        # 71 - 63 = 8 pixels cropped, 4 on each side: the source, in the middle, stays in the middle.
+        np.testing.assert_allclose(x[..., c], unit(stamp[4:67, 4:67]), rtol=1e-5)
+    # The edge fit (ZTF's) refuses what it cannot hold rather than cut it.
+    with pytest.raises(StampError, match="71x71 is larger than 63x63"):
+        preprocess([triplet])
+
+
+def test_the_centre_fit_pads_a_30x30_cutout_evenly_with_the_pad_value():
+    (triplet,) = stamps_of(30)
+    recipe = InputRecipe(normalisation="cutout", pad_value=1e-9, fit="centre")
+    (x,) = preprocess([triplet], recipe)
+    inside = (slice(16, 46), slice(16, 46))  # (63 - 30) // 2 = 16 before, 17 after
+    for c, stamp in enumerate(triplet):
+        np.testing.assert_allclose(x[inside][..., c], unit(stamp), rtol=1e-5)
+        outside = np.ones((63, 63), dtype=bool)
+        outside[inside] = False
+        assert np.all(x[..., c][outside] == np.float32(1e-9))
+    # The edge fit pads the same cutout at its end instead.
+    (edge,) = preprocess([triplet], InputRecipe(pad_value=1e-9))
+    np.testing.assert_allclose(edge[:30, :30, 0], unit(triplet[0]), rtol=1e-5)
+    assert np.all(edge[30:, :, 0] == np.float32(1e-9))
+
+
+def test_the_centre_fit_normalises_each_row_of_what_it_keeps_under_the_row_recipe():
+    (triplet,) = stamps_of(71, seed=1)
+    (x,) = preprocess([triplet], InputRecipe(normalisation="row", fit="centre"))
+    kept = triplet[2][4:67, 4:67].astype(np.float64)
+    np.testing.assert_allclose(x[..., 2], kept / np.linalg.norm(kept, axis=1, keepdims=True), rtol=1e-5)
+
+
+def test_missing_pixels_of_a_centred_cutout_become_zero_not_padding():
+    (triplet,) = stamps_of(30, seed=2)
+    science = triplet[0].copy()
+    science[3, 5] = np.nan
+    science[10, :] = np.nan
+    recipe = InputRecipe(pad_value=1e-9, fit="centre")
+    (x,) = preprocess([(science, triplet[1], triplet[2])], recipe)
+    assert not np.isnan(x).any()
+    assert x[16 + 3, 16 + 5, 0] == 0.0
+    assert np.all(x[16 + 10, 16:46, 0] == 0.0)
+    expected = unit(np.nan_to_num(science, nan=0.0))
+    np.testing.assert_allclose(x[16:46, 16:46, 0], expected, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(np.linalg.norm(x[16:46, 16:46, 0].astype(np.float64)), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("size", [30, 45, 71])
+def test_a_batch_array_of_any_size_gives_the_same_input_as_the_list_of_triplets(size):
+    triplets = stamps_of(size, n=4, seed=size)
+    triplets[1][2][0, 0] = np.nan  # a missing pixel, inside the window of every size
+    recipe = InputRecipe(normalisation="cutout", pad_value=1e-9, fit="centre")
+    listed = preprocess(triplets, recipe)
+    channels_first = np.stack([np.stack(t) for t in triplets])  # (N, 3, H, W)
+    np.testing.assert_array_equal(preprocess(channels_first, recipe), listed)
+    np.testing.assert_array_equal(preprocess(np.moveaxis(channels_first, 1, -1).copy(), recipe), listed)
+
+
+@pytest.mark.parametrize(
+    ("shape", "recipe", "window"),
+    [
+        ((71, 71), CENTRE, ((4, 67), (4, 67), (0, 63), (0, 63))),
+        ((30, 30), CENTRE, ((0, 30), (0, 30), (16, 46), (16, 46))),
+        ((30, 71), CENTRE, ((0, 30), (4, 67), (16, 46), (0, 63))),
+        ((64, 62), CENTRE, ((0, 63), (0, 62), (0, 63), (0, 62))),
+        ((63, 63), CENTRE, ((0, 63), (0, 63), (0, 63), (0, 63))),
+        ((63, 55), InputRecipe(), ((0, 63), (0, 55), (0, 63), (0, 55))),
+        ((30, 30), InputRecipe(), ((0, 30), (0, 30), (0, 30), (0, 30))),
+    ],
+)
+def test_input_window_says_which_stamp_pixels_land_where(shape, recipe, window):
+    got = input_window(*shape, recipe)
+    assert [(s.start, s.stop) for s in got] == list(window)
+    # It is the map preprocess() itself uses: the stamp's window, normalised, is what lands in the input's.
+    stamp = np.arange(1, shape[0] * shape[1] + 1, dtype=np.float32).reshape(shape)
+    (x,) = preprocess([(stamp, stamp, stamp)], recipe)
+    stamp_rows, stamp_cols, rows, cols = got
+    np.testing.assert_allclose(x[rows, cols, 1], unit(stamp[stamp_rows, stamp_cols]), rtol=1e-5)
+
+
+def test_input_window_refuses_a_larger_cutout_under_the_edge_fit():
+    with pytest.raises(StampError, match="71x71 is larger than 63x63"):
+        input_window(71, 71, InputRecipe(fit="edge"))
+
+
+def test_a_recipe_round_trips_with_its_fit_and_an_old_stored_recipe_reads_as_edge():
+    recipe = InputRecipe(normalisation="row", pad_value=1e-9, fit="centre")
+    assert recipe.to_dict() == {"normalisation": "row", "pad_value": 1e-9, "fit": "centre"}
+    assert InputRecipe.from_dict(recipe.to_dict()) == recipe
+    # Stored before fits existed: ZTF's behaviour, as every version then was scored.
+    old = InputRecipe.from_dict({"normalisation": "row", "pad_value": 1e-9})
+    assert old.fit == "edge"
+    assert old == D6_M7_RECIPE
+    with pytest.raises(ValueError, match="unknown fit 'middle'"):
+        InputRecipe.from_dict({"normalisation": "cutout", "pad_value": 0.0, "fit": "middle"})
+    assert "centre-crop or pad" in recipe.describe()
+
+
+def test_the_registry_reads_a_versions_fit_and_a_rubin_version_is_always_centred(db):
+    from classifiers.models import ModelVersion, Task
+    from classifiers.registry import recipe_of
+
+    old = ModelVersion(task=Task.REAL_BOGUS, hyperparameters={"input_recipe": {"normalisation": "row", "pad_value": 0}})
+    assert recipe_of(old).fit == "edge"
+    centred = {"input_recipe": {"normalisation": "cutout", "pad_value": 1e-9, "fit": "centre"}}
+    assert recipe_of(ModelVersion(task=Task.REAL_BOGUS, hyperparameters=centred)).fit == "centre"
+    rubin = ModelVersion(task=Task.RUBIN_REAL_BOGUS, hyperparameters={"input_recipe": {"normalisation": "row"}})
+    assert recipe_of(rubin) == InputRecipe(normalisation="row", fit="centre")

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from classifiers.models import TASK_HELP, Task
+
 COLUMNS = ["candid", "objectId", "task", "version", "score", "plausible"]
 
 
@@ -25,7 +27,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--out", required=True, metavar="FILE.csv", help="where to write the CSV")
-        parser.add_argument("--task", choices=["real_bogus", "streaks"], help="only this task")
+        parser.add_argument("--task", choices=Task.values, help=f"only this task. {TASK_HELP}".replace("%", "%%"))
         parser.add_argument("--version", type=int, metavar="V", help="only this version number (needs --task)")
         parser.add_argument("--all-versions", action="store_true", help="every version, not only the active ones")
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from classifiers.models import BRAAI_TASKS, Task
+
 
 class Command(BaseCommand):
     help = (
@@ -18,7 +20,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("file", help="the .h5 weights file")
-        parser.add_argument("--task", default="real_bogus", choices=["real_bogus"], help="the task it serves")
+        parser.add_argument(
+            "--task",
+            default=Task.REAL_BOGUS,
+            choices=sorted(BRAAI_TASKS),
+            help="the task it serves (default real_bogus); rubin_real_bogus registers braai as a Rubin version, "
+            "its stamps centre-cropped or padded to 63x63 (braai without fine-tuning on Rubin stamps)",
+        )
         parser.add_argument("--name", required=True, help="the published version's name, e.g. d6_m7")
         parser.add_argument(
             "--recipe",

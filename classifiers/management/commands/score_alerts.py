@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
+from classifiers.models import TASK_HELP, Task
+
 
 class Command(BaseCommand):
     help = (
@@ -17,7 +19,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--task", default="real_bogus", choices=["real_bogus", "streaks"], help="default real_bogus"
+            "--task",
+            default=Task.REAL_BOGUS,
+            choices=Task.values,
+            help=f"default real_bogus; a task scores its own survey's alerts only. {TASK_HELP}".replace("%", "%%"),
         )
         parser.add_argument(
             "--version", type=int, metavar="V", help="version number of the task (default: the active one)"
@@ -31,7 +36,7 @@ class Command(BaseCommand):
 
         from tqdm import tqdm
 
-        from classifiers.models import ModelVersion
+        from classifiers.models import ModelVersion, task_survey
         from classifiers.registry import active_version
         from classifiers.scoring import score_alerts, unscored_alerts
         from labeling.models import Alert
@@ -47,7 +52,9 @@ class Command(BaseCommand):
                 raise CommandError(
                     f"no active {task} version: train one (manage.py train_model --task {task} --promote)"
                 )
-        alerts = Alert.objects.all() if opts["all"] else unscored_alerts(version, Alert.objects.all())
+        # The task's own survey's alerts: a ZTF model never scores a Rubin stamp, nor the reverse.
+        own = Alert.objects.filter(survey=task_survey(task))
+        alerts = own if opts["all"] else unscored_alerts(version, own)
         total = alerts.count()
         started = time.perf_counter()
         with tqdm(total=total, unit="alert", desc=f"scoring by {version.label}", dynamic_ncols=True) as bar:

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
+from classifiers.models import TASK_HELP, Task
+
 
 class Command(BaseCommand):
     help = (
         "Train a model and register it as a candidate version (--promote makes it active). Labels come from a "
         "campaign's consensus (retired subjects' skill-weighted or majority labels) with --campaign SLUG, else from "
-        "the demo alerts' known truth. real_bogus trains braai's VGG6; streaks trains the DeepStreaks-style ensemble "
+        "the demo alerts' known truth. real_bogus trains braai's VGG6 on ZTF alerts; rubin_real_bogus the same network on "
+        "Rubin alerts only (--from-version may name a ZTF braai version to fine-tune); streaks trains the DeepStreaks-style ensemble "
         "(rb / sl / kd groups). The fixed held-out objects are left out of training and evaluate the new version "
         "against the active one; the split is by objectId. The same training run happens in the background when "
         "triggered from the web (handled by manage.py db_worker)."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--task", required=True, choices=["real_bogus", "streaks"], help="which model to train")
+        parser.add_argument(
+            "--task", required=True, choices=Task.values, help=f"which model to train. {TASK_HELP}".replace("%", "%%")
+        )
         parser.add_argument("--campaign", metavar="SLUG", help="train on this campaign's consensus labels")
         parser.add_argument("--epochs", type=int, help="maximum epochs per network (early stopping may end sooner)")
         parser.add_argument("--seed", type=int, help="random seed for the split, initialisation and augmentation")
@@ -24,7 +29,8 @@ class Command(BaseCommand):
             "--from-version",
             type=int,
             metavar="ID",
-            help="fine-tune this model version's weights (its id; any version of the task) instead of random ones",
+            help="fine-tune this model version's weights (its id; any version of the task, or for rubin_real_bogus "
+            "a real_bogus version) instead of random ones",
         )
         parser.add_argument(
             "--freeze-conv", action="store_true", help="with --from-version: keep its convolutional layers as they are"
@@ -72,7 +78,7 @@ class Command(BaseCommand):
         def on_progress(event: dict) -> None:
             step = event.get("step")
             if step == "start":
-                members = 1 if opts["task"] == "real_bogus" else 3 * StreakHyperparameters().members_per_group
+                members = 3 * StreakHyperparameters().members_per_group if opts["task"] == Task.STREAKS else 1
                 bar.reset(total=event["epochs"] * members)
                 bar.set_description(
                     f"train {event['split']['train']} / val {event['split']['val']} / test {event['split']['test']}"
