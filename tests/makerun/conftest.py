@@ -135,9 +135,10 @@ def _stop(procs: dict) -> None:
         proc.log.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def make_run(tmp_path_factory):
-    """Blink as ``make run`` serves it, on a free port, for the whole module; stopped at its end."""
+    """Blink as ``make run`` serves it, on a free port, for every module of this directory (one ``setup_demo``,
+    the slow part, for all); stopped at their end. Each module's tests keep to their own campaign."""
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"Debian's chromium is not installed at {CHROMIUM} (make chromium installs it)")
     folder = tmp_path_factory.mktemp("makerun")
