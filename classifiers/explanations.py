@@ -61,9 +61,8 @@ def explaining_version(alert, version: ModelVersion | None = None) -> ModelVersi
     if version is None:
         version = active_version(task)
         if version is None:
-            raise ExplanationRefused(
-                f"no {Task(task).label} model is active yet, so there is nothing to explain", status=404
-            )
+            what = "Rubin real/bogus" if task == Task.RUBIN_REAL_BOGUS else "real/bogus"
+            raise ExplanationRefused(f"no {what} model is active yet, so there is nothing to explain", status=404)
         return version
     if TASK_SURVEY.get(version.task) != survey:
         raise ExplanationRefused(

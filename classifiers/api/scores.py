@@ -13,7 +13,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from classifiers.models import REAL_BOGUS_TASK_OF_SURVEY, Explanation, ModelVersion, Task
+from classifiers.models import Explanation, ModelVersion, Task
 from classifiers.selectors import alert_scores
 from core.roles import VOLUNTEER, HasRole
 from labeling.api.alerts import AUTHENTICATION, ImagesIgnoreAccept, png_response, png_responses
@@ -53,15 +53,13 @@ class AlertScores(APIView):
 
 
 def _version_for(request, alert) -> ModelVersion:
+    """The version named by ``?version=`` or, by default, the one ``explaining_version`` picks for the alert's
+    survey; one rule for both, kept in ``classifiers.explanations``."""
+    from classifiers.explanations import explaining_version
+
     raw = request.query_params.get("version")
     if raw is None:
-        # The real/bogus model of the alert's own survey: ZTF's braai never explains a Rubin stamp.
-        task = REAL_BOGUS_TASK_OF_SURVEY.get(alert.survey, Task.REAL_BOGUS)
-        version = ModelVersion.objects.defer("weights").filter(task=task, status="active").first()
-        if version is None:
-            what = "Rubin real/bogus" if task == Task.RUBIN_REAL_BOGUS else "real/bogus"
-            raise NotFound(f"no {what} model is active yet, so there is nothing to explain")
-        return version
+        return explaining_version(alert)
     try:
         pk = int(raw)
     except ValueError:
@@ -69,7 +67,7 @@ def _version_for(request, alert) -> ModelVersion:
     version = ModelVersion.objects.defer("weights").filter(pk=pk).first()
     if version is None:
         raise NotFound(f"no model version with id {pk}")
-    return version
+    return explaining_version(alert, version)
 
 
 @extend_schema(
@@ -97,7 +95,8 @@ class AlertExplanation(APIView):
             raise NotFound(f"unknown explanation {kind!r}; expected one of {', '.join(KINDS)}")
         alert = get_object_or_404(Alert.objects.only("pk", "candid", "survey"), candid=candid)
         version = _version_for(request, alert)
-        etag = f'"{version.sha256[:16]}-{kind}-{alert.candid}-v2"'
+        # v3: overlays are drawn at each stamp's own size (Rubin cutouts, ZTF edge cutouts).
+        etag = f'"{version.sha256[:16]}-{kind}-{alert.candid}-v3"'
         from classifiers.explanations import explanation_png
 
         return png_response(request, etag, lambda: explanation_png(alert, version, kind))
