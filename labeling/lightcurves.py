@@ -2,7 +2,8 @@
 ``frontend.plots.lightcurves``'s).
 
 Points come from ``LightCurvePoint`` (detections and upper limits gathered at ingest from every alert of the
-object, each (jd, filter) once).
+object, each (jd, filter) once). Rubin points carry their flux in nJy (``flux_njy`` ± ``flux_err_njy``), forced
+photometry too; ZTF points have none (null).
 """
 
 from __future__ import annotations
@@ -10,6 +11,9 @@ from __future__ import annotations
 from labeling.models import FILTER_NAMES, Alert, LightCurvePoint
 
 MJD_OFFSET = 2400000.5
+POINT_FIELDS = (
+    "jd", "fid", "is_detection", "magpsf", "sigmapsf", "diffmaglim", "isdiffpos", "candid", "flux_njy", "flux_err_njy",
+)  # fmt: skip
 
 
 def light_curve_points(object_id: str) -> list[dict]:
@@ -27,10 +31,10 @@ def light_curve_points(object_id: str) -> list[dict]:
             "diffmaglim": p.diffmaglim,
             "isdiffpos": p.isdiffpos,
             "candid": p.candid,
+            "flux_njy": p.flux_njy,
+            "flux_err_njy": p.flux_err_njy,
         }
-        for p in rows.only(
-            "jd", "fid", "is_detection", "magpsf", "sigmapsf", "diffmaglim", "isdiffpos", "candid"
-        ).iterator()
+        for p in rows.only(*POINT_FIELDS).iterator()
     ]
 
 
@@ -39,6 +43,7 @@ def light_curve_json(alert: Alert) -> dict:
     return {
         "object_id": alert.object_id,
         "candid": alert.candid,
+        "survey": alert.survey,
         "alert_jd": alert.jd,
         "n_detections": sum(p["is_detection"] for p in points),
         "n_upper_limits": sum(not p["is_detection"] for p in points),

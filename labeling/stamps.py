@@ -16,6 +16,8 @@ What a volunteer sees, and why:
   draw their first row at the top, so the rows are flipped before encoding: the stamp then appears as DS9
   shows it, which for ZTF cutouts is north up, east left — the same flip SkyPortal and Kowalski apply to
   ZTF cutouts. The page says "ZScale, north up, east left".
+- **Planes** (Rubin): a cutout's variance is drawn like a stamp (ZScale, linear); its PSF, a smooth peak on a
+  near-zero background that ZScale would clip to a white blob, linearly from its minimum to its peak.
 - **Size**: ``size`` (pixels of the longer side) enlarges by nearest-neighbour, so each survey pixel stays a
   crisp square; a browser's own smoothing would blur exactly the sharp features (cosmic rays, dipoles)
   volunteers must judge.
@@ -99,7 +101,35 @@ _PALETTE = [round(i * 255 / 254) for i in range(255) for _ in range(3)] + list(N
 
 def stamp_png(array: np.ndarray, *, stretch: str = "linear", size: int | None = None) -> bytes:
     """Render a stamp as PNG bytes. ``size`` is the longer side in pixels (nearest-neighbour enlargement)."""
-    values, nan = _grey_levels(array, stretch)
+    return _png(*_grey_levels(array, stretch), size)
+
+
+def _min_max_levels(array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Values in [0, 1] from the finite minimum to the maximum, north up, and the NaN mask (a PSF's levels)."""
+    data = np.asarray(array, dtype=np.float32)
+    if data.ndim != 2:
+        raise ValueError(f"a plane is 2-D; got shape {data.shape}")
+    data = data[::-1]
+    nan = ~np.isfinite(data)
+    if nan.all():
+        return np.zeros(data.shape, dtype=np.float32), nan
+    lo, hi = float(data[~nan].min()), float(data[~nan].max())
+    with np.errstate(invalid="ignore"):
+        x = np.clip((data - lo) / (hi - lo), 0.0, 1.0) if hi > lo else np.full(data.shape, 0.5, dtype=np.float32)
+    x[nan] = 0.0
+    return x, nan
+
+
+def plane_png(array: np.ndarray, *, plane: str, size: int | None = None) -> bytes:
+    """Render a cutout's variance (ZScale, like a stamp) or PSF (minimum to peak) plane as PNG bytes."""
+    if plane == "psf":
+        return _png(*_min_max_levels(array), size)
+    if plane == "variance":
+        return _png(*_grey_levels(array, "linear"), size)
+    raise ValueError(f"unknown plane {plane!r}; expected variance or psf")
+
+
+def _png(values: np.ndarray, nan: np.ndarray, size: int | None) -> bytes:
     index = (values * 254.0 + 0.5).astype(np.uint8)
     index[nan] = _NAN_INDEX
     image = Image.fromarray(index, mode="P")
@@ -118,3 +148,8 @@ def stamp_png(array: np.ndarray, *, stretch: str = "linear", size: int | None = 
 def stamp_etag(raw: bytes, *, stretch: str, size: int | None) -> str:
     """A strong validator for one rendering of one stored stamp: its bytes plus how it is drawn."""
     return f'"{zlib.crc32(raw):08x}-{len(raw)}-{stretch}-{size or 0}-v1"'
+
+
+def plane_etag(raw: bytes, *, plane: str, size: int | None) -> str:
+    """``stamp_etag`` for one rendering of a stored variance or PSF plane."""
+    return f'"{zlib.crc32(raw):08x}-{len(raw)}-{plane}-{size or 0}-p1"'

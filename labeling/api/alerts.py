@@ -1,5 +1,5 @@
 """Read API for alerts: list and detail, light curve (JSON; the bokeh figure is ``frontend.views.alerts``'s),
-cutouts as PNG.
+cutouts as PNG, and a Rubin cutout's variance and PSF planes as PNG.
 
 Every endpoint needs a signed-in user (any role: volunteers look at alerts too). Machine real/bogus scores
 (``rb``, ``drb``) are shown to scientists and ML leads only, as on the classify page, so they cannot bias a
@@ -18,7 +18,7 @@ from collections.abc import Callable
 from django.core.cache import cache
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
-from django.urls import path
+from django.urls import path, reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -38,8 +38,8 @@ from core.conf import blink_setting
 from core.roles import MLLEAD, SCIENTIST, VOLUNTEER, HasRole, has_role
 from core.urls import alert_api_url, alert_page_url, cutout_urls, lightcurve_plot_url, lightcurve_url
 from labeling.lightcurves import light_curve_json
-from labeling.models import STAMP_KINDS, Alert, Stamps
-from labeling.stamps import MAX_SIZE, STRETCHES, stamp_etag, stamp_png
+from labeling.models import STAMP_KINDS, Alert, StampPlane, Stamps
+from labeling.stamps import MAX_SIZE, STRETCHES, plane_etag, plane_png, stamp_etag, stamp_png
 
 ANY_SIGNED_IN = [HasRole.of(VOLUNTEER)]
 # Token first: DRF answers an anonymous request with the first class's WWW-Authenticate challenge, and only
@@ -47,7 +47,8 @@ ANY_SIGNED_IN = [HasRole.of(VOLUNTEER)]
 AUTHENTICATION = [TokenAuthentication, SessionAuthentication]
 # Machine verdicts and server paths are for scientists and ML leads; volunteers judge for themselves.
 PRIVILEGED_FIELDS = ("rb", "drb", "source")
-PRIVILEGED_CANDIDATE_KEYS = ("rb", "drb", "rbversion", "drbversion")
+# Rubin's diaSource (a Rubin alert's candidate) carries its real/bogus score as reliability.
+PRIVILEGED_CANDIDATE_KEYS = ("rb", "drb", "rbversion", "drbversion", "reliability")
 
 
 def sees_scores(user) -> bool:
@@ -71,7 +72,7 @@ class AlertSummarySerializer(serializers.ModelSerializer):
     class Meta:
         model = Alert
         fields = (
-            "candid", "object_id", "jd", "night", "nid", "fid", "filter", "ra", "dec", "gal_l", "gal_b",
+            "candid", "survey", "object_id", "jd", "night", "nid", "fid", "filter", "ra", "dec", "gal_l", "gal_b",
             "magpsf", "sigmapsf", "isdiffpos", "rb", "drb", "programid", "urls",
         )  # fmt: skip
 
@@ -98,6 +99,7 @@ class StampsMetaSerializer(serializers.Serializer):
 class AlertDetailSerializer(AlertSummarySerializer):
     days_since_first_detection = serializers.FloatField(read_only=True, allow_null=True)
     is_demo = serializers.BooleanField(read_only=True)
+    pixel_scale_arcsec = serializers.FloatField(read_only=True, help_text="Sky per stamp pixel: ZTF 1.0, Rubin 0.2")
     stamps = serializers.SerializerMethodField()
 
     class Meta(AlertSummarySerializer.Meta):
@@ -106,7 +108,7 @@ class AlertDetailSerializer(AlertSummarySerializer):
             "schemavsn", "publisher", "diffmaglim", "fwhm", "elong", "classtar", "nbad", "magdiff",
             "sgscore1", "distpsnr1", "ssdistnr", "ssnamenr", "ssmagnr", "ndethist", "ncovhist", "jdstarthist",
             "field", "rcid", "days_since_first_detection", "is_demo", "stamps", "candidate", "source",
-            "ingested_at",
+            "ingested_at", "snr", "flux_njy", "flux_err_njy", "survey_extra", "pixel_scale_arcsec",
         )  # fmt: skip
 
     @extend_schema_field(StampsMetaSerializer(allow_null=True))
@@ -198,12 +200,15 @@ LIGHT_CURVE_POINT_FIELDS = {
     "diffmaglim": serializers.FloatField(allow_null=True),
     "isdiffpos": serializers.BooleanField(allow_null=True),
     "candid": serializers.IntegerField(allow_null=True),
+    "flux_njy": serializers.FloatField(allow_null=True, help_text="Rubin only: PSF flux in nJy, forced ones too"),
+    "flux_err_njy": serializers.FloatField(allow_null=True),
 }
 LIGHT_CURVE = inline_serializer(
     "LightCurve",
     {
         "object_id": serializers.CharField(),
         "candid": serializers.IntegerField(),
+        "survey": serializers.CharField(),
         "alert_jd": serializers.FloatField(),
         "n_detections": serializers.IntegerField(),
         "n_upper_limits": serializers.IntegerField(),
@@ -272,6 +277,19 @@ def png_response(request, etag: str, render: Callable[[], bytes]) -> HttpRespons
     return response
 
 
+def _size_param(request) -> int | None:
+    size = request.query_params.get("size")
+    if size is None:
+        return None
+    try:
+        size = int(size)
+    except ValueError:
+        raise ValidationError({"size": f"{size!r} is not an integer"}) from None
+    if not 16 <= size <= MAX_SIZE:
+        raise ValidationError({"size": f"size must be between 16 and {MAX_SIZE}"})
+    return size
+
+
 @extend_schema(
     summary="A cutout as PNG",
     description="ZScale interval, linear / log / asinh stretch, north up and east left, NaN pixels in dark "
@@ -294,14 +312,7 @@ class AlertCutout(APIView):
         stretch = request.query_params.get("stretch", "linear")
         if stretch not in STRETCHES:
             raise ValidationError({"stretch": f"unknown stretch {stretch!r}; expected one of {', '.join(STRETCHES)}"})
-        size = request.query_params.get("size")
-        if size is not None:
-            try:
-                size = int(size)
-            except ValueError:
-                raise ValidationError({"size": f"{size!r} is not an integer"}) from None
-            if not 16 <= size <= MAX_SIZE:
-                raise ValidationError({"size": f"size must be between 16 and {MAX_SIZE}"})
+        size = _size_param(request)
         stamps = get_object_or_404(Stamps.objects.only("height", "width", kind), alert__candid=candid)
         raw = bytes(getattr(stamps, kind))
         etag = stamp_etag(raw, stretch=stretch, size=size)
@@ -318,9 +329,61 @@ class AlertCutout(APIView):
         return png_response(request, etag, render)
 
 
+def plane_url(candid: int, kind: str, plane: str) -> str:
+    return reverse("api-alert-cutout-plane", kwargs={"candid": candid, "kind": kind, "plane": plane})
+
+
+@extend_schema(
+    summary="A cutout's variance or PSF plane as PNG (Rubin)",
+    description="Rubin sends each cutout with its variance and its PSF image, each at its own size; ZTF sends "
+    "neither (404). Variance in ZScale, PSF linear from its minimum to its peak; north up, east left. Cached "
+    "like the cutouts: send If-None-Match with the ETag to get 304.",
+    parameters=[
+        OpenApiParameter("kind", str, OpenApiParameter.PATH, enum=list(STAMP_KINDS)),
+        OpenApiParameter("plane", str, OpenApiParameter.PATH, enum=list(StampPlane.PLANES)),
+        OpenApiParameter("size", int, description=f"longer side in pixels, 16..{MAX_SIZE} (default: the plane's own)"),
+    ],
+    responses=png_responses(
+        bad_request="Unknown plane or bad size", not_found="No such candid or kind, or the alert has no such plane"
+    ),
+)
+class AlertCutoutPlane(APIView):
+    authentication_classes = AUTHENTICATION
+    permission_classes = ANY_SIGNED_IN
+    content_negotiation_class = ImagesIgnoreAccept
+
+    def get(self, request, candid: int, kind: str, plane: str):
+        if kind not in STAMP_KINDS:
+            raise NotFound(f"unknown cutout {kind!r}; expected one of {', '.join(STAMP_KINDS)}")
+        if plane not in StampPlane.PLANES:
+            raise ValidationError({"plane": f"unknown plane {plane!r}; expected one of {', '.join(StampPlane.PLANES)}"})
+        size = _size_param(request)
+        stored = StampPlane.objects.filter(alert__candid=candid, kind=kind, plane=plane).first()
+        if stored is None:
+            alert_or_404(candid)
+            raise NotFound(f"alert {candid} has no {plane} plane for its {kind} cutout (only Rubin alerts have one)")
+        raw = bytes(stored.data)
+        etag = plane_etag(raw, plane=plane, size=size)
+
+        def render() -> bytes:
+            key = f"blink:plane:{candid}:{kind}:{etag}"
+            png = cache.get(key)
+            if png is None:
+                png = plane_png(stored.array(), plane=plane, size=size)
+                cache.set(key, png, timeout=blink_setting("STAMP_CACHE_SECONDS"))
+            return png
+
+        return png_response(request, etag, render)
+
+
 urlpatterns = [
     path("alerts/", AlertList.as_view(), name="api-alerts"),
     path("alerts/<int:candid>/", AlertDetail.as_view(), name="api-alert"),
     path("alerts/<int:candid>/lightcurve/", AlertLightCurve.as_view(), name="api-alert-lightcurve"),
     path("alerts/<int:candid>/cutouts/<str:kind>.png", AlertCutout.as_view(), name="api-alert-cutout"),
+    path(
+        "alerts/<int:candid>/cutouts/<str:kind>/<str:plane>.png",
+        AlertCutoutPlane.as_view(),
+        name="api-alert-cutout-plane",
+    ),
 ]

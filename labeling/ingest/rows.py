@@ -86,6 +86,21 @@ def night_of(jd: float) -> dt.date:
 POINT_COLUMNS = (
     "object_id", "jd", "fid", "is_detection", "magpsf", "sigmapsf", "diffmaglim", "isdiffpos", "candid", "programid",
 )  # fmt: skip
+# A Rubin point goes on with its flux (nJy): ``POINT_COLUMNS + FLUX_COLUMNS``. A ZTF point stops at
+# ``POINT_COLUMNS`` (its flux is null), so ZTF's hot loop builds and ships no two extra Nones per point.
+FLUX_COLUMNS = ("flux_njy", "flux_err_njy")
+FLUX_POINT_COLUMNS = POINT_COLUMNS + FLUX_COLUMNS
+
+
+def point_columns(points: list[tuple]) -> tuple[str, ...]:
+    """The columns that ``points`` fill: with the flux when any point carries one (``pad_points`` evens them)."""
+    return FLUX_POINT_COLUMNS if any(len(p) > len(POINT_COLUMNS) for p in points) else POINT_COLUMNS
+
+
+def pad_points(points: list[tuple], columns: tuple[str, ...]) -> list[tuple]:
+    """``points`` each as long as ``columns``: a ZTF point in a batch with Rubin ones gets null flux."""
+    missing = (None,) * (len(columns) - len(POINT_COLUMNS))
+    return [p if len(p) == len(columns) else p + missing for p in points] if missing else points
 
 
 _PACKET_NAMES = {"object_id": "objectId"}
@@ -143,4 +158,5 @@ def _check_points(points: list[tuple]) -> None:
         if JD_RANGE[0] < min(jds) and max(jds) < JD_RANGE[1]:
             return
     for i, point in enumerate(points):
-        _check_columns(LightCurvePoint, dict(zip(POINT_COLUMNS, point, strict=True)), f"light-curve point {i}: ")
+        columns = FLUX_POINT_COLUMNS[: len(point)]
+        _check_columns(LightCurvePoint, dict(zip(columns, point, strict=True)), f"light-curve point {i}: ")

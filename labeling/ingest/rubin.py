@@ -94,8 +94,8 @@ def _finite(value) -> float | None:
 
 
 def _point(object_id: str, source: dict, *, detected: bool, candid: int | None) -> tuple | None:
-    """A light-curve point (``POINT_COLUMNS`` order) of a diaSource (a detection) or a forced source (an upper
-    limit: its flux is a measurement where nothing was detected)."""
+    """A light-curve point (``FLUX_POINT_COLUMNS`` order) of a diaSource (a detection) or a forced source (an
+    upper limit in magnitude; its flux, kept with its error, is a measurement where nothing was detected)."""
     mjd = _finite(source.get("midpointMjdTai"))
     fid = BAND_FID.get(str(source.get("band") or ""))
     if mjd is None or fid is None:
@@ -108,7 +108,9 @@ def _point(object_id: str, source: dict, *, detected: bool, candid: int | None) 
         return None
     sigmapsf = magnitude_error(flux, err) if magpsf is not None else None
     isdiffpos = (flux > 0) if magpsf is not None else None
-    return (object_id, jd_of(mjd), fid, magpsf is not None, magpsf, sigmapsf, diffmaglim, isdiffpos, candid, None)
+    return (
+        object_id, jd_of(mjd), fid, magpsf is not None, magpsf, sigmapsf, diffmaglim, isdiffpos, candid, None, flux, err,
+    )  # fmt: skip
 
 
 def _object_id(source: dict) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from django.db import DataError, IntegrityError, OperationalError, connection, transaction
 
 from labeling.ingest.prepare import galactic
-from labeling.ingest.rows import POINT_COLUMNS, PreparedAlert
+from labeling.ingest.rows import FLUX_POINT_COLUMNS, PreparedAlert, pad_points, point_columns
 from labeling.models import Alert, LightCurvePoint, StampPlane, Stamps
 
 logger = logging.getLogger(__name__)
@@ -81,8 +81,10 @@ def _write_batch(prepared: list[PreparedAlert]) -> list[int]:
             ]
         )
         Stamps.objects.bulk_create([Stamps(alert_id=a.pk, **p.stamps) for a, p in zip(alerts, prepared, strict=True)])
+        points = _unique_points(prepared)
+        columns = point_columns(points)
         LightCurvePoint.objects.bulk_create(
-            [LightCurvePoint(**dict(zip(POINT_COLUMNS, p, strict=True))) for p in _unique_points(prepared)],
+            [LightCurvePoint(**dict(zip(columns, p, strict=True))) for p in pad_points(points, columns)],
             ignore_conflicts=True,
             batch_size=2000,
         )
@@ -194,12 +196,18 @@ def _copy_batch(prepared: list[PreparedAlert]) -> list[int]:
         )
         points = _unique_points(prepared)
         if points:
-            point_fields = [LightCurvePoint._meta.get_field(name) for name in POINT_COLUMNS]
+            # ZTF-only batches name no flux column (it stays null): their points go over as prepared.
+            point_columns_used = point_columns(points)
+            points = pad_points(points, point_columns_used)
+            point_fields = [LightCurvePoint._meta.get_field(name) for name in point_columns_used]
             table = LightCurvePoint._meta.db_table
             columns = ", ".join(f'"{f.column}"' for f in point_fields)
+            # The staging table lives as long as the connection, whichever survey's batch came first: it has
+            # every column, and a batch fills those it has (the rest are null).
+            all_columns = ", ".join(f'"{LightCurvePoint._meta.get_field(name).column}"' for name in FLUX_POINT_COLUMNS)
             cursor.execute(
                 f'CREATE TEMP TABLE IF NOT EXISTS "blink_ingest_points" ON COMMIT DELETE ROWS '
-                f'AS SELECT {columns} FROM "{table}" WITH NO DATA'
+                f'AS SELECT {all_columns} FROM "{table}" WITH NO DATA'
             )
             _copy_rows(
                 cursor,

@@ -23,6 +23,8 @@ column               ZTF                         Rubin (``lsst.vX_Y``)
 ``ndethist``         ndethist                    diaObject.nDiaSources
 ``jdstarthist``      jdstarthist                 diaObject.firstDiaSourceMjdTai as JD
 ``flux_njy`` (+err)  null                        diaSource.psfFlux, psfFluxErr (nJy)
+``LightCurvePoint``  prv_candidates, flux null   prvDiaSources (detections), prvDiaForcedSources
+                                                 (non-detections keeping their flux): psfFlux(Err)
 ``candidate``        the candidate record        the diaSource record, whole
 ``survey_extra``     null                        diaObject, ssSource, MPCORB / mpc_orbits, scheduler labels
 ===================  ==========================  ====================================================
@@ -44,6 +46,9 @@ STAMP_KINDS = ("science", "template", "difference")
 # ZTF's fid values; Rubin's bands share the letter's number, and u, z and y (Rubin only) follow.
 FILTER_NAMES = {1: "g", 2: "r", 3: "i", 4: "u", 5: "z", 6: "y"}
 SURVEYS = (("ztf", "ZTF"), ("rubin", "Rubin"))
+# Arcseconds of sky per cutout pixel, by survey: what the pages say beside a stamp (ZTF 63x63 px, Rubin 30x30 to
+# 71x71 px), and so how much sky a stamp covers. The one place the scales are written down.
+PIXEL_SCALE_ARCSEC = {"ztf": 1.0, "rubin": 0.2}
 # AB magnitude of a flux in nJy: m = 31.4 - 2.5 log10(f / nJy), since 3631 Jy is m = 0.
 NJY_AB_ZEROPOINT = 31.4
 # 2.5 / ln 10: a magnitude error from a relative flux error (and a S/N from a magnitude error).
@@ -173,6 +178,10 @@ class Alert(models.Model):
         return None
 
     @property
+    def pixel_scale_arcsec(self) -> float:
+        return PIXEL_SCALE_ARCSEC.get(self.survey, PIXEL_SCALE_ARCSEC["ztf"])
+
+    @property
     def is_demo(self) -> bool:
         return bool(self.demo_truth)
 
@@ -235,7 +244,11 @@ class StampPlane(models.Model):
 
 class LightCurvePoint(models.Model):
     """A detection or a non-detection (upper limit) at an object's position, deduplicated across the
-    alerts of that object: the same (object, jd, filter) is stored once."""
+    alerts of that object: the same (object, jd, filter) is stored once.
+
+    Rubin measures a flux at every visit, detected or not (forced photometry): ``flux_njy`` keeps it, so a
+    non-detection is a point with an error bar in flux and an upper limit (``diffmaglim``) in magnitude. ZTF
+    sends magnitudes only; its points leave the flux null."""
 
     object_id = models.CharField(max_length=32)
     jd = models.FloatField()
@@ -248,6 +261,8 @@ class LightCurvePoint(models.Model):
     # Fink Parquet sometimes stores prv candid as a double (precision lost); never used as a key.
     candid = models.BigIntegerField(null=True, blank=True)
     programid = models.SmallIntegerField(null=True, blank=True)
+    flux_njy = models.FloatField(null=True, blank=True, help_text="Rubin psfFlux (nJy), forced sources too")
+    flux_err_njy = models.FloatField(null=True, blank=True, help_text="Rubin psfFluxErr (nJy)")
 
     class Meta:
         ordering = ["jd"]

@@ -34,6 +34,7 @@ def build_role_world(*, live_campaign, demo_alerts, scientist, other_scientist, 
         state=Campaign.State.LIVE, access=Campaign.Access.LISTED,
     )  # fmt: skip
     Subject.objects.create(campaign=private, alert=demo_alerts[1])
+    rubin = _rubin_alert_with_a_plane(alert)
     kwargs = {
         "candid": alert.candid,
         "slug": live_campaign.slug,
@@ -43,10 +44,12 @@ def build_role_world(*, live_campaign, demo_alerts, scientist, other_scientist, 
         "task": "real_bogus",
         "object_id": alert.object_id,
         "tag": Hashtag.objects.get().name,
+        "plane": "variance",
     }
     return {
         "kwargs": kwargs,
         "alert": alert,
+        "rubin": rubin,
         "step": step,
         "entry": entry,
         "subject": subject,
@@ -62,6 +65,26 @@ def build_role_world(*, live_campaign, demo_alerts, scientist, other_scientist, 
             "admin": admin_user,
         },
     }
+
+
+def _rubin_alert_with_a_plane(like):
+    """A Rubin alert (a copy of ``like`` under another candid) whose science cutout has a variance plane: the
+    routes of a cutout's planes answer 404 for a ZTF alert once past the guard."""
+    import numpy as np
+
+    from labeling.models import Alert, StampPlane, Stamps
+
+    rubin = Alert.objects.get(pk=like.pk)
+    rubin.pk = None
+    rubin.candid = like.candid + 1_000_000_007
+    rubin.survey = "rubin"
+    rubin.object_id = "rolematrix-rubin"
+    rubin.save()
+    variance = np.full((21, 21), 4.0, dtype=np.float32)
+    StampPlane.objects.create(
+        alert=rubin, kind="science", plane="variance", height=21, width=21, data=Stamps.pack(variance)
+    )
+    return rubin
 
 
 # Which object a route's <int:pk> means, by URL name.
@@ -81,8 +104,11 @@ PK_OF = {
     "api-reference-set": "reference_set",
     "console-reference-set-delete": "reference_set",
 }
+# Routes whose <candid> is the Rubin alert's, not the world's (ZTF) alert.
+RUBIN_ROUTES = {"api-alert-cutout-plane"}
 KIND_OF = {
     "api-alert-cutout": "science",
+    "api-alert-cutout-plane": "science",
     "api-alert-explanation": "saliency",
     "api-campaign-export": "workflow",
 }
@@ -97,6 +123,8 @@ def url_for(route, world) -> str:
         values["pk"] = world[PK_OF[route.name]].pk
     if route.name in KIND_OF:
         values["kind"] = KIND_OF[route.name]
+    if route.name in RUBIN_ROUTES:
+        values["candid"] = world["rubin"].candid
     missing = [k for k, _ in route.converters if values.get(k) is None]
     if missing:
         raise LookupError(

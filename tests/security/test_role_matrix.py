@@ -28,6 +28,7 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "api-alert-lightcurve": ("401 200 200 200 200", "401 405 405 405 405"),
     "api-alert-lightcurve-plot": ("401 200 200 200 200", "401 405 405 405 405"),
     "api-alert-cutout": ("401 200 200 200 200", "401 405 405 405 405"),
+    "api-alert-cutout-plane": ("401 200 200 200 200", "401 405 405 405 405"),
     "api-alert-scores": ("401 200 200 200 200", "401 405 405 405 405"),
     # No model is active in this world, so there is nothing to explain: 404 once past the guard.
     "api-alert-explanation": ("401 404 404 404 404", "401 405 405 405 405"),

@@ -1,6 +1,10 @@
-// The alert page: stretch toggle for the three stamps, and the bokeh light curve from its JSON endpoint.
+// The alert page: stretch toggle for the three stamps, the variance and PSF planes on request (Rubin), and the
+// bokeh light curve from its JSON endpoint, in flux or magnitude where the survey offers both.
 (function () {
   "use strict";
+
+  var plotViews = null;
+  var plotToken = 0;
 
   function setStretch(stretch) {
     var box = document.getElementById("stamps");
@@ -15,23 +19,73 @@
     });
   }
 
-  function loadLightCurve() {
+  // The figure on screen goes with its bokeh document, so a replaced one leaves nothing behind.
+  function clearPlot() {
+    var views = plotViews;
+    plotViews = null;
+    if (!views || !window.Bokeh) return;
+    try {
+      views.roots.forEach(function (view) {
+        var doc = view.model && view.model.document;
+        view.remove();
+        if (doc && Bokeh.documents) {
+          var i = Bokeh.documents.indexOf(doc);
+          if (i >= 0) Bokeh.documents.splice(i, 1);
+        }
+      });
+    } catch (e) { /* replaced anyway */ }
+  }
+
+  function loadLightCurve(src) {
     var target = document.getElementById("lightcurve-plot");
     if (!target) return;
-    Blink.fetchJSON(target.dataset.src)
+    var token = ++plotToken;
+    Blink.fetchJSON(src || target.dataset.src)
       .then(function (r) {
         if (!r.ok) throw new Error("HTTP " + r.status);
+        if (token !== plotToken) return null;
+        clearPlot();
         target.innerHTML = "";
+        target.dataset.scale = r.body.scale || "";
         return window.Bokeh.embed.embed_item(r.body, target.id);
       })
-      .then(function () { Blink.namePlot(target); })
+      .then(function (views) {
+        if (!views) return;
+        if (token !== plotToken) { plotViews = views; clearPlot(); return; }
+        plotViews = views;
+        Blink.namePlot(target);
+      })
       .catch(function (err) {
+        if (token !== plotToken) return;
         target.innerHTML = "";
         var p = document.createElement("p");
         p.className = "error";
         p.textContent = "The light curve could not be loaded (" + err.message + ").";
         target.appendChild(p);
       });
+  }
+
+  // Flux or magnitude: the buttons carry their figure's URL.
+  function setScale(btn) {
+    document.querySelectorAll(".lc-scale-btn").forEach(function (b) {
+      b.setAttribute("aria-pressed", b === btn ? "true" : "false");
+    });
+    document.querySelectorAll(".lc-help").forEach(function (p) {
+      p.hidden = p.dataset.scale !== btn.dataset.scale;
+    });
+    loadLightCurve(btn.dataset.src);
+  }
+
+  // The planes load only when asked for: most volunteers never open them.
+  function togglePlanes(btn) {
+    var box = document.getElementById(btn.getAttribute("aria-controls"));
+    var open = btn.getAttribute("aria-expanded") !== "true";
+    box.querySelectorAll("img.plane-img").forEach(function (img) {
+      if (open && !img.getAttribute("src")) img.src = img.dataset.src;
+    });
+    box.hidden = !open;
+    btn.setAttribute("aria-expanded", open ? "true" : "false");
+    btn.textContent = open ? "Hide variance and PSF planes" : "Show variance and PSF planes";
   }
 
   document.addEventListener("DOMContentLoaded", function () {
@@ -44,6 +98,11 @@
       var key = { l: "linear", g: "log", a: "asinh" }[e.key];
       if (key) setStretch(key);
     });
+    document.querySelectorAll(".lc-scale-btn").forEach(function (btn) {
+      btn.addEventListener("click", function () { setScale(btn); });
+    });
+    var planes = document.getElementById("planes-toggle");
+    if (planes) planes.addEventListener("click", function () { togglePlanes(planes); });
     loadLightCurve();
   });
 })();

@@ -7,6 +7,26 @@
   var OVERLAY_NAMES = { gradcam: "Grad-CAM", saliency: "saliency" };
   var ZOOMS = [1, 2, 4];
 
+  function arcsec(value) { return (Math.round(value * 10) / 10) + "″"; }
+
+  // "30×30 px at 0.2″/px (6″)": a stamp is served at its own pixel count (ZTF 63×63, Rubin 30×30 to 71×71) and
+  // drawn as wide as the frame, so the page says how many pixels and, once the survey's pixel scale is known
+  // (the card, else the light curve's answer), how much sky they cover.
+  function stampScaleText(w, h, scale) {
+    var text = w + "×" + h + " px";
+    if (typeof scale !== "number") return text;
+    var sky = w === h ? arcsec(w * scale) : arcsec(w * scale) + "×" + arcsec(h * scale);
+    return text + " at " + scale.toFixed(1) + "″/px (" + sky + ")";
+  }
+
+  function describeStamps(subject) {
+    if (state.current !== subject) return;
+    var img = $("#triptych img.stamp[data-kind=science]");
+    if (!img || !img.naturalWidth || img.getAttribute("src") !== C.stampSrc(subject, "science")) return;
+    var scale = typeof subject.pixel_scale_arcsec === "number" ? subject.pixel_scale_arcsec : subject._pixelScale;
+    $("#stamp-scale").textContent = stampScaleText(img.naturalWidth, img.naturalHeight, scale);
+  }
+
   function renderStamps(subject) {
     $$("#triptych img.stamp").forEach(function (img) {
       var kind = img.getAttribute("data-kind");
@@ -17,13 +37,19 @@
       // Say what the stamp shows: which image, of which object, in which stretch.
       img.alt = $("figcaption", frame.parentNode).textContent + " cutout of " + subject.object_id + ", " + state.stretch + " stretch";
       // Only the image we want now counts: a replaced, half-loaded one may still report an error.
-      img.onload = function () { missing.hidden = true; };
+      img.onload = function () {
+        missing.hidden = true;
+        img.setAttribute("data-pixels", img.naturalWidth + "x" + img.naturalHeight);
+        describeStamps(subject);
+      };
       img.onerror = function () {
         setTimeout(function () {
           if (img.getAttribute("src") === wanted && !(img.complete && img.naturalWidth > 0)) missing.hidden = false;
         }, 0);
       };
+      if (kind === "science" && img.getAttribute("src") !== wanted) $("#stamp-scale").textContent = "";
       img.src = wanted;
+      if (kind === "science" && img.complete) describeStamps(subject);
     });
     $("#stretch-name").textContent = state.stretch;
   }
@@ -207,6 +233,7 @@
 
   Object.assign(C, {
     renderStamps: renderStamps,
+    describeStamps: describeStamps,
     explanationKinds: explanationKinds,
     applyOverlay: applyOverlay,
     prefetchExplanations: prefetchExplanations,

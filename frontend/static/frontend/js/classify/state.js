@@ -63,6 +63,7 @@
     liveCount: cfg.progress.classifications,
     lcToken: 0,
     lcViews: null,
+    lcScale: null, // the light-curve scale the viewer chose (flux or mag); null: each survey's default
   };
 
   var root = $("#classify");

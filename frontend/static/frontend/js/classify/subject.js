@@ -83,14 +83,52 @@
     } catch (e) { /* a plot that will not go quietly is replaced anyway */ }
   }
 
+  // Flux or magnitude, where the survey offers both (Rubin): the buttons come with the figure's answer, each
+  // with its URL. The viewer's choice holds for the next candidates that offer it.
+  function renderScaleToggle(subject, data) {
+    var box = $("#lc-scale");
+    var scales = (data && data.scales) || [];
+    box.replaceChildren();
+    box.hidden = scales.length < 2;
+    if (box.hidden) return;
+    scales.forEach(function (s) {
+      var btn = el("button", { type: "button", class: "seg-btn", "data-scale": s.scale, "aria-pressed": s.scale === data.scale ? "true" : "false" }, s.label);
+      btn.addEventListener("click", function () {
+        if (s.scale === data.scale) return;
+        state.lcScale = s.scale;
+        drawLightCurve(subject, fetchPlot(s.url));
+      });
+      box.appendChild(btn);
+    });
+  }
+
+  function fetchPlot(url) {
+    return Blink.fetchJSON(url)
+      .then(function (r) { return r.ok ? r.body : null; })
+      .catch(function () { return null; });
+  }
+
   function renderLightCurve(subject) {
+    if (!subject._lc) C.preload(subject);
+    drawLightCurve(subject, subject._lc.then(function (data) {
+      var wanted = data && state.lcScale && data.scale !== state.lcScale
+        ? (data.scales || []).filter(function (s) { return s.scale === state.lcScale; })[0] : null;
+      return wanted ? fetchPlot(wanted.url) : data;
+    }));
+  }
+
+  function drawLightCurve(subject, plot) {
     var target = $("#light-curve");
     var token = ++state.lcToken;
     clearPlot();
     target.replaceChildren(el("p", { class: "muted small" }, "Loading…"));
-    if (!subject._lc) C.preload(subject);
-    subject._lc.then(function (data) {
+    plot.then(function (data) {
       if (token !== state.lcToken) return;
+      if (data && typeof data.pixel_scale_arcsec === "number") {
+        subject._pixelScale = data.pixel_scale_arcsec;
+        C.describeStamps(subject);
+      }
+      renderScaleToggle(subject, data);
       var item = data && (data.item || data.plot || data);
       if (!item || !item.doc || !window.Bokeh) {
         target.replaceChildren(el("p", { class: "muted small" }, "No light curve for this candidate."));
