@@ -292,8 +292,9 @@ def _size_param(request) -> int | None:
 
 @extend_schema(
     summary="A cutout as PNG",
-    description="ZScale interval, linear / log / asinh stretch, north up and east left, NaN pixels in dark "
-    "magenta. Cached: send If-None-Match with the ETag to get 304.",
+    description="ZScale interval, linear / log / asinh stretch, NaN pixels in dark magenta; FITS row 0 at the "
+    "bottom, so ZTF cutouts are north up and east left, Rubin's in the detector's orientation "
+    "(`survey_extra.cutout_orientation`). Cached: send If-None-Match with the ETag to get 304.",
     parameters=[
         OpenApiParameter("kind", str, OpenApiParameter.PATH, enum=list(STAMP_KINDS)),
         OpenApiParameter("stretch", str, enum=list(STRETCHES), default="linear"),
@@ -336,7 +337,7 @@ def plane_url(candid: int, kind: str, plane: str) -> str:
 @extend_schema(
     summary="A cutout's variance or PSF plane as PNG (Rubin)",
     description="Rubin sends each cutout with its variance and its PSF image, each at its own size; ZTF sends "
-    "neither (404). Variance in ZScale, PSF linear from its minimum to its peak; north up, east left. Cached "
+    "neither (404). Variance in ZScale, PSF linear from its minimum to its peak; oriented as the cutout. Cached "
     "like the cutouts: send If-None-Match with the ETag to get 304.",
     parameters=[
         OpenApiParameter("kind", str, OpenApiParameter.PATH, enum=list(STAMP_KINDS)),
@@ -352,6 +353,8 @@ class AlertCutoutPlane(APIView):
     permission_classes = ANY_SIGNED_IN
     content_negotiation_class = ImagesIgnoreAccept
 
+    # Its path shares the cutout route's prefix, so drf-spectacular would derive the same operationId for both.
+    @extend_schema(operation_id="api_alerts_cutouts_plane_retrieve")
     def get(self, request, candid: int, kind: str, plane: str):
         if kind not in STAMP_KINDS:
             raise NotFound(f"unknown cutout {kind!r}; expected one of {', '.join(STAMP_KINDS)}")
