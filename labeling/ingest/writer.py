@@ -246,8 +246,17 @@ def _flush(batch: list[PreparedAlert], report: IngestReport) -> None:
             report.present += 1  # the same packet twice in one run
         else:
             by_candid[p.candid] = p
-    stored = set(Alert.objects.filter(candid__in=list(by_candid)).values_list("candid", flat=True))
-    report.present += len(stored)
+    stored = dict(Alert.objects.filter(candid__in=list(by_candid)).values_list("candid", "survey"))
+    # ZTF candids and Rubin diaSourceIds share one column: the same number from the other survey is another alert,
+    # refused by name rather than counted as already present and silently dropped.
+    for candid, survey in list(stored.items()):
+        theirs = by_candid[candid].fields.get("survey", "ztf")
+        if survey != theirs:
+            report.reject(
+                f"{by_candid[candid].source}: {theirs} alert {candid}: that identifier is already a {survey} "
+                "alert's; not stored"
+            )
+    report.present += sum(by_candid[c].fields.get("survey", "ztf") == s for c, s in stored.items())
     # In candid order, as the points are in key order: two processes storing overlapping batches then take
     # the unique-index locks in the same order, so one waits for the other instead of deadlocking.
     fresh = sorted((p for c, p in by_candid.items() if c not in stored), key=lambda p: p.candid)

@@ -188,3 +188,16 @@ def test_a_ztf_model_scores_the_ztf_alerts_of_an_ingest_and_leaves_rubin_ones_un
     assert len(rubin) == 3
     assert score_new_alerts(rubin + ztf) == {"real_bogus": len(ztf)}
     assert sorted(Score.objects.values_list("alert_id", flat=True)) == sorted(ztf)
+
+
+def test_a_rubin_id_already_taken_by_a_ztf_candid_is_refused_by_name_not_counted_present():
+    path = avro_files()[0]
+    ingest_paths([path], workers=0)
+    # The same number arriving from the other survey: stand the stored row in for a ZTF alert with that candid.
+    taken = Alert.objects.get()
+    Alert.objects.filter(pk=taken.pk).update(survey="ztf")
+    report = ingest_paths([path], workers=0)
+    assert (report.new, report.present, report.rejected) == (0, 0, 1)
+    assert f"rubin alert {taken.candid}: that identifier is already a ztf alert's" in report.errors[0]
+    assert path.name in report.errors[0]
+    assert Alert.objects.get().survey == "ztf"  # the stored alert is left as it was
