@@ -17,8 +17,52 @@ def _rounded(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
 
 
+def cutout_orientation(alert: Alert) -> dict | None:
+    """How the alert's cutouts lie on screen: north's angle anticlockwise from up, whether east is left of north,
+    and the pixel scale. ZTF's are north up, east left (``labeling.stamps``); a Rubin cutout is in its
+    detector's orientation, measured from its WCS at ingest (``labeling.ingest.rubin_fits``); None where that
+    is unknown (a Rubin alert stored before it was measured, or one whose cutout had no WCS)."""
+    if alert.survey != "rubin":
+        return {"north_deg": 0.0, "east_left": True, "pixel_scale_arcsec": alert.pixel_scale_arcsec}
+    extra = alert.survey_extra if isinstance(alert.survey_extra, dict) else {}
+    stored = extra.get("cutout_orientation")
+    if not isinstance(stored, dict):
+        return None
+    north, east_left, scale = stored.get("north_deg"), stored.get("east_left"), stored.get("pixel_scale_arcsec")
+    if not isinstance(north, int | float) or isinstance(north, bool) or not isinstance(east_left, bool):
+        return None
+    scale = float(scale) if isinstance(scale, int | float) and not isinstance(scale, bool) else None
+    return {"north_deg": float(north), "east_left": east_left, "pixel_scale_arcsec": scale}
+
+
+def _rubin_fields(alert: Alert) -> dict:
+    """A Rubin candidate's own measures: a flux in nJy and its S/N where ZTF has SExtractor's and PS1's (no
+    reliability: Rubin's model score is a machine's verdict like drb)."""
+    return {
+        "flux_njy": _rounded(alert.flux_njy, 1),
+        "flux_err_njy": _rounded(alert.flux_err_njy, 1),
+        "magpsf": _rounded(alert.magpsf, 3),
+        "sigmapsf": _rounded(alert.sigmapsf, 3),
+        "snr": _rounded(alert.snr, 1),
+        "band": alert.filter_name,
+        "filter": alert.filter_name,
+        "isdiffpos": alert.isdiffpos,
+        "ssnamenr": alert.ssnamenr or None,
+        "ndethist": alert.ndethist,
+        "days_since_first_detection": _rounded(alert.days_since_first_detection, 3),
+        "gal_b": _rounded(alert.gal_b, 3),
+        "ra": _rounded(alert.ra, 6),
+        "dec": _rounded(alert.dec, 6),
+        "jd": alert.jd,
+        "night": alert.night.isoformat() if alert.night else None,
+    }
+
+
 def alert_fields(alert: Alert) -> dict:
-    """The candidate fields volunteers look at (no rb/drb: a machine's verdict would bias the human one)."""
+    """The candidate fields volunteers look at, in its survey's terms (no rb/drb or Rubin's reliability: a
+    machine's verdict would bias the human one)."""
+    if alert.survey == "rubin":
+        return _rubin_fields(alert)
     return {
         "magpsf": _rounded(alert.magpsf, 3),
         "sigmapsf": _rounded(alert.sigmapsf, 3),
@@ -48,6 +92,9 @@ def subject_card(subject: Subject, panel: dict | None = None) -> dict:
         # A string: candids pass 2**53, beyond what a JavaScript number holds exactly.
         "candid": str(alert.candid),
         "object_id": alert.object_id,
+        "survey": alert.survey,
+        "pixel_scale_arcsec": alert.pixel_scale_arcsec,
+        "cutout_orientation": cutout_orientation(alert),
         "stamps": stamp_urls(alert.candid),
         "light_curve_url": lightcurve_plot_url(alert.candid),
         "talk_url": talk_thread_url(alert.candid),

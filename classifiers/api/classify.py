@@ -68,11 +68,28 @@ SUBJECT_CARD_FIELDS = {
     "id": serializers.IntegerField(),
     "candid": serializers.CharField(help_text="The alert's candid, as a string (it exceeds 2**53)"),
     "object_id": serializers.CharField(),
+    "survey": serializers.ChoiceField(choices=["ztf", "rubin"]),
+    "pixel_scale_arcsec": serializers.FloatField(help_text="The survey's pixel scale (ZTF 1.0, Rubin 0.2)"),
+    "cutout_orientation": inline_serializer(
+        "CutoutOrientation",
+        {
+            "north_deg": serializers.FloatField(help_text="North's angle on screen, anticlockwise from up"),
+            "east_left": serializers.BooleanField(help_text="East a quarter turn anticlockwise from north"),
+            "pixel_scale_arcsec": serializers.FloatField(allow_null=True, help_text="Measured from the WCS"),
+        },
+        allow_null=True,
+        help_text="How the stamps lie on screen: ZTF north up, east left; Rubin in the detector's orientation "
+        "from the cutout's WCS; null when unknown",
+    ),
     "stamps": serializers.DictField(child=serializers.CharField()),
     "light_curve_url": serializers.CharField(),
     "talk_url": serializers.CharField(),
     "alert_url": serializers.CharField(),
-    "fields": serializers.DictField(),
+    "fields": serializers.DictField(
+        help_text="The candidate's fields in its survey's terms. Both: magpsf, sigmapsf, filter, isdiffpos, "
+        "ssnamenr, ndethist, days_since_first_detection, gal_b, ra, dec, jd, night. ZTF: fwhm, elong, classtar, "
+        "sgscore1, distpsnr1, ssdistnr. Rubin: flux_njy, flux_err_njy (nJy), snr, band. No model scores."
+    ),
     "model": serializers.DictField(allow_null=True),
     "served": serializers.CharField(
         help_text="Signed proof that this subject was served to you; send it back as the vote's served field"
@@ -97,7 +114,8 @@ class NextSubjects(APIView):
             200: inline_serializer(
                 "NextSubjects",
                 {
-                    "subjects": inline_serializer("SubjectCard", SUBJECT_CARD_FIELDS, many=True),
+                    # A copy: the serializer's metaclass pops the fields out of the dict it is given.
+                    "subjects": inline_serializer("SubjectCard", dict(SUBJECT_CARD_FIELDS), many=True),
                     "exhausted": serializers.BooleanField(),
                 },
             ),

@@ -21,6 +21,7 @@ from core.roles import VOLUNTEER, role_required
 from core.urls import cutout_url
 from frontend.plots.lightcurves import SCALE_LABELS, light_curve_item, scales_for
 from labeling.api.alerts import ANY_SIGNED_IN, AUTHENTICATION, alert_or_404, plane_url, sees_scores
+from labeling.cards import cutout_orientation
 from labeling.models import STAMP_KINDS, Alert, StampPlane
 from labeling.stamps import MAX_SIZE, STRETCHES
 
@@ -57,6 +58,35 @@ def stamp_scale_text(height: int, width: int, pixel_scale: float) -> str:
         else f"{_arcsec(width * pixel_scale)}×{_arcsec(height * pixel_scale)}"
     )
     return f"{width}×{height} px at {pixel_scale:.1f}″/px ({sky})"
+
+
+def orientation_text(alert: Alert) -> str:
+    """Where north and east are on the stamps, as the page says it (the classify page's ``orientationText``
+    says the same): ZTF's cutouts are north up, east left; Rubin's are in the detector's orientation."""
+    if alert.survey != "rubin":
+        return "north up, east left"
+    found = cutout_orientation(alert)
+    if found is None:
+        return "detector orientation (not rotated to north)"
+    return f"detector orientation: {_north_words(found['north_deg'])}, east {'left' if found['east_left'] else 'right'}"
+
+
+def _north_words(north_deg: float) -> str:
+    turn = round(abs(north_deg))
+    if turn == 0:
+        return "north up"
+    if turn == 180:
+        return "north down"
+    return f"north {turn}° {'anticlockwise' if north_deg > 0 else 'clockwise'} from up"
+
+
+def compass_context(alert: Alert) -> dict | None:
+    """The compass beside a Rubin triptych: the rose turned as north is (CSS turns clockwise, hence the minus),
+    east on its side; None for ZTF (the page's words suffice) and where the orientation is unknown."""
+    found = cutout_orientation(alert) if alert.survey == "rubin" else None
+    if found is None:
+        return None
+    return {"turn": f"{-found['north_deg']:.1f}deg", "east_left": found["east_left"], "text": orientation_text(alert)}
 
 
 def _ztf_rows(alert: Alert, *, show_scores: bool) -> list[tuple[str, str, str]]:
@@ -216,6 +246,8 @@ def alert_page(request, candid: int):
             "alert": alert,
             **stamp_context(alert),
             "stretches": STRETCHES,
+            "orientation": orientation_text(alert),
+            "compass": compass_context(alert),
             "fields": alert_field_rows(alert, show_scores=sees_scores(request.user)),
             "other_alerts": others,
             "lc_scales": light_curve_scales(alert),

@@ -23,7 +23,7 @@ from labeling.ingest.rows import (
     _clean_number,
     night_of,
 )
-from labeling.ingest.rubin_fits import decode_cutout
+from labeling.ingest.rubin_fits import cutout_orientation, decode_cutout
 from labeling.ingest.rubin_schemas import ID_FIELDS, RECORD_FIELDS
 from labeling.models import Alert
 from labeling.models.alerts import MAG_PER_RELATIVE_FLUX, NJY_AB_ZEROPOINT
@@ -141,16 +141,21 @@ def _json_text(obj) -> str:
         return _candidate_json(obj)
 
 
-def _cutouts(record: dict) -> tuple[dict, list[tuple]]:
+def _cutouts(record: dict) -> tuple[dict, list[tuple], dict | None]:
+    """The stamps, the other planes, and how the science cutout lies on screen (``cutout_orientation``; the
+    template is warped onto the science image's pixels, the difference is their difference)."""
     images, planes = [], []
+    orientation = None
     for kind, key in CUTOUT_FIELDS:
         data = record.get(key)
         if data is None:
             raise AlertRejected(f"no {kind} cutout ({key})")
         try:
-            image, others = decode_cutout(data)
+            image, others, cards = decode_cutout(data)
         except AlertRejected as exc:
             raise AlertRejected(f"{kind} cutout ({key}): {exc}") from None
+        if kind == "science":
+            orientation = cutout_orientation(cards)
         images.append(image)
         for plane, array in others.items():
             planes.append((kind, plane, array.shape[0], array.shape[1], pack_stamp(array)))
@@ -159,7 +164,7 @@ def _cutouts(record: dict) -> tuple[dict, list[tuple]]:
     stamps = {"height": h, "width": w, "nan_fraction": float(np.mean([np.isnan(a).mean() for a in images]))}
     for (kind, _), image in zip(CUTOUT_FIELDS, images, strict=True):
         stamps[kind] = pack_stamp(image)
-    return stamps, planes
+    return stamps, planes, orientation
 
 
 def prepare_rubin(raw: RawAlert) -> PreparedAlert:
@@ -183,7 +188,7 @@ def prepare_rubin(raw: RawAlert) -> PreparedAlert:
     band = source.get("band")
     if band not in BAND_FID:
         raise AlertRejected(f"diaSource.band {band!r} is not one of {', '.join(BAND_FID)}")
-    stamps, planes = _cutouts(record)
+    stamps, planes, orientation = _cutouts(record)
 
     jd = jd_of(mjd)
     flux, flux_err = _finite(source.get("psfFlux")), _finite(source.get("psfFluxErr"))
@@ -234,4 +239,6 @@ def prepare_rubin(raw: RawAlert) -> PreparedAlert:
     _check_points(points)
     extra = {key: record.get(key) for key in ("diaObject", "ssSource", "MPCORB", "mpc_orbits") if key in record}
     extra.update({key: record.get(key) for key in ("observation_reason", "target_name")})
+    if orientation is not None:
+        extra["cutout_orientation"] = orientation
     return PreparedAlert(candid, fields, stamps, points, raw.source, _candidate_json(source), _json_text(extra), planes)

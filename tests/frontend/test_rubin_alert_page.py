@@ -5,6 +5,9 @@ Saves test-artifacts/screenshots/rubin_alert_page.png (and _planes, _magnitude) 
 
 from __future__ import annotations
 
+import math
+import re
+
 import pytest
 
 from tests.conftest import PASSWORD
@@ -31,6 +34,35 @@ def stamp_widths(page) -> list[float]:
     return [page.locator(f"#stamp-{kind}").bounding_box()["width"] for kind in KINDS]
 
 
+def arm_angle(page, compass: str, arm: str) -> float:
+    """The on-screen direction of a compass arm, in degrees anticlockwise from up: the arm runs from the rose's
+    centre, so the middle of its (axis-aligned) box lies along it."""
+    box = page.locator(f"{compass}").bounding_box()
+    part = page.locator(f"{compass} .compass-{arm}").bounding_box()
+    dx = part["x"] + part["width"] / 2 - (box["x"] + box["width"] / 2)
+    dy = (box["y"] + box["height"] / 2) - (part["y"] + part["height"] / 2)  # screen y grows downwards
+    return math.degrees(math.atan2(-dx, dy))
+
+
+def turn(a: float, b: float) -> float:
+    return (a - b + 180) % 360 - 180
+
+
+def assert_shows_the_orientation(page, compass: str, orientation: dict, note: str) -> None:
+    """The words name the detector's orientation (not north up), and the compass's N arm points as north does,
+    its E arm a quarter turn anticlockwise (east left) from it."""
+    north = orientation["north_deg"]
+    assert re.fullmatch(r"detector orientation: north \d+° (anticlockwise|clockwise) from up, east left", note), note
+    assert f"north {round(abs(north))}° {'anticlockwise' if north > 0 else 'clockwise'}" in note
+    assert page.locator(compass).is_visible()
+    assert page.locator(compass).get_attribute("role") == "img"
+    assert page.locator(compass).get_attribute("aria-label") == f"Compass: {note}"
+    assert abs(turn(arm_angle(page, compass, "n"), north)) < 4
+    assert abs(turn(arm_angle(page, compass, "e"), north + 90)) < 4
+    assert page.locator(f"{compass} .compass-n .compass-label").inner_text() == "N"
+    assert page.locator(f"{compass} .compass-e .compass-label").inner_text() == "E"
+
+
 def plot_label(page) -> str:
     return page.locator("#lightcurve-plot [aria-label]").first.get_attribute("aria-label")
 
@@ -52,6 +84,11 @@ def test_a_rubin_alert_page_shows_its_stamps_planes_and_flux_light_curve(
     sky = f"{stamps.width * 0.2:.1f}".removesuffix(".0")
     assert page.locator("#stamp-scale").inner_text() == f"{stamps.width}×{stamps.height} px at 0.2″/px ({sky}″)"
     assert page.locator("#alert-survey").inner_text() == "Rubin"
+    # Not north up: the detector's orientation from the cutout's WCS, in words and as a turned compass.
+    orientation = rubin_alert.survey_extra["cutout_orientation"]
+    note = page.locator("#stamp-orientation").inner_text()
+    assert note.startswith("ZScale, ")
+    assert_shows_the_orientation(page, ".stamps-card .compass", orientation, note.removeprefix("ZScale, "))
     fields = page.locator("dl.fields").inner_text()
     assert "Rubin band (u, g, r, i, z or y)" in page.locator("dl.fields dt[title^='Rubin band']").get_attribute("title")
     assert "nJy" in fields
@@ -100,6 +137,9 @@ def test_a_rubin_alert_page_shows_its_stamps_planes_and_flux_light_curve(
     assert page.locator(".lc-scale-btn").count() == 0
     assert "ZTF filter (g, r or i)" in page.content()
     assert page.locator("#alert-survey").inner_text() == "ZTF"
+    assert page.locator("#stamp-orientation").inner_text() == "ZScale, north up, east left"
+    assert page.get_by_text("ZScale, north up, east left").is_visible()
+    assert page.locator(".compass").count() == 0
     for rubin_width, ztf_width in zip(rubin_widths, ztf_widths, strict=True):
         assert rubin_width == pytest.approx(ztf_width, abs=1.0)
     page.locator("#lightcurve-plot canvas").first.wait_for(state="attached", timeout=15_000)
@@ -134,6 +174,20 @@ def test_the_classify_page_shows_a_rubin_candidate_at_its_size_and_its_light_cur
     page.locator(f"#stamp-scale:text-is('{expected}')").wait_for(timeout=10_000)
     page.locator("#light-curve [aria-label^='Light curve in flux']").first.wait_for(timeout=15_000)
     assert page.locator("#lc-scale .seg-btn[data-scale=flux]").get_attribute("aria-pressed") == "true"
+    # The detector's orientation and the compass, and Rubin's own field rows, none of ZTF's.
+    page.locator("#compass:not([hidden])").wait_for(timeout=10_000)
+    orientation = rubin_alert.survey_extra["cutout_orientation"]
+    assert_shows_the_orientation(page, "#compass", orientation, page.locator("#stamp-orientation").inner_text())
+    rows = dict(
+        zip(page.locator("#fields dt").all_inner_texts(), page.locator("#fields dd").all_inner_texts(), strict=True)
+    )
+    assert rows["Flux (PSF)"] == f"{round(rubin_alert.flux_njy)} ± {round(rubin_alert.flux_err_njy)} nJy"
+    assert rows["Magnitude (AB)"].startswith(f"{rubin_alert.magpsf:.2f} ± ")
+    assert rows["S/N"] == f"{rubin_alert.snr:.1f}"
+    assert rows["Band"] == "i"
+    for ztf_only in ("FWHM", "Elongation", "classtar", "sgscore1", "distpsnr1"):
+        assert ztf_only not in rows
+    assert "reliability" not in page.locator(".side").inner_text().lower()
     frame = page.locator(".stamp-frame").first.bounding_box()
     assert frame["width"] > 6 * stamps.width  # enlarged well beyond its pixel count
     page.wait_for_timeout(300)

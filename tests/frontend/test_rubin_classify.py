@@ -139,6 +139,29 @@ def assert_says_the_survey(page) -> None:
     assert 30 <= int(found[1]) <= 71, scale.inner_text()
     assert 30 <= int(found[2]) <= 71, scale.inner_text()
     assert float(found[3]) == 0.2, scale.inner_text()
+    assert_shows_rubins_orientation_and_rows(page)
+
+
+def assert_shows_rubins_orientation_and_rows(page) -> None:
+    """Rubin's stamps are not north up: the page says how the detector lay and shows a compass; the Alert card
+    has Rubin's rows (flux in nJy, magnitude, S/N, band), no ZTF-only rows of dashes, and no model score."""
+    note = page.locator("#stamp-orientation").inner_text()
+    assert re.fullmatch(
+        r"detector orientation: north( \d+° (anticlockwise|clockwise) from up| up| down), east left", note
+    )
+    compass = page.locator("#compass")
+    assert compass.is_visible()
+    assert compass.get_attribute("aria-label") == f"Compass: {note}"
+    rows = dict(
+        zip(page.locator("#fields dt").all_inner_texts(), page.locator("#fields dd").all_inner_texts(), strict=True)
+    )
+    assert re.fullmatch(r"-?\d+ ± \d+ nJy", rows["Flux (PSF)"]), rows
+    assert re.fullmatch(r"\d+\.\d\d ± \d\.\d\d", rows["Magnitude (AB)"]), rows
+    assert re.fullmatch(r"-?\d+\.\d", rows["S/N"]), rows
+    assert rows["Band"] == "i"
+    for ztf_only in ("FWHM", "Elongation", "classtar", "sgscore1", "distpsnr1"):
+        assert ztf_only not in rows
+    assert "reliability" not in page.locator("#fields").inner_text().lower()
 
 
 def wait_until(page, condition, timeout=15.0):

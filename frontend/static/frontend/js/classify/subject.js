@@ -21,14 +21,56 @@
     ["Galactic lat. b", "Galactic latitude (astropy)", function (f) { return f.gal_b == null ? null : f.gal_b.toFixed(1) + "°"; }],
   ];
 
+  // A Rubin candidate's rows: a flux in nJy and its S/N where ZTF has SExtractor's and PS1's measures, which
+  // Rubin does not send (no rows of dashes for them). No reliability: it is a model's verdict, as rb/drb are.
+  var RUBIN_ROWS = [
+    ["Flux (PSF)", "psfFlux ± psfFluxErr in the difference image, nJy", function (f) {
+      return f.flux_njy == null ? null : Math.round(f.flux_njy) + (f.flux_err_njy == null ? "" : " ± " + Math.round(f.flux_err_njy)) + " nJy";
+    }],
+    ["Magnitude (AB)", "31.4 − 2.5 log10(|flux| / nJy) ± 1σ", function (f) { return f.magpsf == null ? null : f.magpsf.toFixed(2) + (f.sigmapsf == null ? "" : " ± " + f.sigmapsf.toFixed(2)); }],
+    ["S/N", "snr: signal-to-noise ratio of the detection", function (f) { return f.snr == null ? null : f.snr.toFixed(1); }],
+    ["Band", "Rubin band (u, g, r, i, z or y)", function (f) { return f.band || null; }],
+    ["Positive subtr.", "isdiffpos", FIELD_ROWS[1][2]],
+    ["Solar-system obj.", "known solar-system object matched", function (f) { return f.ssnamenr || "none known"; }],
+    ["Detections", "diaObject.nDiaSources", FIELD_ROWS[8][2]],
+    ["Days since 1st det.", "since diaObject.firstDiaSourceMjdTai", FIELD_ROWS[9][2]],
+    ["Galactic lat. b", "Galactic latitude (astropy)", FIELD_ROWS[10][2]],
+  ];
+
   function renderFields(subject) {
     var dl = $("#fields");
     dl.replaceChildren();
-    FIELD_ROWS.forEach(function (row) {
+    (subject.survey === "rubin" ? RUBIN_ROWS : FIELD_ROWS).forEach(function (row) {
       var value = row[2](subject.fields || {});
       dl.appendChild(el("dt", { title: row[1] }, row[0]));
       dl.appendChild(el("dd", {}, value == null ? "—" : value));
     });
+  }
+
+  // Where north and east are on the stamps, in the alert page's words (frontend.views.alerts.orientation_text):
+  // ZTF's are north up, east left; Rubin's lie as the detector did, turned as the cutout's WCS says.
+  function orientationText(subject) {
+    if (subject.survey !== "rubin") return "north up, east left";
+    var o = subject.cutout_orientation;
+    if (!o || typeof o.north_deg !== "number") return "detector orientation (not rotated to north)";
+    var turn = Math.round(Math.abs(o.north_deg));
+    var north = turn === 0 ? "north up" : turn === 180 ? "north down"
+      : "north " + turn + "° " + (o.north_deg > 0 ? "anticlockwise" : "clockwise") + " from up";
+    return "detector orientation: " + north + ", east " + (o.east_left ? "left" : "right");
+  }
+
+  function renderOrientation(subject) {
+    var text = orientationText(subject);
+    $("#stamp-orientation").textContent = text;
+    var compass = $("#compass");
+    var o = subject.cutout_orientation;
+    compass.hidden = subject.survey !== "rubin" || !o || typeof o.north_deg !== "number";
+    if (compass.hidden) return;
+    compass.setAttribute("aria-label", "Compass: " + text);
+    compass.title = text;
+    compass.classList.toggle("east-right", !o.east_left);
+    // CSS turns clockwise; north is measured anticlockwise.
+    $(".compass-rose", compass).style.setProperty("--turn", (-o.north_deg).toFixed(1) + "deg");
   }
 
   // The active model's panel for this campaign's task (classifiers.selectors.score_panels), or null.
@@ -158,6 +200,7 @@
     link.href = subject.alert_url;
     $("#object-id").textContent = subject.object_id;
     C.renderStamps(subject);
+    renderOrientation(subject);
     renderFields(subject);
     renderModel(subject);
     renderLightCurve(subject);
@@ -168,5 +211,5 @@
     state.shownAt = performance.now();
   }
 
-  Object.assign(C, { modelPanel: modelPanel, render: render });
+  Object.assign(C, { modelPanel: modelPanel, orientationText: orientationText, render: render });
 })(window.BlinkClassify);
