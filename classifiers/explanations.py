@@ -247,7 +247,7 @@ def _heat(values: np.ndarray) -> np.ndarray:
 def overlay_png(stamps: Sequence[np.ndarray], maps: np.ndarray, kind: str, *, stretch: str = "linear") -> bytes:
     """PNG of the three stamps (science, reference, difference) with the explanation laid over each: Grad-CAM's one
     map on all three, saliency's per-channel magnitude on its own stamp. Each stamp is drawn at its own size by the
-    alert page's own renderer (ZScale, rows flipped so north is up, NaN in magenta), and the map, at the same size
+    alert page's own renderer (ZScale, rows flipped as FITS draws them: ZTF's north up, NaN in magenta), and the map, at the same size
     (:func:`map_on_stamp`), is flipped the same way so it sits on the pixels it explains."""
     from PIL import Image
 

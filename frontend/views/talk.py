@@ -15,6 +15,7 @@ from django.views.decorators.http import require_http_methods
 from core.ratelimit import rate_limited
 from core.roles import VOLUNTEER, role_required
 from core.urls import talk_object_url, talk_thread_url
+from frontend.views.alerts import orientation_text
 from labeling.campaigns.permissions import can_view
 from labeling.cards import alert_fields, stamp_urls
 from labeling.models import Alert, Campaign
@@ -45,9 +46,10 @@ def _back_campaign(request) -> Campaign | None:
 def talk_index(request):
     query = (request.GET.get("q") or "").strip()
     if query:
-        if query.isdigit() and Alert.objects.filter(candid=int(query)).exists():
+        if query.isdigit() and len(query) <= 19 and Alert.objects.filter(candid=int(query)).exists():
             return redirect(talk_thread_url(int(query)))
-        if OBJECT_ID.match(query):
+        # ZTF names objects "ZTF18abcdefg"; Rubin by number (a diaObjectId) or "ss" + an asteroid's ssObjectId.
+        if OBJECT_ID.match(query) or (len(query) <= 32 and Alert.objects.filter(object_id=query).exists()):
             return redirect(talk_object_url(query))
     discussions = recent_discussions(limit=30)
     for d in discussions:
@@ -91,6 +93,7 @@ def talk_thread(request, candid: int):
             "alert": alert,
             "fields": alert_fields(alert),
             "stamps": stamp_urls(alert.candid),
+            "orientation": orientation_text(alert),
             "comments": thread(alert=alert).prefetch_related("hashtags"),
             "siblings": siblings,
             "campaign": campaign,
