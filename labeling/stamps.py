@@ -15,7 +15,8 @@ What a volunteer sees, and why:
 - **Orientation**: a FITS image's first row is the *bottom* row (its y axis points up). Image formats
   draw their first row at the top, so the rows are flipped before encoding: the stamp then appears as DS9
   shows it, which for ZTF cutouts is north up, east left — the same flip SkyPortal and Kowalski apply to
-  ZTF cutouts. The page says "ZScale, north up, east left".
+  ZTF cutouts. Rubin's cutouts keep the detector's orientation (not rotated to north): ingest measures it from
+  their WCS and the pages state it (``frontend.views.alerts.orientation_text``).
 - **Planes** (Rubin): a cutout's variance is drawn like a stamp (ZScale, linear); its PSF, a smooth peak on a
   near-zero background that ZScale would clip to a white blob, linearly from its minimum to its peak.
 - **Size**: ``size`` (pixels of the longer side) enlarges by nearest-neighbour, so each survey pixel stays a
