@@ -18,8 +18,8 @@
    ``drb`` before and after (``forgetting_spearman``, keys ``stage`` and ``freeze_conv``). KEY: ``drb`` IS d6_m7's
    own output, so these lines measure agreement with braai (a model), not truth.
 
-5. Rubin (bench/evaluate_rubin.py): the real Rubin alerts of ../shared/data/lsst (ingested into the database
-   first when absent), scored by braai imported into the Rubin task (centre fit) and by braai fine-tuned on
+5. Rubin (bench/evaluate_rubin.py): the real Rubin alerts of ../shared/data/lsst (ingested into a throwaway
+   database, dropped afterwards), scored by braai imported into the Rubin task (centre fit) and by braai fine-tuned on
    reliability-derived labels, against Rubin's ``reliability`` (``rubin_spearman_vs_reliability``; the fine-tune
    measured on test objects only). KEY: reliability is Rubin's own real/bogus model, a model's opinion.
    ``--rubin-only`` runs this section alone; ``--skip-rubin`` leaves it out.
@@ -38,7 +38,7 @@ from functools import partial
 from pathlib import Path
 
 from blinkbench import emit as blinkbench_emit  # bench/ is the running script's folder, so on sys.path
-from evaluate_rubin import add_rubin_arguments, rubin_section
+from evaluate_rubin import add_rubin_arguments, django_for, rubin_section
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -334,9 +334,11 @@ def main() -> None:
     add_rubin_arguments(parser)
     args = parser.parse_args()
 
-    import django
+    with django_for(args):
+        run(args)
 
-    django.setup()
+
+def run(args) -> None:
     from django.conf import settings
 
     from classifiers.braai_import import published_braai_dir

@@ -17,6 +17,7 @@ keeps only the Rubin alerts it ingested (when they were not there yet).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -33,6 +34,20 @@ def add_rubin_arguments(parser) -> None:
     parser.add_argument(
         "--rubin-threshold", type=float, default=0.5, help="reliability at or above which a Rubin alert is real"
     )
+
+
+def django_for(args):
+    """Django set up for the run, as a context: on a throwaway database when the Rubin section runs (it ingests,
+    registers and scores), never on DATABASE_URL's own; on DATABASE_URL's when ``--active`` asks for its active
+    version, or when the section is skipped."""
+    if (args.rubin_only or not args.skip_rubin) and not args.active:
+        import blinkbench
+
+        return blinkbench.bench_database("blink_bench_evaluate")
+    import django
+
+    django.setup()
+    return contextlib.nullcontext()
 
 
 def rubin_section(args, emit) -> None:

@@ -30,8 +30,9 @@ def test_the_real_section_reports_d6_m7_against_drb_and_the_forgetting_check_on_
     real_data, published_braai
 ):
     lines = run_bench(
-        "--skip-demo", "--real-limit", "2", "--train-n", "120", "--test-n", "60", "--forgetting-epochs", "1"
-    )
+        "--skip-demo", "--real-limit", "2", "--train-n", "120", "--test-n", "60", "--forgetting-epochs", "1",
+        "--skip-rubin",
+    )  # fmt: skip
     by = {(line["metric"], line["model"]): line for line in lines if line["metric"] != "forgetting_spearman"}
     within = by["drb_within_1e-3", "d6_m7"]
     assert within["n"] >= 4

@@ -23,7 +23,7 @@ from core.errors import ServiceError
 from core.roles import VOLUNTEER, HasRole
 from labeling.api.classify import REFUSALS, JSONOnly, campaign_for
 from labeling.cards import subject_cards
-from labeling.models import Subject
+from labeling.models import SURVEYS, Subject
 from labeling.queue import MAX_BATCH, MAX_EXCLUDE, next_subjects
 from labeling.votes import served_token
 
@@ -68,7 +68,7 @@ SUBJECT_CARD_FIELDS = {
     "id": serializers.IntegerField(),
     "candid": serializers.CharField(help_text="The alert's candid, as a string (it exceeds 2**53)"),
     "object_id": serializers.CharField(),
-    "survey": serializers.ChoiceField(choices=["ztf", "rubin"]),
+    "survey": serializers.ChoiceField(choices=SURVEYS),
     "pixel_scale_arcsec": serializers.FloatField(help_text="The survey's pixel scale (ZTF 1.0, Rubin 0.2)"),
     "cutout_orientation": inline_serializer(
         "CutoutOrientation",
