@@ -23,7 +23,8 @@ from core.errors import ServiceError
 from core.roles import VOLUNTEER, HasRole
 from labeling.api.classify import REFUSALS, JSONOnly, campaign_for
 from labeling.cards import subject_cards
-from labeling.models import SURVEYS, Subject
+from labeling.models import Subject
+from labeling.models.alerts import SURVEYS
 from labeling.queue import MAX_BATCH, MAX_EXCLUDE, next_subjects
 from labeling.votes import served_token
 
