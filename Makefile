@@ -22,7 +22,9 @@ help:
 
 $(BIN)/.installed: requirements.txt
 	@test -x $(BIN)/pip || $(PY) -m venv --clear $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	@# --no-compile: byte-compiling every installed module (TensorFlow's thousands) took 45 s of a fresh install;
+	@# Python compiles the ones it imports on first use.
+	$(BIN)/pip install --quiet --no-compile --disable-pip-version-check -r requirements.txt
 	@touch $@
 
 venv: $(BIN)/.installed
@@ -30,7 +32,7 @@ venv: $(BIN)/.installed
 # panoptes-aggregation pins numpy/scikit-learn versions Blink cannot share: it gets its own environment.
 $(PANOPTES_VENV)/.installed:
 	@test -x $(PANOPTES_VENV)/bin/pip || $(PY) -m venv --clear $(PANOPTES_VENV)
-	$(PANOPTES_VENV)/bin/pip install --quiet --disable-pip-version-check "panoptes-aggregation==5.3.1"
+	$(PANOPTES_VENV)/bin/pip install --quiet --no-compile --disable-pip-version-check "panoptes-aggregation==5.3.1"
 	@touch $@
 
 panoptes: $(PANOPTES_VENV)/.installed
@@ -59,7 +61,11 @@ services:
 	@$(BIN)/python -c "import psycopg,sys; psycopg.connect('$(TEST_DATABASE_URL)', connect_timeout=5).close()" 2>/dev/null \
 	  || { echo "ERROR: PostgreSQL is not reachable at $(TEST_DATABASE_URL). Start it (pg_ctlcluster ... main start) and retry."; exit 1; }
 
-test: venv panoptes chromium services
+# The three installs are independent and each mostly one process: side by side on a fresh clone they take the
+# time of the longest. Services come after, since their check uses the venv's psycopg.
+test:
+	@$(MAKE) --no-print-directory -j3 venv panoptes chromium
+	@$(MAKE) --no-print-directory services
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) BLINK_PANOPTES_BIN=$(CURDIR)/$(PANOPTES_VENV)/bin \
 	  $(BIN)/python -m pytest $(PYTEST_ARGS)
 
