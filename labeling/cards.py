@@ -35,17 +35,9 @@ def cutout_orientation(alert: Alert) -> dict | None:
     return {"north_deg": float(north), "east_left": east_left, "pixel_scale_arcsec": scale}
 
 
-def _rubin_fields(alert: Alert) -> dict:
-    """A Rubin candidate's own measures: a flux in nJy and its S/N where ZTF has SExtractor's and PS1's (no
-    reliability: Rubin's model score is a machine's verdict like drb)."""
+def _common_fields(alert: Alert) -> dict:
+    """What both surveys' cards show the same way."""
     return {
-        "flux_njy": _rounded(alert.flux_njy, 1),
-        "flux_err_njy": _rounded(alert.flux_err_njy, 1),
-        "magpsf": _rounded(alert.magpsf, 3),
-        "sigmapsf": _rounded(alert.sigmapsf, 3),
-        "snr": _rounded(alert.snr, 1),
-        "band": alert.filter_name,
-        "filter": alert.filter_name,
         "isdiffpos": alert.isdiffpos,
         "ssnamenr": alert.ssnamenr or None,
         "ndethist": alert.ndethist,
@@ -60,29 +52,31 @@ def _rubin_fields(alert: Alert) -> dict:
 
 def alert_fields(alert: Alert) -> dict:
     """The candidate fields volunteers look at, in its survey's terms (no rb/drb or Rubin's reliability: a
-    machine's verdict would bias the human one)."""
+    machine's verdict would bias the human one). A Rubin candidate's own measures are a flux in nJy and its S/N
+    where ZTF has SExtractor's and PS1's."""
     if alert.survey == "rubin":
-        return _rubin_fields(alert)
-    return {
-        "magpsf": _rounded(alert.magpsf, 3),
-        "sigmapsf": _rounded(alert.sigmapsf, 3),
-        "filter": alert.filter_name,
-        "fwhm": _rounded(alert.fwhm, 2),
-        "elong": _rounded(alert.elong, 3),
-        "classtar": _rounded(alert.classtar, 3),
-        "sgscore1": _rounded(alert.sgscore1, 3),
-        "distpsnr1": _rounded(alert.distpsnr1, 2),
-        "isdiffpos": alert.isdiffpos,
-        "ssdistnr": _rounded(alert.ssdistnr, 2),
-        "ssnamenr": alert.ssnamenr or None,
-        "ndethist": alert.ndethist,
-        "days_since_first_detection": _rounded(alert.days_since_first_detection, 3),
-        "gal_b": _rounded(alert.gal_b, 3),
-        "ra": _rounded(alert.ra, 6),
-        "dec": _rounded(alert.dec, 6),
-        "jd": alert.jd,
-        "night": alert.night.isoformat() if alert.night else None,
-    }
+        own = {
+            "flux_njy": _rounded(alert.flux_njy, 1),
+            "flux_err_njy": _rounded(alert.flux_err_njy, 1),
+            "magpsf": _rounded(alert.magpsf, 3),
+            "sigmapsf": _rounded(alert.sigmapsf, 3),
+            "snr": _rounded(alert.snr, 1),
+            "band": alert.filter_name,
+            "filter": alert.filter_name,
+        }
+    else:
+        own = {
+            "magpsf": _rounded(alert.magpsf, 3),
+            "sigmapsf": _rounded(alert.sigmapsf, 3),
+            "filter": alert.filter_name,
+            "fwhm": _rounded(alert.fwhm, 2),
+            "elong": _rounded(alert.elong, 3),
+            "classtar": _rounded(alert.classtar, 3),
+            "sgscore1": _rounded(alert.sgscore1, 3),
+            "distpsnr1": _rounded(alert.distpsnr1, 2),
+            "ssdistnr": _rounded(alert.ssdistnr, 2),
+        }
+    return {**own, **_common_fields(alert)}
 
 
 def subject_card(subject: Subject, panel: dict | None = None) -> dict:

@@ -19,21 +19,10 @@
     });
   }
 
-  // The figure on screen goes with its bokeh document, so a replaced one leaves nothing behind.
   function clearPlot() {
     var views = plotViews;
     plotViews = null;
-    if (!views || !window.Bokeh) return;
-    try {
-      views.roots.forEach(function (view) {
-        var doc = view.model && view.model.document;
-        view.remove();
-        if (doc && Bokeh.documents) {
-          var i = Bokeh.documents.indexOf(doc);
-          if (i >= 0) Bokeh.documents.splice(i, 1);
-        }
-      });
-    } catch (e) { /* replaced anyway */ }
+    Blink.removePlot(views);
   }
 
   function loadLightCurve(src) {

@@ -83,5 +83,23 @@
     })(container);
   }
 
-  window.Blink = { csrfToken: csrfToken, fetchJSON: fetchJSON, el: el, socketURL: socketURL, namePlot: namePlot };
+  // A figure replaced on the page goes with its bokeh document, so nothing of the old one stays behind.
+  function removePlot(views) {
+    if (!views || !window.Bokeh) return;
+    try {
+      views.roots.forEach(function (view) {
+        var doc = view.model && view.model.document;
+        view.remove();
+        if (doc && Bokeh.documents) {
+          var i = Bokeh.documents.indexOf(doc);
+          if (i >= 0) Bokeh.documents.splice(i, 1);
+        }
+      });
+    } catch (e) { /* a plot that will not go quietly is replaced anyway */ }
+  }
+
+  window.Blink = {
+    csrfToken: csrfToken, fetchJSON: fetchJSON, el: el, socketURL: socketURL, namePlot: namePlot,
+    removePlot: removePlot,
+  };
 })();

@@ -112,17 +112,7 @@
   function clearPlot() {
     var views = state.lcViews;
     state.lcViews = null;
-    if (!views || !window.Bokeh) return;
-    try {
-      views.roots.forEach(function (view) {
-        var doc = view.model && view.model.document;
-        view.remove();
-        if (doc && Bokeh.documents) {
-          var i = Bokeh.documents.indexOf(doc);
-          if (i >= 0) Bokeh.documents.splice(i, 1);
-        }
-      });
-    } catch (e) { /* a plot that will not go quietly is replaced anyway */ }
+    Blink.removePlot(views);
   }
 
   // Flux or magnitude, where the survey offers both (Rubin): the buttons come with the figure's answer, each
